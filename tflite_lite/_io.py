@@ -1,0 +1,42 @@
+"""Atomic artifact writes: write to a temporary file in the same folder, then rename."""
+
+import contextlib
+import json
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yields a temporary path beside `path`; renames it onto `path` only if the block succeeds.
+
+    Args:
+      path: the final file path.
+      suffix: the ending the temporary file needs (Keras wants `.keras`). Defaults to "".
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + suffix,
+                               dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path, data):
+    """Writes `data` as indented JSON to `path` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+
+
+def save_keras_model(model, path):
+    """Saves a Keras model to a `.keras` file atomically."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        os.remove(tmp)  # Keras refuses to overwrite without asking in some versions.
+        model.save(tmp)

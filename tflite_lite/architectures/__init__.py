@@ -1,0 +1,30 @@
+"""Image-classifier builders, found by name in a registry, and their profiler.
+
+    from tflite_lite.architectures import create_model, list_models, profile
+    model = create_model("mobilenet_v2_035", input_shape=(32, 32, 1), num_classes=10)
+    print(profile(model)["macs"])
+"""
+
+from tflite_lite.architectures._registry import (ModelConfig, create_model, get_model_config,
+                                                 list_models, register_model)
+from tflite_lite.architectures.mobilenet_v1 import MobileNetV1
+from tflite_lite.architectures.mobilenet_v2 import MobileNetV2
+from tflite_lite.architectures.profiling import format_profile, profile
+from tflite_lite.architectures.shufflenet_v1 import ShuffleNetV1
+from tflite_lite.architectures.shufflenet_v2 import ShuffleNetV2
+from tflite_lite.architectures.squeezenet import SqueezeNet
+
+__all__ = [
+    "ModelConfig",
+    "MobileNetV1",
+    "MobileNetV2",
+    "ShuffleNetV1",
+    "ShuffleNetV2",
+    "SqueezeNet",
+    "create_model",
+    "format_profile",
+    "get_model_config",
+    "list_models",
+    "profile",
+    "register_model",
+]

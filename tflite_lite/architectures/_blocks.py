@@ -1,0 +1,126 @@
+"""Building blocks shared by the builders.
+
+Everything here is made of stock Keras layers that tfmot's default 8-bit scheme and TFLite's int8
+kernels support. Channel shuffle and split avoid `tf.split` / `tf.transpose` (which become
+`TFOpLambda` layers that tfmot cannot quantize) and use Reshape, Permute and Cropping2D instead.
+Layer names follow one scheme: `<block>_<part>` in snake_case, e.g. `block3_dw_bn`.
+"""
+
+from tflite_lite._keras import keras
+from tflite_lite.errors import UserError
+
+layers = keras.layers
+
+MIN_INPUT_SIZE = 28
+# Inputs smaller than this on either side default to the small-input (CIFAR-style) variant.
+SMALL_INPUT_BELOW = 64
+
+
+def make_divisible(value, divisor=8, min_value=None):
+    """Rounds `value` to the nearest multiple of `divisor`, never going 10% below it."""
+    min_value = min_value or divisor
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def validate_args(model_name, input_shape, num_classes, width=None, width_name="alpha"):
+    """Checks the arguments every builder takes; returns `input_shape` as a tuple.
+
+    Raises:
+      UserError: naming the argument and the value received.
+    """
+    try:
+        input_shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise UserError(f"input_shape must be (height, width, channels), got {input_shape!r}") from None
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise UserError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    if min(input_shape[:2]) < MIN_INPUT_SIZE:
+        raise UserError(f"input_shape {input_shape} is too small for {model_name}: "
+                        f"the smallest input is {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise UserError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if width is not None and not width > 0:
+        raise UserError(f"{width_name} must be positive, got {width!r}")
+    return input_shape
+
+
+def resolve_small_input(small_input, input_shape):
+    """`None` means: use the small-input variant when a side is below SMALL_INPUT_BELOW pixels."""
+    if small_input is None:
+        return min(input_shape[:2]) < SMALL_INPUT_BELOW
+    return bool(small_input)
+
+
+def conv_bn(x, filters, kernel_size, name, strides=1, groups=1, activation="relu"):
+    """Conv2D (no bias) → BatchNormalization → optional activation ("relu", "relu6" or None)."""
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", groups=groups,
+                      use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(epsilon=1e-3, momentum=0.99, name=f"{name}_bn")(x)
+    return _activation(x, activation, name)
+
+
+def depthwise_bn(x, kernel_size, name, strides=1, activation=None):
+    """DepthwiseConv2D (no bias) → BatchNormalization → optional activation."""
+    x = layers.DepthwiseConv2D(kernel_size, strides=strides, padding="same", use_bias=False,
+                               name=name)(x)
+    x = layers.BatchNormalization(epsilon=1e-3, momentum=0.99, name=f"{name}_bn")(x)
+    return _activation(x, activation, name)
+
+
+def _activation(x, activation, name):
+    if activation is None:
+        return x
+    if activation == "relu6":
+        return layers.ReLU(6.0, name=f"{name}_relu")(x)
+    if activation == "relu":
+        return layers.ReLU(name=f"{name}_relu")(x)
+    raise ValueError(f"unknown activation {activation!r}")
+
+
+def channel_shuffle(x, groups, name):
+    """ShuffleNet's channel shuffle as Reshape → Permute → Reshape."""
+    height, width, channels = x.shape[1:]
+    x = layers.Reshape((height, width, groups, channels // groups), name=f"{name}_group")(x)
+    x = layers.Permute((1, 2, 4, 3), name=f"{name}_transpose")(x)
+    return layers.Reshape((height, width, channels), name=f"{name}_flatten")(x)
+
+
+def channel_split(x, name):
+    """Splits the channels into two halves with Reshape → Cropping2D → Reshape.
+
+    The tensor (H, W, C) is viewed as (H*W, 2, C/2); cropping one of the two columns keeps the
+    first or the second half of the channels. Both become StridedSlice in TFLite.
+    """
+    height, width, channels = x.shape[1:]
+    half = channels // 2
+    x = layers.Reshape((height * width, 2, half), name=f"{name}_halves")(x)
+    first = layers.Cropping2D(((0, 0), (0, 1)), name=f"{name}_crop_first")(x)
+    second = layers.Cropping2D(((0, 0), (1, 0)), name=f"{name}_crop_second")(x)
+    first = layers.Reshape((height, width, half), name=f"{name}_first")(first)
+    second = layers.Reshape((height, width, half), name=f"{name}_second")(second)
+    return first, second
+
+
+def classifier(x, num_classes, dropout, classifier_activation):
+    """Global average pooling → dropout → Dense `logits` → optional `predictions` activation."""
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(num_classes, name="logits")(x)
+    return output_activation(x, classifier_activation)
+
+
+def output_activation(x, classifier_activation):
+    """Adds the final activation as its own layer, so that logits stay reachable (distillation)."""
+    if classifier_activation is None:
+        return x
+    return layers.Activation(classifier_activation, name="predictions")(x)
+
+
+def validate_classifier_activation(classifier_activation):
+    if classifier_activation not in (None, "softmax", "sigmoid"):
+        raise UserError("classifier_activation must be 'softmax', 'sigmoid' or None, "
+                        f"got {classifier_activation!r}")

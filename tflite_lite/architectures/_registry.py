@@ -1,0 +1,100 @@
+"""Model registry: builders recorded under string names, each with a default config."""
+
+import dataclasses
+import fnmatch
+
+from tflite_lite.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Defaults that travel with a registered model.
+
+    Attributes:
+      name: the registered name, e.g. `mobilenet_v2_035`.
+      family: the architecture family, e.g. `mobilenet_v2`.
+      paper: the paper the builder follows.
+      input_shape: the input the paper used.
+      mean: per-channel mean subtracted from raw 0-255 pixels (one value = all channels).
+      std: per-channel divisor applied after the mean.
+      int8_io: whether a deployed int8 model keeps int8 input and output tensors.
+      representative_examples: how many training images calibrate post-training int8.
+    """
+
+    name: str
+    family: str
+    paper: str
+    input_shape: tuple = (224, 224, 3)
+    mean: tuple = (127.5,)
+    std: tuple = (127.5,)
+    int8_io: bool = True
+    representative_examples: int = 256
+
+    def get_config(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("input_shape", "mean", "std"):
+            config[key] = tuple(config[key])
+        return cls(**config)
+
+
+_BUILDERS = {}
+_CONFIGS = {}
+
+
+def register_model(family, paper, **defaults):
+    """Decorator that records a model entry point under its function name.
+
+    Args:
+      family: the architecture family.
+      paper: the paper the builder follows.
+      **defaults: any other `ModelConfig` field.
+    """
+
+    def decorator(fn):
+        name = fn.__name__
+        if name in _BUILDERS:
+            raise ValueError(f"model {name!r} is registered twice")
+        _BUILDERS[name] = fn
+        _CONFIGS[name] = ModelConfig(name=name, family=family, paper=paper, **defaults)
+        return fn
+
+    return decorator
+
+
+def list_models(pattern="*"):
+    """Returns the sorted registered names that match a shell-style `pattern`."""
+    return sorted(name for name in _BUILDERS if fnmatch.fnmatch(name, pattern))
+
+
+def _check_name(name):
+    if name not in _BUILDERS:
+        raise UserError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+
+
+def get_model_config(name):
+    """Returns the `ModelConfig` of a registered model."""
+    _check_name(name)
+    return _CONFIGS[name]
+
+
+def create_model(name, input_shape=(224, 224, 3), num_classes=1000, **kwargs):
+    """Builds a registered model.
+
+    Args:
+      name: a name from `list_models()`.
+      input_shape: (height, width, channels). Defaults to (224, 224, 3).
+      num_classes: size of the classifier. Defaults to 1000.
+      **kwargs: passed to the builder (`small_input`, `dropout`, `include_top`, ...).
+
+    Returns:
+      A tf_keras functional `Model` named `name`.
+
+    Raises:
+      UserError: for an unknown name or invalid arguments.
+    """
+    _check_name(name)
+    return _BUILDERS[name](input_shape=input_shape, num_classes=num_classes, name=name, **kwargs)
