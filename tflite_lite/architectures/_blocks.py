@@ -12,6 +12,9 @@ from tflite_lite.errors import UserError
 layers = keras.layers
 
 MIN_INPUT_SIZE = 28
+# Batch-norm moving averages: 0.9 settles within a few hundred steps, which short runs on
+# small datasets need (Keras' 0.99 leaves inference statistics near their initial values).
+BN_MOMENTUM = 0.9
 # Inputs smaller than this on either side default to the small-input (CIFAR-style) variant.
 SMALL_INPUT_BELOW = 64
 
@@ -58,7 +61,7 @@ def conv_bn(x, filters, kernel_size, name, strides=1, groups=1, activation="relu
     """Conv2D (no bias) → BatchNormalization → optional activation ("relu", "relu6" or None)."""
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", groups=groups,
                       use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(epsilon=1e-3, momentum=0.99, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(epsilon=1e-3, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return _activation(x, activation, name)
 
 
@@ -66,7 +69,7 @@ def depthwise_bn(x, kernel_size, name, strides=1, activation=None):
     """DepthwiseConv2D (no bias) → BatchNormalization → optional activation."""
     x = layers.DepthwiseConv2D(kernel_size, strides=strides, padding="same", use_bias=False,
                                name=name)(x)
-    x = layers.BatchNormalization(epsilon=1e-3, momentum=0.99, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(epsilon=1e-3, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return _activation(x, activation, name)
 
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up everything tflite_lite needs, idempotently: Debian's Fashion-MNIST package (when
+# apt-get is available and we are root), then ./.venv with the package, its pinned
+# dependencies and the test tools. Set PYTHON to choose the interpreter (3.10-3.12).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian package dataset-fashion-mnist" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "setup: dataset-fashion-mnist not installed; keras.datasets will download Fashion-MNIST" >&2
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  "${PYTHON:-python3}" -m venv .venv
+fi
+echo "setup: installing tflite_lite and its dependencies into .venv" >&2
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"

@@ -1,0 +1,38 @@
+"""Shared test set-up: quiet TensorFlow, Keras 2 everywhere, helpers to run the scripts."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import tflite_lite  # noqa: E402,F401  (selects Keras 2 before any test imports TensorFlow)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(name, *args, timeout=600):
+    """Runs `python scripts/<name>.py ARGS` and returns the CompletedProcess."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, os.path.join(REPO, "scripts", f"{name}.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
+
+
+def assert_one_line_error(result, *fragments):
+    """A bad-input run: non-zero exit, no traceback, and an `error:` line naming the problem."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith(("error:", "FATAL Flags parsing error"))]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    from tflite_lite.data import load_dataset
+
+    return load_dataset("fashion_mnist", input_shape=(32, 32, 1), batch_size=64)

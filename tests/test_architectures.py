@@ -1,0 +1,189 @@
+"""Every registered builder: builds, names its layers stably, profiles like its paper."""
+
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+
+from tflite_lite.architectures import create_model, get_model_config, list_models, profile
+from tflite_lite.errors import UserError
+
+ALL_MODELS = list_models()
+REQUIRED = ["mobilenet_v1_100", "mobilenet_v2_100", "shufflenet_v1_g3_100",
+            "shufflenet_v2_x1_0", "squeezenet_1_0", "squeezenet_1_1"]
+
+# (model, paper MACs, paper params) at 224x224x3 and 1000 classes; None = not stated.
+PAPER_FIGURES = [
+    ("mobilenet_v1_100", 569e6, 4.24e6),
+    ("mobilenet_v2_100", 300e6, 3.47e6),
+    ("shufflenet_v2_x1_0", 146e6, 2.28e6),
+    ("shufflenet_v1_g3_100", 140e6, 1.87e6),
+    ("squeezenet_1_0", None, 1.25e6),
+    ("squeezenet_1_1", None, 1.24e6),
+]
+
+
+def test_required_models_are_registered():
+    assert set(REQUIRED) <= set(ALL_MODELS)
+    assert {"mobilenet_v2_035", "shufflenet_v2_x0_5"} <= set(ALL_MODELS)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_builds_small_grayscale_and_predicts(name):
+    model = create_model(name, input_shape=(32, 32, 1), num_classes=10)
+    assert model.name == name
+    assert model.output_shape == (None, 10)
+    probs = model(np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype("float32"))
+    np.testing.assert_allclose(np.sum(probs, axis=-1), 1.0, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_builds_imagenet_shape(name):
+    model = create_model(name)
+    assert model.input_shape == (None, 224, 224, 3)
+    assert model.output_shape == (None, 1000)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_layer_names_are_stable_snake_case(name):
+    first = [layer.name for layer in create_model(name, input_shape=(32, 32, 1)).layers]
+    second = [layer.name for layer in create_model(name, input_shape=(32, 32, 1)).layers]
+    assert first == second
+    assert len(set(first)) == len(first)
+    assert all(re.fullmatch(r"[a-z0-9_]+", n) for n in first), first
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_layer_is_supported_by_tfmot_8bit_qat(name):
+    registry = (tfmot.quantization.keras.default_8bit.default_8bit_quantize_registry
+                .Default8BitQuantizeRegistry())
+    model = create_model(name, input_shape=(32, 32, 1), num_classes=10)
+    unsupported = [layer.name for layer in model.layers[1:] if not registry.supports(layer)]
+    assert not unsupported
+
+
+@pytest.mark.parametrize("name,paper_macs,paper_params", PAPER_FIGURES)
+def test_profile_matches_paper(name, paper_macs, paper_params):
+    result = profile(create_model(name))
+    assert result["params"] == pytest.approx(paper_params, rel=0.02)
+    if paper_macs:
+        assert result["macs"] == pytest.approx(paper_macs, rel=0.02)
+
+
+def test_squeezenet_1_1_needs_about_2_4x_fewer_macs():
+    ratio = profile(create_model("squeezenet_1_0"))["macs"] / profile(
+        create_model("squeezenet_1_1"))["macs"]
+    assert 2.2 <= ratio <= 2.6
+
+
+def test_profile_counts_a_hand_computed_model():
+    from tflite_lite._keras import keras
+
+    inputs = keras.Input((10, 10, 8))
+    x = keras.layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", name="dw")(x)
+    x = keras.layers.Conv2D(8, 1, groups=4, name="gconv")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(5, name="fc")(x)
+    result = profile(keras.Model(inputs, x))
+    by_name = {row["name"]: row for row in result["layers"]}
+    assert by_name["conv"]["macs"] == 10 * 10 * 16 * 3 * 3 * 8
+    assert by_name["conv"]["params"] == 3 * 3 * 8 * 16
+    assert by_name["bn"]["params"] == 16
+    assert by_name["dw"]["macs"] == 5 * 5 * 16 * 3 * 3
+    assert by_name["dw"]["params"] == 3 * 3 * 16 + 16
+    assert by_name["gconv"]["macs"] == 5 * 5 * 8 * (16 // 4)
+    assert by_name["gconv"]["params"] == 16 // 4 * 8 + 8
+    assert by_name["fc"]["macs"] == 8 * 5
+    assert result["macs"] == sum(row["macs"] for row in result["layers"])
+    assert result["keras_params"] == 3 * 3 * 8 * 16 + 4 * 16 + 3 * 3 * 16 + 16 + 4 * 8 + 8 + 45
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1_050", "mobilenet_v2_035", "shufflenet_v1_g3_050",
+                                  "shufflenet_v2_x0_5"])
+def test_small_input_keeps_a_4x4_final_map_at_32px(name):
+    small = create_model(name, input_shape=(32, 32, 1), include_top=False)
+    large = create_model(name, input_shape=(32, 32, 1), include_top=False, small_input=False)
+    assert small.output_shape[1:3] == (4, 4)
+    assert large.output_shape[1:3] == (1, 1)
+
+
+def test_smallest_input_builds_in_both_variants():
+    for name in ALL_MODELS:
+        for small_input in (True, False):
+            create_model(name, input_shape=(28, 28, 1), num_classes=10, small_input=small_input)
+
+
+def test_channel_shuffle_and_split_move_the_right_channels():
+    from tflite_lite._keras import keras
+    from tflite_lite.architectures import _blocks
+
+    inputs = keras.Input((2, 2, 6))
+    shuffled = _blocks.channel_shuffle(inputs, 2, "shuffle")
+    first, second = _blocks.channel_split(inputs, "split")
+    model = keras.Model(inputs, [shuffled, first, second])
+    x = np.arange(24, dtype="float32").reshape(1, 2, 2, 6)
+    out_shuffled, out_first, out_second = [t.numpy() for t in model(x)]
+    np.testing.assert_array_equal(out_shuffled, x[..., [0, 3, 1, 4, 2, 5]])
+    np.testing.assert_array_equal(out_first, x[..., :3])
+    np.testing.assert_array_equal(out_second, x[..., 3:])
+
+
+def test_model_config_round_trips():
+    config = get_model_config("mobilenet_v2_035")
+    assert type(config).from_config(config.get_config()) == config
+    assert config.family == "mobilenet_v2"
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    (dict(name="resnet_50"), "unknown model 'resnet_50'; available: mobilenet_v1_025"),
+    (dict(name="mobilenet_v2_100", input_shape=(16, 16, 1)), "too small"),
+    (dict(name="mobilenet_v2_100", input_shape=(32, 32)), "input_shape must be"),
+    (dict(name="mobilenet_v2_100", num_classes=0), "num_classes must be a positive integer"),
+    (dict(name="mobilenet_v2_100", classifier_activation="tanh"), "classifier_activation"),
+])
+def test_bad_arguments_raise_user_error(kwargs, fragment):
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        create_model(**kwargs)
+
+
+@pytest.mark.parametrize("builder,kwargs,fragment", [
+    ("MobileNetV2", dict(alpha=0), "alpha must be positive"),
+    ("MobileNetV1", dict(alpha=-1.0), "alpha must be positive"),
+    ("ShuffleNetV1", dict(groups=5), "groups must be one of"),
+    ("ShuffleNetV1", dict(width=0), "width must be positive"),
+    ("ShuffleNetV2", dict(width=0.75), "width must be one of"),
+    ("SqueezeNet", dict(version="2.0"), "version must be one of"),
+])
+def test_builders_validate_their_own_arguments(builder, kwargs, fragment):
+    from tflite_lite import architectures
+
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        getattr(architectures, builder)(input_shape=(32, 32, 1), **kwargs)
+
+
+def test_shufflenet_survives_qat_and_full_int8_conversion():
+    """Channel split and shuffle go through tfmot QAT and the int8 converter (tfmot #1062)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tflite_lite._keras import keras
+
+    model = create_model("shufflenet_v2_x0_5", input_shape=(32, 32, 1), num_classes=10)
+    qat = tfmot.quantization.keras.quantize_model(model)
+    images = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 1)).astype("float32")
+    inputs = keras.Input((32, 32, 1), batch_size=1)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, qat(inputs)))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([images[i:i + 1]] for i in range(8))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    interpreter = Interpreter(model_content=converter.convert())
+    interpreter.allocate_tensors()
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    float_tensors = [t["name"] for t in interpreter.get_tensor_details()
+                     if t["dtype"] == np.float32]
+    assert not float_tensors

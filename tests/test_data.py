@@ -1,0 +1,129 @@
+"""Datasets: real Fashion-MNIST, image folders, preprocessing and bad input."""
+
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tflite_lite.data import Preprocessing, debian_fashion_mnist_dir, load_dataset, read_idx_folder
+from tflite_lite.errors import UserError
+
+
+def test_fashion_mnist_is_the_real_dataset(fashion_mnist):
+    assert fashion_mnist.num_examples["train"] + fashion_mnist.num_examples["validation"] == 60_000
+    assert fashion_mnist.num_examples["test"] == 10_000
+    assert fashion_mnist.num_classes == 10
+    assert fashion_mnist.class_names[9] == "ankle boot"
+    labels = np.concatenate([y.numpy() for _, y in fashion_mnist.test])
+    assert len(labels) == 10_000
+    np.testing.assert_array_equal(np.bincount(labels), [1000] * 10)
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="not a Debian system")
+def test_debian_package_copy_is_found_and_read():
+    folder = debian_fashion_mnist_dir()
+    assert folder is not None, "apt-get install -y dataset-fashion-mnist"
+    (x_train, y_train), (x_test, y_test) = read_idx_folder(folder)
+    assert x_train.shape == (60_000, 28, 28) and x_test.shape == (10_000, 28, 28)
+    assert x_train.dtype == np.uint8 and set(np.unique(y_train)) == set(range(10))
+
+
+def test_batches_are_resized_and_normalized(fashion_mnist):
+    images, labels = next(iter(fashion_mnist.test))
+    assert images.shape == (64, 32, 32, 1) and images.dtype == tf.float32
+    assert labels.dtype == tf.int32
+    assert float(tf.reduce_min(images)) >= -1.0 and float(tf.reduce_max(images)) <= 1.0
+
+
+def test_grayscale_becomes_three_channels_at_any_size():
+    data = load_dataset("fashion_mnist", input_shape=(40, 36, 3), batch_size=8,
+                        max_train_examples=16)
+    images, _ = next(iter(data.train))
+    assert images.shape == (8, 40, 36, 3)
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])
+    assert data.num_examples["train"] == 16
+
+
+def test_preprocessing_round_trips_and_matches_its_formula():
+    preprocessing = Preprocessing((32, 32, 3), mean=(120.0, 110.0, 100.0), std=(60.0, 50.0, 40.0))
+    assert Preprocessing.from_config(preprocessing.get_config()) == preprocessing
+    image = np.full((32, 32, 3), 200, np.uint8)
+    np.testing.assert_allclose(preprocessing(image)[0, 0].numpy(), [80 / 60, 90 / 50, 100 / 40],
+                               rtol=1e-6)
+
+
+def test_augmentation_is_seeded_and_changes_between_epochs():
+    def first_batches(seed):
+        data = load_dataset("fashion_mnist", batch_size=32, augment="flip,translate",
+                            max_train_examples=64, seed=seed)
+        return [next(iter(data.train))[0].numpy() for _ in range(2)], data
+
+    (epoch1, epoch2), _ = first_batches(seed=3)
+    (again1, _), _ = first_batches(seed=3)
+    np.testing.assert_array_equal(epoch1, again1)
+    assert not np.array_equal(epoch1, epoch2)
+
+
+def _write_image_folder(root, classes, per_class=6, size=(20, 24)):
+    rng = np.random.default_rng(0)
+    for name in classes:
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 255, size + (3,), dtype=np.uint8)
+            tf.io.write_file(os.path.join(root, name, f"{i}.png"), tf.io.encode_png(pixels))
+
+
+def test_image_folder_is_split_and_resized(tmp_path):
+    _write_image_folder(str(tmp_path), ["cat", "dog", "fox"])
+    data = load_dataset(f"folder:{tmp_path}", input_shape=(32, 32, 3), batch_size=4,
+                        validation_split=0.25)
+    assert data.class_names == ("cat", "dog", "fox")
+    assert data.num_examples["train"] + data.num_examples["validation"] == 18
+    images, labels = next(iter(data.train))
+    assert images.shape[1:] == (32, 32, 3)
+    assert set(labels.numpy()) <= {0, 1, 2}
+
+
+def test_image_folder_with_train_and_test_subfolders(tmp_path):
+    _write_image_folder(str(tmp_path / "train"), ["a", "b"])
+    _write_image_folder(str(tmp_path / "test"), ["a", "b"], per_class=3)
+    data = load_dataset(f"folder:{tmp_path}", input_shape=(28, 28, 1), batch_size=4)
+    assert data.num_examples["test"] == 6
+    assert next(iter(data.test))[0].shape[1:] == (28, 28, 1)
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda root: None, "has no class sub-folders with images"),
+    (lambda root: _write_image_folder(root, ["only"]), "has one class (only)"),
+    (lambda root: os.rmdir(root), "image folder not found"),
+])
+def test_bad_image_folders(tmp_path, make, fragment):
+    root = str(tmp_path / "images")
+    os.makedirs(root)
+    make(root)
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        load_dataset(f"folder:{root}")
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    (dict(name="imagenet"), "unknown dataset 'imagenet'; available: fashion_mnist"),
+    (dict(name="fashion_mnist", augment="rotate"), "unknown augmentation rotate"),
+    (dict(name="fashion_mnist", input_shape=(32, 32, 2)), "input_shape must be"),
+    (dict(name="fashion_mnist", std=(0.0,)), "std must be positive"),
+    (dict(name="fashion_mnist", batch_size=0), "batch_size must be a positive integer"),
+    (dict(name="fashion_mnist", validation_split=1.0), "validation_split must be in (0, 1)"),
+])
+def test_bad_dataset_arguments(kwargs, fragment):
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        load_dataset(**kwargs)
+
+
+def test_corrupt_idx_file_is_a_user_error(tmp_path):
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (tmp_path / f"{stem}.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(UserError, match="cannot read"):
+        read_idx_folder(str(tmp_path))

@@ -1,0 +1,127 @@
+"""Training: the config, the train script end to end, and its bad-input errors."""
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_script
+from tflite_lite.errors import UserError
+from tflite_lite.training import TrainConfig
+
+
+def test_config_round_trips():
+    config = TrainConfig(model="shufflenet_v2_x0_5", epochs=3, augment="flip", dropout=0.2)
+    assert TrainConfig.from_config(config.get_config()) == config
+    assert config.augment == ("flip",)
+    assert config.input_shape == (32, 32, 1)
+    assert TrainConfig(dataset="cifar10").input_shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    (dict(model="vgg16"), "unknown model 'vgg16'"),
+    (dict(epochs=0), "epochs must be a positive integer"),
+    (dict(batch_size=-4), "batch_size must be a positive integer"),
+    (dict(learning_rate=0.0), "learning_rate must be positive"),
+    (dict(optimizer="lion"), "optimizer must be one of"),
+    (dict(lr_schedule="linear"), "lr_schedule must be one of"),
+    (dict(channels=2), "channels must be 1 or 3"),
+    (dict(dropout=1.5), "dropout must be in [0, 1)"),
+])
+def test_config_rejects_impossible_values(kwargs, fragment):
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        TrainConfig(**kwargs)
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(UserError, match="unknown training option"):
+        TrainConfig.from_config({"epochs": 2, "epoch": 3})
+
+
+def test_train_script_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    result = run_script("train", "--model", "mobilenet_v2_035", "--dataset", "fashion_mnist",
+                        "--epochs", "2", "--batch_size", "64", "--input_size", "32",
+                        "--max_train_examples", "256", "--keep_checkpoints", "1",
+                        "--output_dir", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test accuracy" in result.stdout
+
+    record = json.loads((out / "run.json").read_text())
+    assert 0.0 <= record["test_accuracy"] <= 1.0
+    assert record["epochs"] == 2
+    assert record["class_names"][0] == "t-shirt/top" and len(record["class_names"]) == 10
+    assert record["preprocessing"]["input_shape"] == [32, 32, 1]
+    assert record["config"]["max_train_examples"] == 256
+    assert record["num_examples"] == {"train": 256, "validation": 6000, "test": 10000}
+    assert record["macs"] > 0 and record["train_images_per_second"] > 0
+
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 2 and len(history["val_accuracy"]) == 2
+    assert sorted(os.listdir(out / "checkpoints")) == ["epoch_002.keras"]
+    assert os.listdir(out / "logs")
+    assert not [f for f in os.listdir(out) if ".tmp" in f]
+
+    from tflite_lite.training import load_run
+
+    model, loaded = load_run(str(out))
+    assert loaded == record
+    probs = model.predict(np.zeros((1, 32, 32, 1), np.float32), verbose=0)
+    assert probs.shape == (1, 10)
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--model", "resnet_50"], ["unknown model 'resnet_50'", "mobilenet_v2_035"]),
+    (["--dataset", "imagenet"], ["unknown dataset 'imagenet'"]),
+    (["--epochs", "0"], ["epochs"]),
+    (["--input_size", "16"], ["input_size"]),
+    (["--learning_rate", "-1"], ["learning_rate"]),
+    (["--dataset", "folder:/nonexistent/images"], ["image folder not found"]),
+])
+def test_train_script_bad_input_is_one_line(tmp_path, args, fragments):
+    result = run_script("train", "--output_dir", str(tmp_path / "run"), "--epochs", "1", *args)
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_train_script_rejects_one_class_folder(tmp_path):
+    os.makedirs(tmp_path / "images" / "only")
+    (tmp_path / "images" / "only" / "a.png").write_bytes(b"")
+    result = run_script("train", "--dataset", f"folder:{tmp_path / 'images'}",
+                        "--output_dir", str(tmp_path / "run"))
+    assert_one_line_error(result, "has one class (only)")
+
+
+def test_model_list():
+    result = run_script("train", "--model", "list")
+    assert result.returncode == 0
+    assert "shufflenet_v2_x1_0" in result.stdout.split()
+
+
+def test_bench_train_prints_table_and_writes_json(tmp_path):
+    result = run_script("bench_train", "--models", "squeezenet_1_1,shufflenet_v2_x0_5",
+                        "--epochs", "1", "--max_train_examples", "128",
+                        "--output_dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train img/s" in result.stdout and "squeezenet_1_1" in result.stdout
+    rows = json.loads((tmp_path / "bench_train.json").read_text())["rows"]
+    assert [row["model"] for row in rows] == ["squeezenet_1_1", "shufflenet_v2_x0_5"]
+    assert all(0 <= row["test_accuracy"] <= 1 and row["params"] > 0 for row in rows)
+
+
+def test_no_module_imports_keras_directly():
+    """Keras 2 is chosen in one place (tflite_lite/_keras.py); nobody else imports Keras."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pattern = re.compile(r"^\s*(import keras\b|from keras\b|import tf_keras\b|from tf_keras\b)"
+                         r"|\btf\.keras\b", re.MULTILINE)
+    offenders = []
+    for folder in ("tflite_lite", "scripts"):
+        for dirpath, _, files in os.walk(os.path.join(root, folder)):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                if name.endswith(".py") and not path.endswith(os.path.join("tflite_lite", "_keras.py")):
+                    if pattern.search(open(path).read()):
+                        offenders.append(os.path.relpath(path, root))
+    assert not offenders

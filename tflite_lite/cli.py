@@ -1,0 +1,27 @@
+"""Running absl programs: bad input becomes one line on stderr and exit status 2."""
+
+import sys
+
+from absl import app
+
+from tflite_lite.errors import UserError
+
+USER_ERROR_EXIT = 2
+
+
+def run(main):
+    """`absl.app.run(main)`, printing a `UserError` as `error: ...` instead of a traceback."""
+
+    def guarded_main(argv):
+        try:
+            return main(argv)
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(USER_ERROR_EXIT)
+
+    app.run(guarded_main)
+
+
+def reject_extra_args(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")

@@ -1,0 +1,339 @@
+"""Float training of a registered model on a dataset, with everything recorded.
+
+    result = train(TrainConfig(model="mobilenet_v2_035", epochs=10, output_dir="runs/m"))
+
+Writes into `output_dir` (each file atomically): `model.keras`, `checkpoints/epoch_NNN.keras`
+(the newest few), `history.json`, `run.json` (config, class names, preprocessing, model
+profile and measured test accuracy) and TensorBoard logs under `logs/`.
+"""
+
+import dataclasses
+import datetime
+import math
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import tflite_lite
+from tflite_lite import _io
+from tflite_lite._keras import keras
+from tflite_lite.architectures import create_model, get_model_config, list_models, profile
+from tflite_lite.data import AUGMENTATIONS, load_dataset
+from tflite_lite.errors import UserError
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+LR_SCHEDULES = ("cosine", "step", "constant")
+_NATURAL_CHANNELS = {"fashion_mnist": 1, "mnist": 1, "cifar10": 3}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Attributes:
+      model: registered model name. Defaults to "mobilenet_v2_035".
+      dataset: dataset name for `load_dataset`. Defaults to "fashion_mnist".
+      output_dir: folder for the run's files. Defaults to "runs/train".
+      input_size: square input side in pixels. Defaults to 32.
+      channels: input channels, 1 or 3; None takes the dataset's own. Defaults to None.
+      epochs: training epochs. Defaults to 10.
+      batch_size: examples per step. Defaults to 128.
+      optimizer: "adamw", "adam" or "sgd" (momentum 0.9, Nesterov). Defaults to "adamw".
+      learning_rate: peak learning rate. Defaults to 0.002.
+      lr_schedule: "cosine" (to zero, after warm-up), "step" (x0.1 at 50% and 75%) or
+        "constant". Defaults to "cosine".
+      warmup_epochs: linear warm-up length for the cosine schedule. Defaults to 1.
+      weight_decay: decoupled weight decay, not applied to batch norm and biases.
+        Defaults to 5e-5.
+      augment: training augmentations from ("flip", "translate"). Defaults to both.
+      dropout: dropout before the classifier; None keeps the builder's default.
+      small_input: small-input variant; None lets the builder choose by input size.
+      validation_split: fraction of training data held out. Defaults to 0.1.
+      max_train_examples: cap on training examples for quick runs. Defaults to None.
+      keep_checkpoints: how many per-epoch checkpoints to keep. Defaults to 2.
+      seed: seeds data order, augmentation and weights. Defaults to 0.
+      verbose: Keras progress output: 1 (bar), 2 (a line per epoch), 0, or None for a bar
+        on a terminal and lines otherwise. Defaults to None.
+    """
+
+    model: str = "mobilenet_v2_035"
+    dataset: str = "fashion_mnist"
+    output_dir: str = "runs/train"
+    input_size: int = 32
+    channels: int = None
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adamw"
+    learning_rate: float = 2e-3
+    lr_schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    weight_decay: float = 5e-5
+    augment: tuple = AUGMENTATIONS
+    dropout: float = None
+    small_input: bool = None
+    validation_split: float = 0.1
+    max_train_examples: int = None
+    keep_checkpoints: int = 2
+    seed: int = 0
+    verbose: int = None
+
+    def __post_init__(self):
+        if isinstance(self.augment, str):
+            self.augment = tuple(a.strip() for a in self.augment.split(",") if a.strip())
+        self.augment = tuple(self.augment)
+        self.validate()
+
+    def validate(self):
+        """Raises `UserError` naming the first invalid field."""
+        if self.model not in list_models():
+            raise UserError(f"unknown model {self.model!r}; available: {', '.join(list_models())}")
+        for key in ("epochs", "batch_size", "input_size", "keep_checkpoints"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"{key} must be a positive integer, got {value!r}")
+        if self.channels not in (None, 1, 3):
+            raise UserError(f"channels must be 1 or 3, got {self.channels!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                            f"got {self.optimizer!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UserError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                            f"got {self.lr_schedule!r}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise UserError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not self.weight_decay >= 0:
+            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not self.warmup_epochs >= 0:
+            raise UserError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise UserError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.max_train_examples is not None and self.max_train_examples < 1:
+            raise UserError(f"max_train_examples must be positive, got {self.max_train_examples!r}")
+        if self.verbose not in (None, 0, 1, 2):
+            raise UserError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
+
+    def get_config(self):
+        config = dataclasses.asdict(self)
+        config["augment"] = list(self.augment)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise UserError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**config)
+
+    @property
+    def input_shape(self):
+        channels = self.channels or _NATURAL_CHANNELS.get(self.dataset, 3)
+        return (self.input_size, self.input_size, channels)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves `epoch_NNN.keras` atomically after every epoch and keeps only the newest few."""
+
+    def __init__(self, folder, keep=2):
+        super().__init__()
+        self.folder = folder
+        self.keep = keep
+
+    def on_epoch_end(self, epoch, logs=None):
+        _io.save_keras_model(self.model, os.path.join(self.folder, f"epoch_{epoch + 1:03d}.keras"))
+        saved = sorted(f for f in os.listdir(self.folder) if f.startswith("epoch_"))
+        for old in saved[:-self.keep]:
+            os.remove(os.path.join(self.folder, old))
+
+
+class TrainingThroughput(keras.callbacks.Callback):
+    """Records each epoch's training time (validation excluded) as `train_seconds`."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._seconds = None
+
+    def on_test_begin(self, logs=None):
+        if self._seconds is None:  # the validation pass at the end of an epoch
+            self._seconds = time.perf_counter() - self._start
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["train_seconds"] = self._seconds or time.perf_counter() - self._start
+
+
+def _learning_rate(config, steps_per_epoch):
+    total = config.epochs * steps_per_epoch
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule == "step":
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            [int(total * 0.5), int(total * 0.75)],
+            [config.learning_rate, config.learning_rate * 0.1, config.learning_rate * 0.01])
+    warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else config.learning_rate, decay_steps=total - warmup,
+        warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
+
+
+def _optimizer(config, steps_per_epoch):
+    learning_rate = _learning_rate(config, steps_per_epoch)
+    if config.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True,
+                                         weight_decay=config.weight_decay or None)
+    elif config.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate)
+    if config.weight_decay and config.optimizer != "adam":
+        optimizer.exclude_from_weight_decay(var_names=["_bn/", "bias"])
+    return optimizer
+
+
+def _versions():
+    return {"tflite_lite": tflite_lite.__version__, "tensorflow": tf.__version__,
+            "tf_keras": keras.__version__, "python": platform.python_version()}
+
+
+def train(config):
+    """Trains a registered model as `config` says and writes the run's files.
+
+    Args:
+      config: a `TrainConfig`.
+
+    Returns:
+      The run record written to `run.json` (a dict; `test_accuracy` among its keys).
+
+    Raises:
+      UserError: for invalid configuration or data, an unwritable output folder, or a loss
+        that became NaN.
+    """
+    started = time.perf_counter()
+    config.validate()
+    output_dir = config.output_dir
+    try:
+        os.makedirs(os.path.join(output_dir, "checkpoints"), exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create output folder {output_dir}: {error.strerror}") from None
+    if not os.access(output_dir, os.W_OK):
+        raise UserError(f"output folder {output_dir} is not writable")
+
+    keras.utils.set_random_seed(config.seed)
+    model_config = get_model_config(config.model)
+    data = load_dataset(config.dataset, input_shape=config.input_shape,
+                        batch_size=config.batch_size, mean=model_config.mean,
+                        std=model_config.std, augment=config.augment,
+                        validation_split=config.validation_split,
+                        max_train_examples=config.max_train_examples, seed=config.seed)
+    builder_kwargs = {key: getattr(config, key) for key in ("dropout", "small_input")
+                      if getattr(config, key) is not None}
+    model = create_model(config.model, input_shape=config.input_shape,
+                         num_classes=data.num_classes, **builder_kwargs)
+    steps_per_epoch = math.ceil(data.num_examples["train"] / config.batch_size)
+    model.compile(optimizer=_optimizer(config, steps_per_epoch),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    callbacks = [
+        TrainingThroughput(),
+        keras.callbacks.TerminateOnNaN(),
+        EpochCheckpoint(os.path.join(output_dir, "checkpoints"), keep=config.keep_checkpoints),
+        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=0),
+    ]
+    history = model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
+                        callbacks=callbacks, verbose=verbose).history
+    if any(not math.isfinite(loss) for loss in history.get("loss", [])):
+        raise UserError(f"training diverged: the loss became NaN in epoch {len(history['loss'])}; "
+                        "lower --learning_rate")
+    test_loss, test_accuracy = model.evaluate(data.test, verbose=0)
+
+    _io.save_keras_model(model, os.path.join(output_dir, "model.keras"))
+    history = {key: [float(v) for v in values] for key, values in history.items()}
+    _io.write_json(os.path.join(output_dir, "history.json"), history)
+
+    epoch_seconds = history["train_seconds"]
+    steady = epoch_seconds[1:] or epoch_seconds  # the first epoch also traces the graph
+    model_profile = profile(model)
+    record = {
+        "model": config.model,
+        "dataset": config.dataset,
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "best_val_accuracy": float(max(history["val_accuracy"])),
+        "epochs": len(history["loss"]),
+        "class_names": list(data.class_names),
+        "preprocessing": data.preprocessing.get_config(),
+        "input_shape": list(config.input_shape),
+        "num_examples": data.num_examples,
+        "params": model_profile["params"],
+        "macs": model_profile["macs"],
+        "keras_params": model_profile["keras_params"],
+        "train_seconds": float(sum(epoch_seconds)),
+        "train_images_per_second": float(
+            data.num_examples["train"] * len(steady) / sum(steady)),
+        "wall_seconds": float(time.perf_counter() - started),
+        "config": config.get_config(),
+        "model_config": model_config.get_config(),
+        "artifacts": {"model": "model.keras", "history": "history.json",
+                      "checkpoints": "checkpoints", "tensorboard": "logs"},
+        "versions": _versions(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    _io.write_json(os.path.join(output_dir, "run.json"), record)
+    return record
+
+
+TRAINING_BENCHMARK_COLUMNS = (
+    ("model", "model", "s"), ("params", "params", ",d"), ("macs", "MACs", ",d"),
+    ("train_images_per_second", "train img/s", ".0f"), ("epochs", "epochs", "d"),
+    ("minutes", "minutes", ".1f"), ("test_accuracy", "test acc", ".4f"),
+)
+
+
+def benchmark_training(model_names, base_config, output_json):
+    """Trains each model with the same settings and records one row per model.
+
+    Args:
+      model_names: registered names.
+      base_config: a `TrainConfig`; its `model` is replaced and each run goes to
+        `<base_config.output_dir>/<model>`.
+      output_json: where the rows are written (JSON, atomically) after every model.
+
+    Returns:
+      The rows: model, params, macs, train_images_per_second, epochs, minutes,
+      test_accuracy and the run folder.
+    """
+    for name in model_names:
+        get_model_config(name)  # fail on a bad name before training anything
+    rows = []
+    for name in model_names:
+        config = dataclasses.replace(base_config, model=name,
+                                     output_dir=os.path.join(base_config.output_dir, name))
+        record = train(config)
+        rows.append({
+            "model": name, "params": record["params"], "macs": record["macs"],
+            "train_images_per_second": record["train_images_per_second"],
+            "epochs": record["epochs"], "minutes": record["wall_seconds"] / 60,
+            "test_accuracy": record["test_accuracy"], "run_dir": config.output_dir,
+        })
+        _io.write_json(output_json, {"config": base_config.get_config(), "rows": rows,
+                                     "versions": _versions()})
+    return rows
+
+
+def load_run(run_dir):
+    """Reads a training run: returns (model, record) from `model.keras` and `run.json`."""
+    import json
+
+    model_path = os.path.join(run_dir, "model.keras")
+    record_path = os.path.join(run_dir, "run.json")
+    for path in (model_path, record_path):
+        if not os.path.isfile(path):
+            raise UserError(f"not a training run folder: {path} is missing")
+    with open(record_path) as f:
+        record = json.load(f)
+    model = keras.models.load_model(model_path, safe_mode=True)
+    return model, record
