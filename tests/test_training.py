@@ -101,13 +101,13 @@ def test_model_list():
 
 
 def test_bench_train_prints_table_and_writes_json(tmp_path):
-    result = run_script("bench_train", "--models", "squeezenet_1_1,shufflenet_v2_x0_5",
+    result = run_script("bench_train", "--models", "squeezenet_1_1,mobilenet_v1_025",
                         "--epochs", "1", "--max_train_examples", "128",
                         "--output_dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train img/s" in result.stdout and "squeezenet_1_1" in result.stdout
     rows = json.loads((tmp_path / "bench_train.json").read_text())["rows"]
-    assert [row["model"] for row in rows] == ["squeezenet_1_1", "shufflenet_v2_x0_5"]
+    assert [row["model"] for row in rows] == ["squeezenet_1_1", "mobilenet_v1_025"]
     assert all(0 <= row["test_accuracy"] <= 1 and row["params"] > 0 for row in rows)
 
 

@@ -34,8 +34,8 @@ def SqueezeNet(input_shape=(224, 224, 3), version="1.0", num_classes=1000, inclu
       include_top: whether to add the convolutional classifier. Defaults to True.
       dropout: dropout rate before the classifier. Defaults to 0.5.
       classifier_activation: "softmax", "sigmoid" or None (logits). Defaults to "softmax".
-      small_input: stem at stride 1 and no first max-pool (total stride 4 instead of 16),
-        for 28-63 px inputs. None chooses by input size. Defaults to None.
+      small_input: stem at stride 1 (total stride 8 instead of 16), for 28-63 px inputs.
+        None chooses by input size. Defaults to None.
       name: model name. Defaults to "squeezenet".
 
     Returns:
@@ -54,8 +54,6 @@ def SqueezeNet(input_shape=(224, 224, 3), version="1.0", num_classes=1000, inclu
     inputs = keras.Input(shape=input_shape, name="input")
     x = _conv_relu(inputs, stem_filters, stem_kernel, "stem_conv", strides=1 if small_input else 2,
                    padding="valid")
-    if small_input:
-        plan = plan[1:]  # drop the first max-pool
     pool, fire = 0, 2
     for step in plan:
         if step == "pool":
