@@ -17,6 +17,7 @@ def test_fashion_mnist_is_the_real_dataset(fashion_mnist):
     assert fashion_mnist.num_examples["test"] == 10_000
     assert fashion_mnist.num_classes == 10
     assert fashion_mnist.class_names[9] == "ankle boot"
+    assert fashion_mnist.source in (debian_fashion_mnist_dir(), "keras.datasets")
     labels = np.concatenate([y.numpy() for _, y in fashion_mnist.test])
     assert len(labels) == 10_000
     np.testing.assert_array_equal(np.bincount(labels), [1000] * 10)

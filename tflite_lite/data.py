@@ -97,7 +97,11 @@ class Preprocessing:
 
 @dataclasses.dataclass
 class Dataset:
-    """Batched `(image, label)` pipelines of one dataset, with what describes them."""
+    """Batched `(image, label)` pipelines of one dataset, with what describes them.
+
+    `source` says where the images were read from: a folder (Debian's Fashion-MNIST copy, an
+    image folder) or "keras.datasets" (the Keras cache or a download).
+    """
 
     train: tf.data.Dataset
     validation: tf.data.Dataset
@@ -105,6 +109,7 @@ class Dataset:
     class_names: tuple
     preprocessing: Preprocessing
     num_examples: dict
+    source: str
 
     @property
     def num_classes(self):
@@ -145,10 +150,11 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
         raise UserError(f"max_train_examples must be positive, got {max_train_examples!r}")
 
     if name.startswith("folder:"):
+        source = os.path.abspath(name[len("folder:"):])
         (train, validation, test), class_names = _load_folder(
-            name[len("folder:"):], preprocessing, validation_split, seed)
+            source, preprocessing, validation_split, seed)
     else:
-        (x_train, y_train), (x_test, y_test), class_names = _load_arrays(name)
+        (x_train, y_train), (x_test, y_test), class_names, source = _load_arrays(name)
         order = np.random.default_rng(seed).permutation(len(x_train))
         num_validation = int(round(len(x_train) * validation_split))
         validation_index, train_index = order[:num_validation], order[num_validation:]
@@ -167,7 +173,7 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
                                 augment=augment, seed=seed, size=num_examples[key])
                  for key, split in splits.items()}
     return Dataset(class_names=tuple(class_names), preprocessing=preprocessing,
-                   num_examples=num_examples, **pipelines)
+                   num_examples=num_examples, source=source, **pipelines)
 
 
 def _validate_augment(augment):
@@ -213,16 +219,16 @@ def _augment(image, seed, augment):
 def _load_arrays(name):
     loaders = {
         "fashion_mnist": (_load_fashion_mnist, FASHION_MNIST_CLASSES),
-        "mnist": (lambda: _keras_download("mnist"), MNIST_CLASSES),
-        "cifar10": (lambda: _keras_download("cifar10"), CIFAR10_CLASSES),
+        "mnist": (lambda: (_keras_download("mnist"), "keras.datasets"), MNIST_CLASSES),
+        "cifar10": (lambda: (_keras_download("cifar10"), "keras.datasets"), CIFAR10_CLASSES),
     }
     if name not in loaders:
         raise UserError(f"unknown dataset {name!r}; available: {', '.join(loaders)}, folder:PATH")
     load, class_names = loaders[name]
-    (x_train, y_train), (x_test, y_test) = load()
+    ((x_train, y_train), (x_test, y_test)), source = load()
     if x_train.ndim == 3:  # grayscale: add the channel axis
         x_train, x_test = x_train[..., None], x_test[..., None]
-    return (x_train, y_train.reshape(-1)), (x_test, y_test.reshape(-1)), class_names
+    return (x_train, y_train.reshape(-1)), (x_test, y_test.reshape(-1)), class_names, source
 
 
 def debian_fashion_mnist_dir():
@@ -240,10 +246,11 @@ def debian_fashion_mnist_dir():
 
 
 def _load_fashion_mnist():
+    """Debian's copy first, then the Keras cache or a download; returns (arrays, source)."""
     folder = debian_fashion_mnist_dir()
     if folder:
-        return read_idx_folder(folder)
-    return _keras_download("fashion_mnist")
+        return read_idx_folder(folder), folder
+    return _keras_download("fashion_mnist"), "keras.datasets"
 
 
 def read_idx_folder(folder):

@@ -9,13 +9,13 @@ profile and measured test accuracy) and TensorBoard logs under `logs/`.
 
 import dataclasses
 import datetime
+import json
 import math
 import os
 import platform
 import sys
 import time
 
-import numpy as np
 import tensorflow as tf
 
 import tflite_lite
@@ -260,6 +260,7 @@ def train(config):
     record = {
         "model": config.model,
         "dataset": config.dataset,
+        "dataset_source": data.source,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "best_val_accuracy": float(max(history["val_accuracy"])),
@@ -326,8 +327,6 @@ def benchmark_training(model_names, base_config, output_json):
 
 def load_run(run_dir):
     """Reads a training run: returns (model, record) from `model.keras` and `run.json`."""
-    import json
-
     model_path = os.path.join(run_dir, "model.keras")
     record_path = os.path.join(run_dir, "run.json")
     for path in (model_path, record_path):

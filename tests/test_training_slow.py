@@ -1,0 +1,17 @@
+"""Slow: real training on all of Fashion-MNIST learns (run with `pytest -m slow`)."""
+
+import json
+
+import pytest
+
+from tflite_lite.training import TrainConfig, train
+
+pytestmark = pytest.mark.slow
+
+
+def test_mobilenet_v2_learns_fashion_mnist_in_two_epochs(tmp_path):
+    record = train(TrainConfig(model="mobilenet_v2_035", epochs=2, output_dir=str(tmp_path),
+                               verbose=2))
+    assert record["num_examples"]["train"] == 54_000
+    assert record["test_accuracy"] >= 0.85
+    assert json.loads((tmp_path / "run.json").read_text())["test_accuracy"] == record["test_accuracy"]
