@@ -6,6 +6,13 @@ import os
 import tempfile
 
 
+def _file_mode():
+    """The mode a plain `open(path, "w")` would give a new file (0666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """Yields a temporary path beside `path`; renames it onto `path` only if the block succeeds.
@@ -21,6 +28,7 @@ def atomic_path(path, suffix=""):
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, _file_mode())  # mkstemp creates files readable by their owner only
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -38,5 +46,4 @@ def write_json(path, data):
 def save_keras_model(model, path):
     """Saves a Keras model to a `.keras` file atomically."""
     with atomic_path(path, suffix=".keras") as tmp:
-        os.remove(tmp)  # Keras refuses to overwrite without asking in some versions.
-        model.save(tmp)
+        model.save(tmp, overwrite=True)

@@ -1,0 +1,39 @@
+"""Artifacts are written atomically: complete files or none."""
+
+import os
+import stat
+
+import pytest
+
+from tflite_lite import _io
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    target = tmp_path / "model.tflite"
+    with pytest.raises(RuntimeError):
+        with _io.atomic_path(str(target)) as tmp:
+            open(tmp, "wb").write(b"half a model")
+            raise RuntimeError("killed mid-write")
+    assert os.listdir(tmp_path) == []
+
+
+def test_successful_write_replaces_the_target_with_normal_permissions(tmp_path):
+    target = tmp_path / "run.json"
+    target.write_text("old")
+    _io.write_json(str(target), {"test_accuracy": 0.9})
+    assert target.read_text().strip().startswith("{")
+    assert os.listdir(tmp_path) == ["run.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~umask
+
+
+def test_keras_model_is_saved_atomically_and_loads(tmp_path):
+    from tflite_lite._keras import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="fc")])
+    path = tmp_path / "model.keras"
+    _io.save_keras_model(model, str(path))
+    _io.save_keras_model(model, str(path))  # overwriting works too
+    assert os.listdir(tmp_path) == ["model.keras"]
+    assert keras.models.load_model(str(path), safe_mode=True).get_layer("fc").units == 2
