@@ -209,3 +209,15 @@ def test_shufflenet_survives_qat_and_full_int8_conversion():
     float_tensors = [t["name"] for t in interpreter.get_tensor_details()
                      if t["dtype"] == np.float32]
     assert not float_tensors
+
+
+def test_profile_script_prints_paper_figures(tmp_path):
+    import json
+
+    from conftest import run_script
+
+    result = run_script("profile_model", "--model", "mobilenet_v2_100", "--top", "5",
+                        "--json", str(tmp_path / "profile.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "mobilenet_v2_100: 3.488M params, 300.8M MACs" in result.stdout
+    assert json.loads((tmp_path / "profile.json").read_text())["macs"] == 300_774_272
