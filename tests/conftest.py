@@ -36,3 +36,27 @@ def fashion_mnist():
     from tflite_lite.data import load_dataset
 
     return load_dataset("fashion_mnist", input_shape=(32, 32, 1), batch_size=64)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A briefly trained MobileNet V2 0.35 run folder (model.keras + run.json), 32x32x1."""
+    from tflite_lite.training import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("trained_run")
+    train(TrainConfig(model="mobilenet_v2_035", epochs=2, batch_size=64,
+                      max_train_examples=8000, keep_checkpoints=1, output_dir=str(folder),
+                      verbose=0))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def exported_int8(trained_run):
+    """The trained run exported to int8 (with a 500-image evaluation): (tflite path, contract)."""
+    from tflite_lite.convert import ExportConfig, export_model
+
+    output = trained_run / "model_int8.tflite"
+    contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
+                                         output=str(output), mode="int8", evaluate=True,
+                                         representative_examples=64, max_eval_examples=500))
+    return output, contract

@@ -1,6 +1,7 @@
 """Atomic artifact writes: write to a temporary file in the same folder, then rename."""
 
 import contextlib
+import csv
 import json
 import os
 import tempfile
@@ -47,3 +48,13 @@ def save_keras_model(model, path):
     """Saves a Keras model to a `.keras` file atomically."""
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp, overwrite=True)
+
+
+def write_csv(path, rows, columns=None):
+    """Writes dict rows as CSV to `path` atomically (columns: the keys of the first row)."""
+    columns = columns or (list(rows[0]) if rows else [])
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)

@@ -1,0 +1,71 @@
+"""Exports a trained `.keras` classifier to TFLite, checked and (optionally) evaluated.
+
+Usage:
+  python scripts/export.py --model DIR/model.keras --mode int8 --dataset fashion_mnist \
+      --output DIR/model_int8.tflite --evaluate
+
+Writes the `.tflite`, `labels.txt` beside it and the contract `DIR/model_int8.json` (input and
+output tensors with scale / zero point, preprocessing, class names, ops, size, MACs, and with
+--evaluate the Keras vs TFLite test accuracy and top-1 agreement). Modes: float32, dynamic,
+float16, int8 (int8 input and output), int16x8. An integer export that still computes in float
+fails unless --allow_float_ops; --keep_float_layers N keeps the N layers with the worst
+quantization error in float.
+"""
+
+from absl import flags
+
+from tflite_lite import cli
+from tflite_lite.convert import MODES, ExportConfig, export_model
+
+_D = ExportConfig
+
+_MODEL = flags.DEFINE_string("model", None, "Trained `.keras` file.", required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "Output `.tflite` (default: beside the model, "
+                              "model_<mode>.tflite).")
+_MODE = flags.DEFINE_enum("mode", _D.mode, MODES, "Export mode.")
+_DATASET = flags.DEFINE_string("dataset", None, "Calibration / evaluation dataset "
+                               "(default: the run's own, from run.json).")
+_EVALUATE = flags.DEFINE_bool("evaluate", False, "Measure Keras vs TFLite accuracy and agreement.")
+_REPRESENTATIVE = flags.DEFINE_integer("representative_examples", _D.representative_examples,
+                                       "Calibration images.", lower_bound=1)
+_ALLOW_FLOAT = flags.DEFINE_bool("allow_float_ops", False,
+                                 "Accept float ops in an int8 / int16x8 export.")
+_KEEP_FLOAT = flags.DEFINE_integer("keep_float_layers", 0,
+                                   "int8: keep the N worst-quantized layers in float.",
+                                   lower_bound=0)
+_MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
+                                 lower_bound=1)
+
+
+def _default_output(model_path, mode):
+    import os
+    return os.path.join(os.path.dirname(model_path) or ".", f"model_{mode}.tflite")
+
+
+def main(argv):
+    cli.reject_extra_args(argv)
+    config = ExportConfig(
+        model_path=_MODEL.value, output=_OUTPUT.value or _default_output(_MODEL.value, _MODE.value),
+        mode=_MODE.value, dataset=_DATASET.value, evaluate=_EVALUATE.value,
+        representative_examples=_REPRESENTATIVE.value, allow_float_ops=_ALLOW_FLOAT.value,
+        keep_float_layers=_KEEP_FLOAT.value, max_eval_examples=_MAX_EVAL.value)
+    contract = export_model(config)
+    print(f"{config.output}: {contract['mode']}, {contract['size_bytes']:,} bytes, "
+          f"{contract['macs']:,} MACs, input {contract['input']['dtype']}"
+          f"{contract['input']['shape']}, output {contract['output']['dtype']}")
+    if contract["float_ops"]:
+        print(f"float ops kept: {len(contract['float_ops'])}")
+    evaluation = contract["evaluation"]
+    if evaluation:
+        print(f"{evaluation['dataset']} test ({evaluation['num_examples']} images): Keras "
+              f"{evaluation['keras_accuracy']:.4f}, TFLite {evaluation['tflite_accuracy']:.4f}, "
+              f"top-1 agreement {evaluation['agreement']:.4f}")
+    print(f"contract: {config.contract_path}")
+
+
+def run():
+    cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,199 @@
+"""Converter: modes, the int8 check, the contract, evaluation, inspection and bad input."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_script
+from tflite_lite.architectures import create_model, profile
+from tflite_lite.convert import (ExportConfig, convert_model, describe, describe_file,
+                                 export_model, float_ops)
+from tflite_lite.convert import flatbuffer
+from tflite_lite.convert.evaluate import dequantize, quantize
+from tflite_lite.errors import UserError
+
+DYNAMIC_BATCH_OPS = {"SHAPE", "PACK"}
+
+
+def test_int8_export_is_integer_faithful_and_complete(exported_int8):
+    path, contract = exported_int8
+    folder = path.parent
+    assert json.loads((folder / "model_int8.json").read_text()) == contract
+    assert (folder / "labels.txt").read_text().splitlines()[:2] == ["t-shirt/top", "trouser"]
+    description = describe_file(str(path))
+    assert description["size_bytes"] == contract["size_bytes"] == os.path.getsize(path)
+    assert float_ops(description) == [] and contract["float_ops"] == []
+    assert not DYNAMIC_BATCH_OPS & set(description["op_counts"])
+    assert contract["input"]["dtype"] == contract["output"]["dtype"] == "int8"
+    assert contract["input"]["shape"] == [1, 32, 32, 1]
+    assert contract["input"]["scale"] > 0 and -128 <= contract["input"]["zero_point"] <= 127
+    assert contract["preprocessing"]["mean"] == [127.5]
+    assert contract["macs"] == profile(create_model("mobilenet_v2_035", input_shape=(32, 32, 1),
+                                                    num_classes=10))["macs"]
+    evaluation = contract["evaluation"]
+    assert evaluation["num_examples"] == 500
+    assert evaluation["agreement"] >= 0.95, evaluation
+    assert abs(evaluation["keras_accuracy"] - evaluation["tflite_accuracy"]) <= 0.03
+    data = path.read_bytes()
+    embedded = json.loads(flatbuffer.read_metadata(data, flatbuffer.CONTRACT_METADATA))
+    assert embedded["input"] == contract["input"]
+    assert flatbuffer.read_metadata(data, flatbuffer.LABELS_METADATA).decode().split()[0] == \
+        "t-shirt/top"
+
+
+@pytest.mark.parametrize("mode,input_dtype,weight_dtype", [
+    ("float32", "float32", "float32"),
+    ("dynamic", "float32", "int8"),
+    ("float16", "float32", "float16"),
+    ("int16x8", "int16", "int8"),
+])
+def test_other_modes(trained_run, tmp_path, mode, input_dtype, weight_dtype):
+    output = tmp_path / f"model_{mode}.tflite"
+    contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
+                                         output=str(output), mode=mode,
+                                         representative_examples=8))
+    description = describe(output.read_bytes())
+    assert contract["input"]["dtype"] == input_dtype
+    weights = {description["tensors"][op["inputs"][1]]["dtype"] for op in description["ops"]
+               if op["op"] == "CONV_2D"}
+    if mode == "float16":  # float16 weights feed the convs through DEQUANTIZE
+        assert "DEQUANTIZE" in description["op_counts"]
+        assert any(t["dtype"] == "float16" and t["constant"] for t in description["tensors"])
+    else:
+        assert weight_dtype in weights, weights
+    if mode == "int16x8":
+        assert float_ops(description) == []
+    assert contract["size_bytes"] == os.path.getsize(output)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("shufflenet_v1_g3_050", marks=pytest.mark.slow), "shufflenet_v2_x0_5",
+    "squeezenet_1_1"])
+def test_fixed_batch_graph_and_macs(name):
+    model = create_model(name, input_shape=(32, 32, 1), num_classes=10)
+    images = np.random.default_rng(0).standard_normal((4, 32, 32, 1)).astype(np.float32)
+    description = describe(convert_model(model, "int8", images))
+    assert not DYNAMIC_BATCH_OPS & set(description["op_counts"]), description["op_counts"]
+    assert description["inputs"][0]["shape"] == [1, 32, 32, 1]
+    assert float_ops(description) == []
+    assert description["macs"] == profile(model)["macs"]
+
+
+def test_float32_export_is_reported_as_float(trained_run, tmp_path):
+    output = tmp_path / "f.tflite"
+    export_model(ExportConfig(model_path=str(trained_run / "model.keras"), output=str(output),
+                              mode="float32"))
+    assert len(float_ops(describe(output.read_bytes()))) > 10
+
+
+def test_keep_worst_layers_in_float(trained_run, tmp_path):
+    output = tmp_path / "mixed.tflite"
+    contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
+                                         output=str(output), mode="int8", keep_float_layers=2,
+                                         representative_examples=16, evaluate=True,
+                                         max_eval_examples=200))
+    assert len(contract["float_layers"]) == 2
+    assert contract["float_layers"][0]["rmse_over_scale"] >= contract["float_layers"][1][
+        "rmse_over_scale"]
+    assert contract["float_ops"], "the kept layers must show up as float ops"
+    assert contract["input"]["dtype"] == "int8"
+    assert contract["evaluation"]["agreement"] >= 0.9
+
+
+def test_contract_quantization_formula():
+    scale, zero_point = 0.05, -3
+    steps = np.arange(-125, 131)
+    values = steps * scale + np.where(steps % 2, 0.4, -0.4) * scale  # clear of the half-way points
+    assert quantize(values, scale, zero_point, np.int8).tolist() == \
+        np.clip(steps + zero_point, -128, 127).tolist()
+    assert quantize([1e9, -1e9], scale, zero_point, np.int8).tolist() == [127, -128]
+    assert quantize([0.5 * scale], scale, 0, np.int8).tolist() == [1]  # halves round up
+    q = quantize(values, scale, zero_point, np.int8)
+    inside = (steps + zero_point >= -128) & (steps + zero_point <= 127)
+    assert np.all(np.abs(dequantize(q, scale, zero_point) - values)[inside] <= scale / 2)
+
+
+def test_export_script_end_to_end(trained_run, tmp_path):
+    output = tmp_path / "out" / "m.tflite"
+    result = run_script("export", "--model", str(trained_run / "model.keras"), "--mode", "int8",
+                        "--dataset", "fashion_mnist", "--output", str(output), "--evaluate",
+                        "--representative_examples", "32", "--max_eval_examples", "200")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "top-1 agreement" in result.stdout
+    assert output.exists() and (tmp_path / "out" / "labels.txt").exists()
+    assert json.loads((tmp_path / "out" / "m.json").read_text())["evaluation"]["num_examples"] == 200
+    result = run_script("inspect_tflite", "--model", str(output), "--tensors")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "int8[1, 32, 32, 1]" in result.stdout and "float ops: 0" in result.stdout
+
+
+def _bad_files(folder, good):
+    data = good.read_bytes()
+    files = {
+        "empty": b"",
+        "text": b"hello, not a model\n",
+        "truncated": data[: len(data) // 3],
+        "header_only": data[:64],
+        "random_tfl3": data[:4] + b"TFL3" + os.urandom(4096),
+    }
+    paths = {}
+    for name, content in files.items():
+        paths[name] = folder / f"{name}.tflite"
+        paths[name].write_bytes(content)
+    return paths
+
+
+def test_inspect_rejects_bad_flatbuffers_in_one_line(exported_int8, tmp_path):
+    for name, path in _bad_files(tmp_path, exported_int8[0]).items():
+        result = run_script("inspect_tflite", "--model", str(path))
+        assert_one_line_error(result, str(path))
+    assert_one_line_error(run_script("inspect_tflite", "--model", str(tmp_path / "none.tflite")),
+                          "no such file")
+
+
+def test_mutated_flatbuffers_parse_or_raise_user_error(exported_int8):
+    data = bytearray(exported_int8[0].read_bytes())
+    rng = np.random.default_rng(1)
+    outcomes = set()
+    for _ in range(40):
+        mutated = bytearray(data)
+        for position in rng.integers(8, 2048, size=8):
+            mutated[position] = int(rng.integers(0, 256))
+        try:
+            describe(bytes(mutated))
+            outcomes.add("parsed")
+        except UserError:
+            outcomes.add("rejected")
+    assert outcomes <= {"parsed", "rejected"}
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "not_keras", "class_mismatch",
+                                  "bad_output", "unknown_mode"])
+def test_export_bad_input_is_one_line_and_writes_nothing(trained_run, exported_int8, tmp_path,
+                                                         case):
+    output = tmp_path / "out.tflite"
+    model = str(trained_run / "model.keras")
+    extra, fragment = [], None
+    if case == "missing":
+        model, fragment = str(tmp_path / "nope.keras"), "no such model file"
+    elif case == "empty":
+        (tmp_path / "empty.keras").write_bytes(b"")
+        model, fragment = str(tmp_path / "empty.keras"), "empty file"
+    elif case == "not_keras":
+        model, fragment = str(exported_int8[0]), "cannot load as a Keras model"
+    elif case == "class_mismatch":
+        path = tmp_path / "five" / "model.keras"
+        path.parent.mkdir()
+        create_model("squeezenet_1_1", input_shape=(32, 32, 1), num_classes=5).save(str(path))
+        model, fragment = str(path), "predicts 5 classes"
+        extra = ["--dataset", "fashion_mnist"]
+    elif case == "bad_output":
+        output, fragment = tmp_path / "out.bin", "must end with .tflite"
+    elif case == "unknown_mode":
+        extra, fragment = ["--mode", "int4"], "--mode"
+    result = run_script("export", "--model", model, "--output", str(output), *extra)
+    assert_one_line_error(result, fragment)
+    assert not output.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]

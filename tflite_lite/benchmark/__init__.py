@@ -1,0 +1,75 @@
+"""Benchmark stage: latency, init time, memory and size of `.tflite` files.
+
+- `benchmark_host(BenchmarkConfig(...))`: LiteRT's interpreter on this machine, each model in
+  its own process, models interleaved, ratios against a baseline.
+- `benchmark_device(DeviceConfig(...))`: TFLite's `benchmark_model` on a phone over adb.
+- `run_benchmark(...)`: either, plus the optional `litert-benchmark` cross-check, a printed
+  table, JSON and CSV.
+"""
+
+import os
+import platform
+
+from tflite_lite import _io
+from tflite_lite.benchmark.device import (DeviceConfig, benchmark_device,
+                                          parse_benchmark_model_output)
+from tflite_lite.benchmark.host import (LATENCY_COLUMNS, BenchmarkConfig, benchmark_host,
+                                        latency_stats, run_litert_benchmark)
+from tflite_lite.report import format_table
+
+__all__ = ["BenchmarkConfig", "DeviceConfig", "LATENCY_COLUMNS", "benchmark_device",
+           "benchmark_host", "cross_check", "latency_stats", "parse_benchmark_model_output",
+           "run_benchmark", "run_litert_benchmark"]
+
+CROSS_CHECK_COLUMNS = (("name", "model", "s"), ("threads", "thr", "d"),
+                       ("p50_ms", "ours p50 ms", ".3f"),
+                       ("litert_benchmark_median_ms", "litert-benchmark median ms", ".2f"),
+                       ("litert_benchmark_ratio", "ours / theirs", ".3f"))
+
+
+def cross_check(rows, config):
+    """Adds `litert-benchmark`'s median (same model, threads, runs, warm-up) to each row."""
+    for row in rows:
+        latency = run_litert_benchmark(row["model"], row["threads"], config.num_runs,
+                                       config.warmup_runs)
+        row["litert_benchmark_median_ms"] = latency["median_ms"]
+        row["litert_benchmark_ratio"] = (row["p50_ms"] / latency["median_ms"]
+                                         if latency["median_ms"] else None)
+    return rows
+
+
+def _host_info():
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    from ai_edge_litert import __version__ as litert_version  # noqa: PLC0415
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "ai_edge_litert": litert_version}
+
+
+def run_benchmark(config, json_path=None, csv_path=None, with_cross_check=False):
+    """Runs a host (`BenchmarkConfig`) or device (`DeviceConfig`) benchmark, prints the table
+    and writes JSON / CSV. Returns the rows."""
+    if isinstance(config, DeviceConfig):
+        rows = benchmark_device(config)
+        columns = tuple(c for c in LATENCY_COLUMNS if c[0] != "ratio_to_baseline")
+    else:
+        rows = benchmark_host(config)
+        columns = LATENCY_COLUMNS
+        if with_cross_check:
+            cross_check(rows, config)
+    print(format_table(rows, columns))
+    if with_cross_check and not isinstance(config, DeviceConfig):
+        print()
+        print(format_table(rows, CROSS_CHECK_COLUMNS))
+    if json_path:
+        _io.write_json(json_path, {"mode": "device" if isinstance(config, DeviceConfig)
+                                   else "host", "config": config.get_config(),
+                                   "host": _host_info(), "rows": rows})
+    if csv_path:
+        _io.write_csv(csv_path, rows)
+    return rows

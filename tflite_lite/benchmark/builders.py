@@ -1,0 +1,112 @@
+"""Export benchmark of the registered builders: float32 vs int8 latency, size, MACs, GMAC/s,
+with `keras.applications` models exported the default way as the reference.
+
+Weights are the builders' random initialization and calibration uses random images: latency,
+size and MACs do not depend on trained weights. Accuracy figures come from `export --evaluate`.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tflite_lite import _io
+from tflite_lite._keras import keras
+from tflite_lite.architectures import create_model
+from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
+from tflite_lite.convert.converter import convert_model
+
+DEFAULT_BUILDERS = ("mobilenet_v1_100", "mobilenet_v2_100", "shufflenet_v1_g3_100",
+                    "shufflenet_v2_x1_0", "squeezenet_1_0", "squeezenet_1_1")
+REFERENCES = {"keras_mobilenet_v2_100": lambda shape: keras.applications.MobileNetV2(
+                  input_shape=shape, alpha=1.0, weights=None),
+              "keras_mobilenet_v1_100": lambda shape: keras.applications.MobileNet(
+                  input_shape=shape, alpha=1.0, weights=None)}
+
+SUMMARY_COLUMNS = (("model", "model", "s"), ("input", "input", "s"), ("macs", "MACs", ",d"),
+                   ("float32_bytes", "fp32 bytes", ",d"), ("int8_bytes", "int8 bytes", ",d"),
+                   ("float32_p50_ms", "fp32 p50 ms", ".3f"), ("int8_p50_ms", "int8 p50 ms", ".3f"),
+                   ("int8_speedup", "int8 speed-up", ".2f"),
+                   ("int8_gmacs_per_second", "int8 GMAC/s", ".1f"))
+
+
+def _keras_default_export(model, mode, images):
+    """`TFLiteConverter.from_keras_model` as the TFLite guide shows it (dynamic batch)."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in images)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def _write(path, data):
+    with _io.atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+def export_builders(output_dir, input_shape, builders=DEFAULT_BUILDERS, references=True,
+                    calibration_images=32, seed=0):
+    """Exports each builder (and the references) to float32 and int8 `.tflite` files.
+
+    Returns:
+      {model name: {"float32": path, "int8": path}}.
+    """
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((calibration_images, *input_shape)).astype(np.float32)
+    files = {}
+    names = list(builders) + (list(REFERENCES) if references and input_shape[-1] == 3 else [])
+    for name in names:
+        keras.backend.clear_session()
+        model = (REFERENCES[name](input_shape) if name in REFERENCES
+                 else create_model(name, input_shape=input_shape, num_classes=1000 if
+                                   input_shape[0] >= 64 else 10))
+        files[name] = {}
+        for mode in ("float32", "int8"):
+            path = os.path.join(output_dir, f"{name}_{mode}.tflite")
+            if not os.path.exists(path):
+                data = (_keras_default_export(model, mode, images) if name in REFERENCES
+                        else convert_model(model, mode, images))
+                _write(path, data)
+            files[name][mode] = path
+    return files
+
+
+def benchmark_builders(output_dir, input_shapes=((224, 224, 3), (32, 32, 1)),
+                       builders=DEFAULT_BUILDERS, num_runs=100, threads=1, json_path=None):
+    """Exports and benchmarks (interleaved, one process per model) at each input shape.
+
+    Returns:
+      Summary rows: model, input, MACs, sizes, fp32 and int8 p50, int8 speed-up, int8 GMAC/s,
+      and for each reference its ratio to our same-architecture model.
+    """
+    summary, raw = [], []
+    for shape in input_shapes:
+        label = "x".join(str(d) for d in shape)
+        files = export_builders(os.path.join(output_dir, label), shape, builders)
+        paths = [path for modes in files.values() for path in modes.values()]
+        rows = benchmark_host(BenchmarkConfig(models=tuple(paths), threads=(threads,),
+                                              num_runs=num_runs, warmup_runs=10))
+        by_path = {row["model"]: row for row in rows}
+        raw += rows
+        for name, modes in files.items():
+            fp32, int8 = by_path[modes["float32"]], by_path[modes["int8"]]
+            summary.append({
+                "model": name, "input": label, "macs": int8["macs"],
+                "float32_bytes": fp32["size_bytes"], "int8_bytes": int8["size_bytes"],
+                "float32_p50_ms": fp32["p50_ms"], "int8_p50_ms": int8["p50_ms"],
+                "int8_speedup": fp32["p50_ms"] / int8["p50_ms"],
+                "int8_gmacs_per_second": int8["gmacs_per_second"]})
+    for row in summary:
+        if row["model"].startswith("keras_"):
+            ours = next(r for r in summary if r["model"] == row["model"][len("keras_"):]
+                        and r["input"] == row["input"])
+            ours["int8_vs_keras_applications"] = ours["int8_p50_ms"] / row["int8_p50_ms"]
+            ours["float32_vs_keras_applications"] = ours["float32_p50_ms"] / row["float32_p50_ms"]
+    if json_path:
+        _io.write_json(json_path, {"summary": summary, "rows": raw,
+                                   "settings": {"num_runs": num_runs, "threads": threads}})
+    return summary

@@ -1,0 +1,120 @@
+"""Keras model → TFLite flatbuffer bytes, in one of five modes, at a fixed batch of 1.
+
+    tflite_bytes = convert_model(model, "int8", representative_images=calibration)
+
+Modes: `float32`; `dynamic` (int8 weights, float activations); `float16` (float16 weights);
+`int8` (full integer: int8 input and output, per-channel int8 weights, int8 activations
+calibrated on `representative_images`); `int16x8` (int16 activations and input/output, int8
+weights). The graph is traced with an input of batch 1, so no SHAPE / STRIDED_SLICE / PACK ops
+appear from a dynamic batch.
+"""
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.lite.python import convert as _lite_convert
+
+from tflite_lite.errors import UserError
+
+MODES = ("float32", "dynamic", "float16", "int8", "int16x8")
+CALIBRATED_MODES = ("int8", "int16x8")
+
+
+def validate_mode(mode):
+    if mode not in MODES:
+        raise UserError(f"unknown export mode {mode!r}; choose one of {', '.join(MODES)}")
+
+
+def _batch_one_function(model):
+    shape = model.inputs[0].shape[1:]
+    if None in shape:
+        raise UserError(f"model input shape {tuple(shape)} is not fully defined")
+
+    @tf.function
+    def serve(images):
+        return model(images, training=False)
+
+    return serve.get_concrete_function(tf.TensorSpec([1, *shape], tf.float32, name="images"))
+
+
+def _representative(images):
+    def dataset():
+        for image in images:
+            yield [image[np.newaxis].astype(np.float32)]
+    return dataset
+
+
+def make_converter(model, mode, representative_images=None):
+    """A configured `tf.lite.TFLiteConverter` for `model` in `mode` (batch 1)."""
+    validate_mode(mode)
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UserError(f"expected a model with one input and one output, got "
+                        f"{len(model.inputs)} and {len(model.outputs)}")
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_batch_one_function(model)],
+                                                                model)
+    if mode == "float32":
+        return converter
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if mode in CALIBRATED_MODES:
+        if representative_images is None or len(representative_images) == 0:
+            raise UserError(f"{mode} export needs a non-empty representative set for calibration")
+        expected = tuple(model.inputs[0].shape[1:])
+        if tuple(representative_images.shape[1:]) != expected:
+            raise UserError(f"representative images have shape {representative_images.shape[1:]},"
+                            f" the model expects {expected}")
+        converter.representative_dataset = _representative(representative_images)
+    if mode == "int8":
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif mode == "int16x8":
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        converter.inference_input_type = tf.int16
+        converter.inference_output_type = tf.int16
+    return converter
+
+
+def convert_model(model, mode, representative_images=None):
+    """Converts a Keras classifier to TFLite flatbuffer bytes.
+
+    Args:
+      model: a Keras model with one input of fully defined shape and one output.
+      mode: one of `MODES`.
+      representative_images: preprocessed float images, shape (N, H, W, C), for the calibrated
+        modes (`int8`, `int16x8`); ignored by the others. Defaults to None.
+
+    Returns:
+      The flatbuffer as bytes.
+
+    Raises:
+      UserError: unknown mode, missing or mismatched representative set, or a failed conversion.
+    """
+    converter = make_converter(model, mode, representative_images)
+    try:
+        return bytes(converter.convert())
+    except Exception as error:  # noqa: BLE001  (the converter raises many types)
+        message = str(error).strip().splitlines()
+        raise UserError(f"TFLite conversion ({mode}) failed: "
+                        f"{message[0] if message else type(error).__name__}") from None
+
+
+def calibrate(model, representative_images):
+    """Float model with calibration statistics (the input of `quantize_calibrated`)."""
+    converter = make_converter(model, "int8", representative_images)
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True  # noqa: SLF001  (TFLite's own selective path)
+    return bytes(converter.convert())
+
+
+def quantize_calibrated(calibrated, float_tensors=(), numeric_verify=False):
+    """Full int8 (int8 I/O) model from a calibrated one, keeping the ops that produce
+    `float_tensors` (tensor names) in float; with `numeric_verify`, the debug model that
+    TFLite's QuantizationDebugger reads."""
+    return bytes(_lite_convert.mlir_quantize(
+        calibrated, fully_quantize=not numeric_verify,
+        input_data_type=tf.float32 if numeric_verify else tf.int8,
+        output_data_type=tf.float32 if numeric_verify else tf.int8,
+        enable_numeric_verify=numeric_verify,
+        denylisted_nodes=list(float_tensors) or None))

@@ -1,0 +1,100 @@
+"""Running an exported classifier on LiteRT, and proving it agrees with its Keras model."""
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from tflite_lite.errors import UserError
+
+
+def quantize(values, scale, zero_point, dtype):
+    """Float → integer tensor as the contract defines it: floor(x / scale + 0.5) + zero_point,
+    computed in float64 and clipped to the dtype's range (apps repeat exactly this)."""
+    info = np.iinfo(dtype)
+    q = np.floor(np.asarray(values, np.float64) / scale + 0.5) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(values, scale, zero_point):
+    return (np.asarray(values, np.float64) - zero_point) * scale
+
+
+class TFLiteClassifier:
+    """A single-input, single-output `.tflite` classifier on LiteRT's interpreter (XNNPACK).
+
+    Args:
+      model_content: the flatbuffer bytes.
+      num_threads: interpreter threads. Defaults to None (LiteRT's choice).
+    """
+
+    def __init__(self, model_content, num_threads=None):
+        self.interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        inputs = self.interpreter.get_input_details()
+        outputs = self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise UserError(f"expected one input and one output, got {len(inputs)} and "
+                            f"{len(outputs)}")
+        self.input, self.output = inputs[0], outputs[0]
+
+    @property
+    def input_shape(self):
+        return tuple(int(d) for d in self.input["shape"])
+
+    def to_input_tensor(self, image):
+        """A preprocessed float image (H, W, C) as the model's input tensor (batch 1)."""
+        image = np.asarray(image)[np.newaxis]
+        if image.shape != self.input_shape:
+            raise UserError(f"image shape {image.shape[1:]} does not match the model input "
+                            f"{self.input_shape[1:]}")
+        dtype = self.input["dtype"]
+        if np.issubdtype(dtype, np.integer):
+            scale, zero_point = self.input["quantization"]
+            return quantize(image, scale, zero_point, dtype)
+        return image.astype(dtype)
+
+    def raw_output(self, image):
+        self.interpreter.set_tensor(self.input["index"], self.to_input_tensor(image))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"])[0]
+
+    def scores(self, image):
+        """Float class scores for one preprocessed image (dequantized if the output is integer)."""
+        raw = self.raw_output(image)
+        if np.issubdtype(raw.dtype, np.integer):
+            scale, zero_point = self.output["quantization"]
+            return dequantize(raw, scale, zero_point)
+        return raw.astype(np.float64)
+
+    def raw_outputs(self, images):
+        return np.stack([self.raw_output(image) for image in images])
+
+
+def evaluate_agreement(keras_model, classifier, dataset):
+    """Top-1 accuracy of both models on `dataset` and how often their top-1 classes agree.
+
+    Args:
+      keras_model: the source Keras model.
+      classifier: a `TFLiteClassifier` of its export.
+      dataset: batched `(images, labels)` (preprocessed), e.g. `Dataset.test`.
+
+    Returns:
+      A dict with `num_examples`, `keras_accuracy`, `tflite_accuracy` and `agreement`.
+    """
+    labels, keras_top1, raw = [], [], []
+    for images, batch_labels in dataset:
+        images = images.numpy()
+        keras_top1.append(np.argmax(keras_model(images, training=False).numpy(), axis=-1))
+        raw.append(classifier.raw_outputs(images))
+        labels.append(batch_labels.numpy().reshape(-1))
+    labels, keras_top1, raw = (np.concatenate(a) for a in (labels, keras_top1, raw))
+    if raw.ndim != 2:
+        raise UserError(f"expected class scores of shape (classes,), got {raw.shape[1:]}")
+    tflite_top1 = np.argmax(raw, axis=-1)
+    return {
+        "num_examples": int(labels.size),
+        "keras_accuracy": float(np.mean(keras_top1 == labels)),
+        "tflite_accuracy": float(np.mean(tflite_top1 == labels)),
+        "agreement": float(np.mean(keras_top1 == tflite_top1)),
+        # integer outputs can tie at the top; argmax then takes the first class
+        "tflite_top1_ties": int(np.sum(np.sum(raw == raw.max(axis=-1, keepdims=True), -1) > 1)),
+    }

@@ -1,0 +1,257 @@
+"""Exporting a trained `.keras` classifier: flatbuffer, labels and contract, checked and measured.
+
+    contract = export_model(ExportConfig(model_path="runs/a/model.keras", mode="int8",
+                                         output="runs/a/model_int8.tflite", evaluate=True))
+
+Writes, each atomically: the `.tflite`; `labels.txt` (one class name per line, in output
+order) beside it; and `<stem>.json`, the contract an app or a later stage reads: input and
+output tensors (shape, dtype, scale, zero point), preprocessing, class names, ops, size, MACs
+and, with `evaluate`, Keras vs TFLite accuracy and their top-1 agreement on the test set.
+
+The contract JSON is the source of truth. The flatbuffer also carries the labels and the
+runtime part of the contract as model metadata entries (`tflite_lite.labels`,
+`tflite_lite.contract`); the TFLite Support metadata schema needs the `tflite-support` package,
+which has no build for this TensorFlow.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+
+import numpy as np
+
+from tflite_lite import _io
+from tflite_lite._keras import keras
+from tflite_lite.convert import converter as _converter
+from tflite_lite.convert import flatbuffer
+from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
+from tflite_lite.convert.layer_errors import measure_layer_errors
+from tflite_lite.data import Preprocessing, load_dataset
+from tflite_lite.errors import UserError
+
+CONTRACT_FORMAT = "tflite_lite.contract/1"
+LABELS_FILE = "labels.txt"
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """What to export and how.
+
+    Attributes:
+      model_path: a `.keras` file; its `run.json` (if beside it) gives preprocessing, class
+        names and dataset.
+      output: the `.tflite` path.
+      mode: one of `converter.MODES`. Defaults to "int8".
+      dataset: dataset for calibration and evaluation. Defaults to None (the run's dataset).
+      evaluate: measure Keras vs TFLite accuracy and agreement on the test set. Defaults to False.
+      representative_examples: calibration images from the training split. Defaults to 256.
+      allow_float_ops: accept an integer export with ops left in float. Defaults to False.
+      keep_float_layers: int8 only: keep the N layers with the worst quantization error in
+        float (measured with TFLite's QuantizationDebugger); implies `allow_float_ops`.
+        Defaults to 0.
+      max_eval_examples: evaluate on the first N test images only. Defaults to None (all).
+      seed: shuffling seed for the representative set. Defaults to 0.
+    """
+
+    model_path: str
+    output: str
+    mode: str = "int8"
+    dataset: str = None
+    evaluate: bool = False
+    representative_examples: int = 256
+    allow_float_ops: bool = False
+    keep_float_layers: int = 0
+    max_eval_examples: int = None
+    seed: int = 0
+
+    def validate(self):
+        _converter.validate_mode(self.mode)
+        if not self.output.endswith(".tflite"):
+            raise UserError(f"output must end with .tflite, got {self.output!r}")
+        if self.representative_examples < 1:
+            raise UserError("representative_examples must be at least 1, got "
+                            f"{self.representative_examples}")
+        if self.keep_float_layers < 0:
+            raise UserError(f"keep_float_layers must be >= 0, got {self.keep_float_layers}")
+        if self.keep_float_layers and self.mode != "int8":
+            raise UserError("keep_float_layers applies to int8 exports only")
+        if self.max_eval_examples is not None and self.max_eval_examples < 1:
+            raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
+
+    def get_config(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @property
+    def contract_path(self):
+        return os.path.splitext(self.output)[0] + ".json"
+
+    @property
+    def labels_path(self):
+        return os.path.join(os.path.dirname(self.output), LABELS_FILE)
+
+
+def load_keras_model(path):
+    """Loads a `.keras` file in safe mode; any failure is one `UserError` line."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such model file")
+    if os.path.getsize(path) == 0:
+        raise UserError(f"{path}: empty file, not a Keras model")
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # noqa: BLE001  (Keras raises many types for a bad file)
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"{path}: cannot load as a Keras model ({first[:200]})") from None
+
+
+def _run_record(model_path):
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "run.json")
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: unreadable run record ({error})") from None
+
+
+def _model_shapes(model):
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UserError(f"expected a classifier with one input and one output, got "
+                        f"{len(model.inputs)} inputs and {len(model.outputs)} outputs")
+    input_shape = tuple(model.inputs[0].shape[1:])
+    output_shape = tuple(model.outputs[0].shape[1:])
+    if len(input_shape) != 3 or None in input_shape or len(output_shape) != 1:
+        raise UserError(f"expected an image classifier (H, W, C) → (classes,), got "
+                        f"{input_shape} → {output_shape}")
+    return input_shape, output_shape[0]
+
+
+def _representative_images(data, count):
+    images = []
+    for batch, _ in data.train:
+        images.append(batch.numpy())
+        if sum(len(b) for b in images) >= count:
+            break
+    images = np.concatenate(images)[:count]
+    if len(images) == 0:
+        raise UserError("the representative set is empty: the dataset has no training images")
+    return images
+
+
+def _tensor_contract(tensor):
+    return {"name": tensor["name"], "shape": tensor["shape"], "dtype": tensor["dtype"],
+            "scale": tensor["scale"][0] if tensor["scale"] else None,
+            "zero_point": tensor["zero_point"][0] if tensor["zero_point"] else None}
+
+
+def export_model(config):
+    """Converts, checks, optionally evaluates, and writes the export files.
+
+    Returns:
+      The contract (also written to `config.contract_path`).
+
+    Raises:
+      UserError: bad model file, mismatched dataset, failed conversion, or float ops in an
+        integer export that does not allow them.
+    """
+    config.validate()
+    model = load_keras_model(config.model_path)
+    input_shape, num_classes = _model_shapes(model)
+    run = _run_record(config.model_path)
+    preprocessing = (Preprocessing.from_config(run["preprocessing"]) if "preprocessing" in run
+                     else Preprocessing(input_shape=input_shape))
+    if preprocessing.input_shape != input_shape:
+        raise UserError(f"run.json says input {preprocessing.input_shape}, the model has "
+                        f"{input_shape}")
+    dataset_name = config.dataset or run.get("dataset")
+    needs_data = config.mode in _converter.CALIBRATED_MODES or config.evaluate
+    if needs_data and not dataset_name:
+        raise UserError(f"{config.mode} export{' with evaluate' if config.evaluate else ''} "
+                        "needs a dataset (no run.json beside the model names one)")
+    data, class_names = None, run.get("class_names")
+    if needs_data:
+        data = load_dataset(dataset_name, input_shape=input_shape, batch_size=128,
+                            mean=preprocessing.mean, std=preprocessing.std, seed=config.seed)
+        if data.num_classes != num_classes:
+            raise UserError(f"the model predicts {num_classes} classes, dataset "
+                            f"{dataset_name!r} has {data.num_classes}")
+        class_names = class_names or list(data.class_names)
+    class_names = list(class_names or [str(i) for i in range(num_classes)])
+    if len(class_names) != num_classes:
+        raise UserError(f"run.json lists {len(class_names)} class names, the model predicts "
+                        f"{num_classes} classes")
+
+    representative = (_representative_images(data, config.representative_examples)
+                      if config.mode in _converter.CALIBRATED_MODES else None)
+    kept_float = []
+    if config.keep_float_layers:
+        calibrated = _converter.calibrate(model, representative)
+        errors = measure_layer_errors(calibrated, representative[:64])
+        kept_float = errors[:config.keep_float_layers]
+        tflite = _converter.quantize_calibrated(calibrated, [row["tensor"] for row in kept_float])
+    else:
+        tflite = _converter.convert_model(model, config.mode, representative)
+
+    description = flatbuffer.describe(tflite)
+    float_ops = (flatbuffer.float_ops(description)
+                 if config.mode in _converter.CALIBRATED_MODES else [])
+    if float_ops and not (config.allow_float_ops or config.keep_float_layers):
+        shown = "; ".join(float_ops[:3]) + (" ..." if len(float_ops) > 3 else "")
+        raise UserError(f"{config.mode} export still computes {len(float_ops)} op(s) in float: "
+                        f"{shown} (allow with --allow_float_ops)")
+
+    runtime = {
+        "format": CONTRACT_FORMAT,
+        "mode": config.mode,
+        "input": _tensor_contract(description["inputs"][0]),
+        "output": dict(_tensor_contract(description["outputs"][0]), activation="softmax"),
+        "preprocessing": preprocessing.get_config(),
+        "class_names": class_names,
+    }
+    tflite = flatbuffer.embed_metadata(tflite, {
+        flatbuffer.CONTRACT_METADATA: json.dumps(runtime).encode(),
+        flatbuffer.LABELS_METADATA: ("\n".join(class_names) + "\n").encode()})
+    evaluation = None
+    if config.evaluate:
+        test = data.test if config.max_eval_examples is None else (
+            data.test.unbatch().take(config.max_eval_examples).batch(128))
+        evaluation = dict(evaluate_agreement(model, TFLiteClassifier(tflite), test),
+                          dataset=dataset_name)
+
+    contract = dict(
+        runtime,
+        model_file=os.path.basename(config.output),
+        labels_file=LABELS_FILE,
+        num_classes=num_classes,
+        size_bytes=len(tflite),
+        macs=description["macs"],
+        ops=description["op_counts"],
+        float_ops=float_ops,
+        float_layers=[{"tensor": row["tensor"], "op": row["op"],
+                       "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
+        representative_examples=0 if representative is None else len(representative),
+        evaluation=evaluation,
+        source_model=os.path.abspath(config.model_path),
+        export_config=config.get_config(),
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
+    _write(config, tflite, class_names, contract)
+    return contract
+
+
+def _write(config, tflite, class_names, contract):
+    try:
+        with _io.atomic_path(config.output) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(tflite)
+        with _io.atomic_path(config.labels_path) as tmp:
+            with open(tmp, "w") as f:
+                f.write("\n".join(class_names) + "\n")
+        _io.write_json(config.contract_path, contract)
+    except OSError as error:
+        raise UserError(f"cannot write the export to {config.output}: {error.strerror}") from None

@@ -1,0 +1,223 @@
+"""Reading a `.tflite` flatbuffer as data: ops, tensors, quantization, metadata, MACs.
+
+Pure Python (LiteRT's generated schema), so a malformed file raises `UserError` here instead of
+crashing the process; loading it into an interpreter is done in a subprocess (`probe.py`).
+"""
+
+import os
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+from ai_edge_litert.tools import flatbuffer_utils
+
+from tflite_lite.errors import UserError
+
+FILE_IDENTIFIER = b"TFL3"
+CONTRACT_METADATA = "tflite_lite.contract"
+LABELS_METADATA = "tflite_lite.labels"
+
+_OP_NAMES = {value: name for name, value in vars(schema.BuiltinOperator).items()
+             if not name.startswith("_")}
+_TYPE_NAMES = {value: name.lower() for name, value in vars(schema.TensorType).items()
+               if not name.startswith("_")}
+_EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
+_FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
+
+
+def read_bytes(path):
+    """Reads a file that must look like a TFLite flatbuffer; raises `UserError` otherwise."""
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: not a file")
+    with open(path, "rb") as f:
+        data = f.read()
+    check_bytes(data, path)
+    return data
+
+
+def check_bytes(data, name):
+    if not data:
+        raise UserError(f"{name}: empty file, not a TFLite model")
+    if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
+        raise UserError(f"{name}: not a TFLite flatbuffer (no 'TFL3' identifier)")
+
+
+def parse(data, name="model"):
+    """Parses flatbuffer bytes into LiteRT's schema objects (`ModelT`)."""
+    check_bytes(data, name)
+    try:
+        model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+        if not model.subgraphs:
+            raise ValueError("no subgraphs")
+        _check_references(model)
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001  (any parse failure means a corrupt file)
+        raise UserError(f"{name}: corrupt or truncated TFLite flatbuffer "
+                        f"({type(error).__name__}: {error})") from None
+    return model
+
+
+def _check_references(model):
+    subgraph = model.subgraphs[0]
+    num_tensors = len(subgraph.tensors or [])
+    num_codes = len(model.operatorCodes or [])
+    for op in subgraph.operators or []:
+        if not 0 <= op.opcodeIndex < num_codes:
+            raise ValueError(f"operator code index {op.opcodeIndex} out of range")
+        for index in list(op.inputs) + list(op.outputs):
+            if not -1 <= index < num_tensors:
+                raise ValueError(f"tensor index {index} out of range")
+    for index in list(subgraph.inputs) + list(subgraph.outputs):
+        if not 0 <= index < num_tensors:
+            raise ValueError(f"graph input/output tensor {index} out of range")
+
+
+def _name(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
+
+
+def _tensor(tensor, buffers):
+    quant = tensor.quantization
+    scale = [] if quant is None or quant.scale is None else [float(s) for s in quant.scale]
+    zero_point = ([] if quant is None or quant.zeroPoint is None
+                  else [int(z) for z in quant.zeroPoint])
+    buffer = buffers[tensor.buffer] if 0 < tensor.buffer < len(buffers) else None
+    return {
+        "name": _name(tensor.name),
+        "dtype": _TYPE_NAMES.get(tensor.type, f"type_{tensor.type}"),
+        "shape": [int(d) for d in (tensor.shape if tensor.shape is not None else [])],
+        "constant": buffer is not None and buffer.data is not None and len(buffer.data) > 0,
+        "scale": scale,
+        "zero_point": zero_point,
+        "quantized_dimension": int(quant.quantizedDimension) if scale and len(scale) > 1 else None,
+    }
+
+
+def describe(data, name="model"):
+    """Describes a flatbuffer (first subgraph).
+
+    Returns:
+      A dict: `size_bytes`, `inputs` / `outputs` (tensor dicts), `tensors`, `ops` (one dict per
+      operator in execution order: `op`, `inputs`, `outputs` as tensor indices), `op_counts`,
+      `macs` and `metadata` (entry names).
+    """
+    model = parse(data, name)
+    subgraph = model.subgraphs[0]
+    buffers = model.buffers or []
+    tensors = [_tensor(t, buffers) for t in subgraph.tensors]
+    ops = []
+    for op in subgraph.operators or []:
+        code = flatbuffer_utils.get_builtin_code_from_operator_code(
+            model.operatorCodes[op.opcodeIndex])
+        op_name = _OP_NAMES.get(code, f"BUILTIN_{code}")
+        if op_name == "CUSTOM":
+            op_name = "CUSTOM:" + _name(model.operatorCodes[op.opcodeIndex].customCode)
+        ops.append({"op": op_name, "inputs": [int(i) for i in op.inputs],
+                    "outputs": [int(i) for i in op.outputs]})
+    counts = {}
+    for op in ops:
+        counts[op["op"]] = counts.get(op["op"], 0) + 1
+    return {
+        "size_bytes": len(data),
+        "inputs": [dict(tensors[i], index=int(i)) for i in subgraph.inputs],
+        "outputs": [dict(tensors[i], index=int(i)) for i in subgraph.outputs],
+        "tensors": tensors,
+        "ops": ops,
+        "op_counts": dict(sorted(counts.items())),
+        "macs": count_macs(ops, tensors),
+        "metadata": [_name(m.name) for m in model.metadata or []],
+    }
+
+
+def count_macs(ops, tensors):
+    """Multiply-accumulates of the conv, depthwise and fully connected ops (as papers count them)."""
+    total = 0
+    for op in ops:
+        if op["op"] not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            continue
+        inputs = op["inputs"]
+        if len(inputs) < 2 or min(inputs[:2]) < 0 or not op["outputs"]:
+            continue
+        out_shape = tensors[op["outputs"][0]]["shape"]
+        weights = tensors[inputs[1]]["shape"]
+        outputs = int(np.prod(out_shape)) if out_shape else 0
+        if op["op"] == "CONV_2D" and len(weights) == 4:  # [out, kh, kw, in / groups]
+            total += outputs * weights[1] * weights[2] * weights[3]
+        elif op["op"] == "DEPTHWISE_CONV_2D" and len(weights) == 4:  # [1, kh, kw, out]
+            total += outputs * weights[1] * weights[2]
+        elif op["op"] == "FULLY_CONNECTED" and len(weights) == 2:  # [out, in]
+            total += outputs * weights[1]
+    return total
+
+
+def float_ops(description):
+    """Ops of an integer model that still compute in float.
+
+    Every op except the QUANTIZE / DEQUANTIZE at the graph's edges counts if any of its tensors
+    is a float type.
+
+    Returns:
+      A list of `"OP (tensor dtype: name)"` strings, empty for a fully integer model.
+    """
+    tensors = description["tensors"]
+    edges = {t["index"] for t in description["inputs"] + description["outputs"]}
+    found = []
+    for op in description["ops"]:
+        indices = [i for i in op["inputs"] + op["outputs"] if i >= 0]
+        if op["op"] in _EDGE_OPS and edges.intersection(indices):
+            continue
+        floats = [tensors[i] for i in indices if tensors[i]["dtype"] in _FLOAT_TYPES]
+        if floats:
+            found.append(f"{op['op']} ({floats[0]['dtype']}: {floats[0]['name']})")
+    return found
+
+
+def embed_metadata(data, entries):
+    """Returns flatbuffer bytes with `entries` ({name: bytes}) added as model metadata."""
+    model = parse(data)
+    model.metadata = [m for m in model.metadata or [] if _name(m.name) not in entries]
+    for name, payload in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(payload, dtype=np.uint8)
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name = name
+        entry.buffer = len(model.buffers) - 1
+        model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def read_metadata(data, name):
+    """Returns the bytes of metadata entry `name`, or None."""
+    model = parse(data)
+    for entry in model.metadata or []:
+        if _name(entry.name) == name:
+            return bytes(model.buffers[entry.buffer].data)
+    return None
+
+
+def format_description(description, tensors=False):
+    """Human-readable summary of `describe()`: I/O, op counts, optionally every tensor."""
+
+    def tensor_line(t):
+        quant = ""
+        if t["scale"]:
+            if len(t["scale"]) == 1:
+                quant = f"  scale={t['scale'][0]:.6g} zero_point={t['zero_point'][0]}"
+            else:
+                quant = f"  per-channel({len(t['scale'])}, axis {t['quantized_dimension']})"
+        return f"{t['name']}  {t['dtype']}{t['shape']}{quant}"
+
+    lines = [f"size: {description['size_bytes']:,} bytes   MACs: {description['macs']:,}   "
+             f"ops: {len(description['ops'])}"]
+    lines += ["input:  " + tensor_line(t) for t in description["inputs"]]
+    lines += ["output: " + tensor_line(t) for t in description["outputs"]]
+    lines.append("op counts: " + ", ".join(f"{k} x{v}" for k, v in description["op_counts"].items()))
+    if description["metadata"]:
+        lines.append("metadata: " + ", ".join(description["metadata"]))
+    if tensors:
+        lines.append("tensors:")
+        lines += [f"  {i:4d} " + tensor_line(t) for i, t in enumerate(description["tensors"])]
+    return "\n".join(lines)
