@@ -13,6 +13,7 @@ from tflite_lite.architectures.profiling import format_profile, profile
 from tflite_lite.architectures.shufflenet_v1 import ShuffleNetV1
 from tflite_lite.architectures.shufflenet_v2 import ShuffleNetV2
 from tflite_lite.architectures.squeezenet import SqueezeNet
+from tflite_lite.architectures.deploy import deploy_form
 
 __all__ = [
     "ModelConfig",
@@ -22,6 +23,7 @@ __all__ = [
     "ShuffleNetV2",
     "SqueezeNet",
     "create_model",
+    "deploy_form",
     "format_profile",
     "get_model_config",
     "list_models",

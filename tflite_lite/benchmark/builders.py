@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tflite_lite import _io
 from tflite_lite._keras import keras
-from tflite_lite.architectures import create_model
+from tflite_lite.architectures import create_model, deploy_form
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert.converter import convert_model
 
@@ -62,8 +62,8 @@ def export_builders(output_dir, input_shape, builders=DEFAULT_BUILDERS, referenc
     for name in names:
         keras.backend.clear_session()
         model = (REFERENCES[name](input_shape) if name in REFERENCES
-                 else create_model(name, input_shape=input_shape, num_classes=1000 if
-                                   input_shape[0] >= 64 else 10))
+                 else deploy_form(create_model(name, input_shape=input_shape, num_classes=1000
+                                               if input_shape[0] >= 64 else 10), name))
         files[name] = {}
         for mode in ("float32", "int8"):
             path = os.path.join(output_dir, f"{name}_{mode}.tflite")

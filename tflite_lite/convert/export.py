@@ -23,6 +23,7 @@ import numpy as np
 
 from tflite_lite import _io
 from tflite_lite._keras import keras
+from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
@@ -163,6 +164,8 @@ def export_model(config):
     model = load_keras_model(config.model_path)
     input_shape, num_classes = _model_shapes(model)
     run = _run_record(config.model_path)
+    if run.get("model") in list_models():
+        model = deploy_form(model, run["model"], run.get("config", {}).get("small_input"))
     preprocessing = (Preprocessing.from_config(run["preprocessing"]) if "preprocessing" in run
                      else Preprocessing(input_shape=input_shape))
     if preprocessing.input_shape != input_shape:
