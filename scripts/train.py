@@ -4,6 +4,11 @@ Usage:
   python scripts/train.py --model mobilenet_v2_035 --dataset fashion_mnist --epochs 10 \
       --batch_size 128 --input_size 32 --output_dir runs/mobilenet_v2_035
 
+Quantization-aware training: add `--qat` (8-bit), or `--qat --weight_quantizer uniform
+--weight_bits 4` / `ternary` / `binary` for low-bit weights. Fine-tune a trained float model with
+`--init_from runs/m/model.keras --qat --epochs 2 --learning_rate 2e-4` (the model is read from
+its run.json).
+
 Writes DIR/model.keras, DIR/checkpoints/, DIR/history.json, DIR/run.json (config, class
 names, preprocessing, measured test accuracy) and TensorBoard logs in DIR/logs/.
 Models: see `--model=list`.
@@ -13,11 +18,13 @@ from absl import flags
 
 from tflite_lite import cli
 from tflite_lite.architectures import list_models
+from tflite_lite.quantization import WEIGHT_QUANTIZERS
 from tflite_lite.training import LR_SCHEDULES, OPTIMIZERS, TrainConfig, train
 
 _D = TrainConfig  # defaults live on the config class, not here
 
-_MODEL = flags.DEFINE_string("model", _D.model, "Registered model name, or `list`.")
+_MODEL = flags.DEFINE_string("model", None, f"Registered model name, or `list` (default "
+                             f"{_D.model}, or the --init_from run's).")
 _DATASET = flags.DEFINE_string("dataset", _D.dataset,
                                "fashion_mnist, mnist, cifar10 or folder:PATH.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Run folder (default runs/<model>).")
@@ -51,6 +58,13 @@ _MAX_TRAIN_EXAMPLES = flags.DEFINE_integer("max_train_examples", None,
 _KEEP_CHECKPOINTS = flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints,
                                          "Per-epoch checkpoints to keep.", lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", _D.seed, "Random seed.")
+_INIT_FROM = flags.DEFINE_string("init_from", None,
+                                 "Float .keras to fine-tune instead of fresh weights.")
+_QAT = flags.DEFINE_bool("qat", False, "Quantization-aware training (tfmot fake quantization).")
+_WEIGHT_QUANTIZER = flags.DEFINE_enum("weight_quantizer", _D.weight_quantizer,
+                                      list(WEIGHT_QUANTIZERS), "QAT weight quantizer.")
+_WEIGHT_BITS = flags.DEFINE_integer("weight_bits", _D.weight_bits,
+                                    "Bits per weight for --weight_quantizer=uniform (2-8).")
 _VERBOSE = flags.DEFINE_enum("verbose", "auto", ["auto", "0", "1", "2"],
                              "Keras progress: 1 bar, 2 a line per epoch, auto: bar on a terminal.")
 
@@ -60,9 +74,9 @@ def main(argv):
     if _MODEL.value == "list":
         print("\n".join(list_models()))
         return
+    model = _MODEL.value or (None if _INIT_FROM.value else _D.model)
     config = TrainConfig(
-        model=_MODEL.value, dataset=_DATASET.value,
-        output_dir=_OUTPUT_DIR.value or f"runs/{_MODEL.value}",
+        model=model, dataset=_DATASET.value, init_from=_INIT_FROM.value,
         input_size=_INPUT_SIZE.value,
         channels=None if _CHANNELS.value == "auto" else int(_CHANNELS.value),
         epochs=_EPOCHS.value, batch_size=_BATCH_SIZE.value, optimizer=_OPTIMIZER.value,
@@ -72,7 +86,11 @@ def main(argv):
         small_input={"auto": None, "true": True, "false": False}[_SMALL_INPUT.value],
         validation_split=_VALIDATION_SPLIT.value, max_train_examples=_MAX_TRAIN_EXAMPLES.value,
         keep_checkpoints=_KEEP_CHECKPOINTS.value, seed=_SEED.value,
-        verbose=None if _VERBOSE.value == "auto" else int(_VERBOSE.value))
+        verbose=None if _VERBOSE.value == "auto" else int(_VERBOSE.value),
+        qat=_QAT.value, weight_quantizer=_WEIGHT_QUANTIZER.value, weight_bits=_WEIGHT_BITS.value,
+        output_dir=_OUTPUT_DIR.value or "")
+    if not config.output_dir:
+        config.output_dir = f"runs/{config.model}{'_qat' if config.qat else ''}"
     record = train(config)
     print(f"{record['model']} on {record['dataset']}: test accuracy {record['test_accuracy']:.4f} "
           f"({record['epochs']} epochs, {record['wall_seconds'] / 60:.1f} min) → "

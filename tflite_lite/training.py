@@ -22,8 +22,10 @@ import tflite_lite
 from tflite_lite import _io
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model, get_model_config, list_models, profile
+from tflite_lite.architectures.deploy import transfer_weights
 from tflite_lite.data import AUGMENTATIONS, load_dataset
 from tflite_lite.errors import UserError
+from tflite_lite.quantization import QATConfig, is_quantized, load_model, quantize_model
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("cosine", "step", "constant")
@@ -58,6 +60,11 @@ class TrainConfig:
       seed: seeds data order, augmentation and weights. Defaults to 0.
       verbose: Keras progress output: 1 (bar), 2 (a line per epoch), 0, or None for a bar
         on a terminal and lines otherwise. Defaults to None.
+      init_from: a float `.keras` to start from (fine-tuning) instead of fresh weights; `model`
+        may then be None and is read from the `run.json` beside it. Defaults to None.
+      qat: quantization-aware training (tfmot fake quantization). Defaults to False.
+      weight_quantizer: with `qat`: "int8", "uniform", "ternary" or "binary". Defaults to "int8".
+      weight_bits: with `qat` and the uniform quantizer: bits per weight, 2-8. Defaults to 8.
     """
 
     model: str = "mobilenet_v2_035"
@@ -80,6 +87,10 @@ class TrainConfig:
     keep_checkpoints: int = 2
     seed: int = 0
     verbose: int = None
+    init_from: str = None
+    qat: bool = False
+    weight_quantizer: str = "int8"
+    weight_bits: int = 8
 
     def __post_init__(self):
         if isinstance(self.augment, str):
@@ -89,6 +100,13 @@ class TrainConfig:
 
     def validate(self):
         """Raises `UserError` naming the first invalid field."""
+        if self.init_from is not None and not os.path.isfile(self.init_from):
+            raise UserError(f"init_from: {self.init_from}: no such model file")
+        if self.init_from is not None:
+            source_config = _source_run(self.init_from).get("config", {})
+            self.model = self.model or source_config.get("model")
+            if self.small_input is None:
+                self.small_input = source_config.get("small_input")
         if self.model not in list_models():
             raise UserError(f"unknown model {self.model!r}; available: {', '.join(list_models())}")
         for key in ("epochs", "batch_size", "input_size", "keep_checkpoints"):
@@ -115,6 +133,14 @@ class TrainConfig:
             raise UserError(f"max_train_examples must be positive, got {self.max_train_examples!r}")
         if self.verbose not in (None, 0, 1, 2):
             raise UserError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
+        if self.qat:
+            self.qat_config.validate()
+        elif (self.weight_quantizer, self.weight_bits) != ("int8", 8):
+            raise UserError("weight_quantizer and weight_bits apply with qat only")
+
+    @property
+    def qat_config(self):
+        return QATConfig(self.weight_quantizer, self.weight_bits)
 
     def get_config(self):
         config = dataclasses.asdict(self)
@@ -193,6 +219,40 @@ def _optimizer(config, steps_per_epoch):
     return optimizer
 
 
+def _source_run(model_path):
+    """The run.json beside a `.keras` file, or {}."""
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "run.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _initial_model(config, num_classes, builder_kwargs):
+    if config.init_from is None:
+        return create_model(config.model, input_shape=config.input_shape,
+                            num_classes=num_classes, **builder_kwargs)
+    model = load_model(config.init_from)
+    if config.model in list_models() and not is_quantized(model):
+        # Rebuild with today's builder and copy the weights by layer name, so that the
+        # structure (and so its quantized deployment form) is the registered one.
+        fresh = create_model(config.model, input_shape=config.input_shape,
+                             num_classes=model.outputs[0].shape[-1], **builder_kwargs)
+        transfer_weights(model, fresh)
+        model = fresh
+    if is_quantized(model):
+        raise UserError(f"init_from: {config.init_from} is already quantization-aware; "
+                        "start from its float model")
+    source_model = _source_run(config.init_from).get("model")
+    if source_model not in (None, config.model):
+        raise UserError(f"init_from: {config.init_from} is a {source_model}, not {config.model}")
+    shapes = (tuple(model.inputs[0].shape[1:]), model.outputs[0].shape[-1])
+    if shapes != (config.input_shape, num_classes):
+        raise UserError(f"init_from: {config.init_from} maps {shapes[0]} to {shapes[1]} classes;"
+                        f" this run needs {config.input_shape} to {num_classes}")
+    return model
+
+
 def _versions():
     return {"tflite_lite": tflite_lite.__version__, "tensorflow": tf.__version__,
             "tf_keras": keras.__version__, "python": platform.python_version()}
@@ -230,8 +290,10 @@ def train(config):
                         max_train_examples=config.max_train_examples, seed=config.seed)
     builder_kwargs = {key: getattr(config, key) for key in ("dropout", "small_input")
                       if getattr(config, key) is not None}
-    model = create_model(config.model, input_shape=config.input_shape,
-                         num_classes=data.num_classes, **builder_kwargs)
+    model = _initial_model(config, data.num_classes, builder_kwargs)
+    model_profile = profile(model)
+    if config.qat:
+        model = quantize_model(model, config.qat_config)
     steps_per_epoch = math.ceil(data.num_examples["train"] / config.batch_size)
     model.compile(optimizer=_optimizer(config, steps_per_epoch),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -256,7 +318,6 @@ def train(config):
 
     epoch_seconds = history["train_seconds"]
     steady = epoch_seconds[1:] or epoch_seconds  # the first epoch also traces the graph
-    model_profile = profile(model)
     record = {
         "model": config.model,
         "dataset": config.dataset,
@@ -276,6 +337,8 @@ def train(config):
         "train_images_per_second": float(
             data.num_examples["train"] * len(steady) / sum(steady)),
         "wall_seconds": float(time.perf_counter() - started),
+        "quantization": config.qat_config.get_config() if config.qat else None,
+        "init_from": config.init_from and os.path.abspath(config.init_from),
         "config": config.get_config(),
         "model_config": model_config.get_config(),
         "artifacts": {"model": "model.keras", "history": "history.json",
@@ -334,5 +397,4 @@ def load_run(run_dir):
             raise UserError(f"not a training run folder: {path} is missing")
     with open(record_path) as f:
         record = json.load(f)
-    model = keras.models.load_model(model_path, safe_mode=True)
-    return model, record
+    return load_model(model_path), record

@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from tflite_lite import _io
-from tflite_lite._keras import keras
+from tflite_lite import quantization
 from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer
@@ -103,7 +103,7 @@ def load_keras_model(path):
     if os.path.getsize(path) == 0:
         raise UserError(f"{path}: empty file, not a Keras model")
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
+        return quantization.load_model(path)
     except Exception as error:  # noqa: BLE001  (Keras raises many types for a bad file)
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise UserError(f"{path}: cannot load as a Keras model ({first[:200]})") from None
@@ -165,7 +165,12 @@ def export_model(config):
     input_shape, num_classes = _model_shapes(model)
     run = _run_record(config.model_path)
     if run.get("model") in list_models():
-        model = deploy_form(model, run["model"], run.get("config", {}).get("small_input"))
+        small_input = run.get("config", {}).get("small_input")
+        if quantization.is_quantized(model):
+            qat_config = quantization.QATConfig.from_config(run.get("quantization") or {})
+            model = quantization.deploy_qat_model(model, run["model"], small_input, qat_config)
+        else:
+            model = deploy_form(model, run["model"], small_input)
     preprocessing = (Preprocessing.from_config(run["preprocessing"]) if "preprocessing" in run
                      else Preprocessing(input_shape=input_shape))
     if preprocessing.input_shape != input_shape:
@@ -235,6 +240,9 @@ def export_model(config):
         macs=description["macs"],
         ops=description["op_counts"],
         float_ops=float_ops,
+        quantization=run.get("quantization"),
+        weights=(quantization.measure_weight_bits(tflite)
+                 if config.mode in _converter.CALIBRATED_MODES else None),
         float_layers=[{"tensor": row["tensor"], "op": row["op"],
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative),

@@ -1,0 +1,18 @@
+"""Quantization-aware training, low-bit weights and per-layer mixed precision."""
+
+from tflite_lite.quantization.low_bit import (
+    WEIGHT_QUANTIZERS,
+    LowBitWeightQuantizer,
+    LowBitWeightsQuantizeConfig,
+    effective_bits,
+    measure_weight_bits,
+)
+from tflite_lite.quantization.qat import (
+    QATConfig,
+    check_quantizable,
+    deploy_qat_model,
+    is_quantized,
+    load_model,
+    quantize_model,
+    quantize_scope,
+)

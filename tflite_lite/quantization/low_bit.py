@@ -1,0 +1,206 @@
+"""Low-bit weights for quantization-aware training: uniform n-bit, ternary and binary.
+
+The quantizers follow the compression surveys' formulas, per output channel c:
+
+- uniform n-bit: L = 2^(n-1) - 1 levels each side, s_c = max|w_c| / L,
+  q = s_c * clip(round(w / s_c), -L, L);
+- ternary (TWN): δ_c = 0.7 · mean|w_c|, q = α_c · sign(w) · [|w| > δ_c], with α_c the mean of
+  the |w| above δ_c;
+- binary: q = α_c · sign(w − μ), μ the layer's mean weight and α_c = mean|w_c|.
+
+Gradients pass straight through (q = w + stop_gradient(q − w)). TFLite has no sub-8-bit
+kernels, so the result then goes through an 8-bit per-channel fake quantization whose scale is
+exactly the low-bit step s_c (or α_c): the int8 weights in the exported flatbuffer are the
+low-bit integer codes themselves (e.g. only −1, 0, +1 for ternary), which compress well.
+"""
+
+import tensorflow as tf
+from tensorflow_model_optimization.python.core.quantization.keras import quantizers
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+    default_8bit_quantize_registry as _registry,
+    default_8bit_quantize_scheme as _scheme,
+)
+
+from tflite_lite._keras import keras
+from tflite_lite.errors import UserError
+
+WEIGHT_QUANTIZERS = ("int8", "uniform", "ternary", "binary")
+MIN_BITS, MAX_BITS = 1, 8
+_INT8_LEVELS = 127.0
+_EPSILON = 1e-12
+
+
+def validate_weight_quantizer(method, bits):
+    """Raises `UserError` for an unknown method or bits outside what the method allows."""
+    if method not in WEIGHT_QUANTIZERS:
+        raise UserError(f"unknown weight quantizer {method!r}; choose one of "
+                        f"{', '.join(WEIGHT_QUANTIZERS)}")
+    if not isinstance(bits, int) or not MIN_BITS <= bits <= MAX_BITS:
+        raise UserError(f"weight bits must be an integer from {MIN_BITS} to {MAX_BITS}, "
+                        f"got {bits!r}")
+    if method == "uniform" and bits < 2:
+        raise UserError("uniform weights need at least 2 bits; use the binary quantizer for 1")
+
+
+def effective_bits(method, bits):
+    """Bits a weight needs: log2 of the number of levels, e.g. 1.58 for ternary."""
+    import math
+    return {"binary": 1.0, "ternary": math.log2(3), "int8": 8.0}.get(
+        method, math.log2(2 ** bits - 1))
+
+
+@keras.utils.register_keras_serializable(package="tflite_lite")
+class LowBitWeightQuantizer(quantizers.Quantizer):
+    """A tfmot weight `Quantizer` for uniform n-bit, ternary or binary weights (see module doc).
+
+    Args:
+      method: "uniform", "ternary" or "binary".
+      bits: bits per weight for "uniform" (2-8); ignored by the others. Defaults to 8.
+    """
+
+    def __init__(self, method="uniform", bits=8):
+        validate_weight_quantizer(method, bits)
+        if method == "int8":
+            raise UserError("int8 weights use tfmot's own quantizer, not LowBitWeightQuantizer")
+        self.method = method
+        self.bits = bits
+        self._depthwise = False
+
+    def build(self, tensor_shape, name, layer):
+        self._depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        return {}
+
+    def _channels_last(self, weights):
+        # A depthwise kernel (kh, kw, C, m) has C*m output channels, as TFLite stores it.
+        if self._depthwise:
+            shape = tf.shape(weights)
+            return tf.reshape(weights, [shape[0], shape[1], -1])
+        return weights
+
+    def _codes_and_scale(self, w):
+        axes = list(range(len(w.shape) - 1))
+        magnitude = tf.abs(w)
+        if self.method == "uniform":
+            levels = float(2 ** (self.bits - 1) - 1)
+            scale = tf.maximum(tf.reduce_max(magnitude, axis=axes) / levels, _EPSILON)
+            return tf.clip_by_value(tf.round(w / scale), -levels, levels), scale
+        if self.method == "ternary":
+            threshold = 0.7 * tf.reduce_mean(magnitude, axis=axes)
+            mask = tf.cast(magnitude > threshold, w.dtype)
+            scale = tf.maximum(tf.math.divide_no_nan(tf.reduce_sum(magnitude * mask, axis=axes),
+                                                     tf.reduce_sum(mask, axis=axes)), _EPSILON)
+            return tf.sign(w) * mask, scale
+        centred = w - tf.reduce_mean(w)
+        signs = tf.where(centred >= 0, tf.ones_like(w), -tf.ones_like(w))
+        return signs, tf.maximum(tf.reduce_mean(magnitude, axis=axes), _EPSILON)
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        w = self._channels_last(inputs)
+        codes, scale = self._codes_and_scale(w)
+        projected = w + tf.stop_gradient(codes * scale - w)
+        bound = _INT8_LEVELS * scale
+        stored = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+            projected, -bound, bound, num_bits=8, narrow_range=True)
+        return tf.reshape(stored, tf.shape(inputs)) if self._depthwise else stored
+
+    def get_config(self):
+        return {"method": self.method, "bits": self.bits}
+
+    def __eq__(self, other):
+        return isinstance(other, LowBitWeightQuantizer) and self.get_config() == other.get_config()
+
+    def __ne__(self, other):
+        return not self == other
+
+
+@keras.utils.register_keras_serializable(package="tflite_lite")
+class LowBitWeightsQuantizeConfig(_registry.Default8BitQuantizeConfig):
+    """tfmot's 8-bit config for a Conv2D / DepthwiseConv2D / Dense with low-bit weights:
+    activations and outputs stay 8-bit, as in the default scheme."""
+
+    def __init__(self, weight_attrs, activation_attrs, quantize_output, method="uniform",
+                 bits=8):
+        super().__init__(weight_attrs, activation_attrs, quantize_output)
+        self.method = method
+        self.bits = bits
+        self.weight_quantizer = LowBitWeightQuantizer(method, bits)
+
+    def get_config(self):
+        return dict(super().get_config(), method=self.method, bits=self.bits)
+
+
+class _LowBitRegistry(_registry.Default8BitQuantizeRegistry):
+    def __init__(self, layer_names, method, bits):
+        super().__init__()
+        self._layer_names = frozenset(layer_names)
+        self._method, self._bits = method, bits
+
+    def get_quantize_config(self, layer):
+        config = super().get_quantize_config(layer)
+        if layer.name not in self._layer_names:
+            return config
+        return LowBitWeightsQuantizeConfig(config.weight_attrs, config.activation_attrs,
+                                           config.quantize_output, self._method, self._bits)
+
+
+class LowBitQuantizeScheme(_scheme.Default8BitQuantizeScheme):
+    """tfmot's default 8-bit scheme (same batch-norm folding transforms) with low-bit weights in
+    the layers named `layer_names`."""
+
+    def __init__(self, layer_names, method, bits):
+        super().__init__()
+        validate_weight_quantizer(method, bits)
+        self._registry = _LowBitRegistry(layer_names, method, bits)
+
+    def get_quantize_registry(self):
+        return self._registry
+
+
+WEIGHTED_LAYER_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+
+
+def low_bit_layer_names(model, keep_first_and_last=True):
+    """Names of the layers whose weights go low-bit: every Conv2D / DepthwiseConv2D / Dense,
+    except (by default) the first and the last, which the literature keeps at 8 bits."""
+    names = [layer.name for layer in model.layers if isinstance(layer, WEIGHTED_LAYER_TYPES)]
+    return names[1:-1] if keep_first_and_last else names
+
+
+def measure_weight_bits(tflite):
+    """What the int8 weights of an exported model really hold.
+
+    Counts, for every int8 constant tensor with per-channel quantization (conv, depthwise and
+    fully connected weights), the distinct values in each channel.
+
+    Returns:
+      A dict: `weights` (count), `effective_bits` (weight-averaged log2 of the distinct values
+      per channel), `max_distinct` (most distinct values in one channel), `size_bytes` and
+      `gzip_bytes` (the flatbuffer compressed with gzip level 9).
+    """
+    import gzip
+    import math
+
+    import numpy as np
+
+    from tflite_lite.convert import flatbuffer
+
+    model = flatbuffer.parse(tflite)
+    total, bits, most = 0, 0.0, 0
+    for tensor in model.subgraphs[0].tensors:
+        buffer = model.buffers[tensor.buffer]
+        quantization = tensor.quantization
+        if (tensor.type != flatbuffer.schema.TensorType.INT8 or buffer.data is None
+                or quantization is None or quantization.scale is None
+                or len(quantization.scale) < 2):
+            continue
+        values = np.frombuffer(bytes(buffer.data), dtype=np.int8).reshape(tensor.shape)
+        channels = np.moveaxis(values, quantization.quantizedDimension, 0)
+        channels = channels.reshape(channels.shape[0], -1)
+        for channel in channels:
+            distinct = len(np.unique(channel))
+            most = max(most, distinct)
+            bits += channel.size * math.log2(max(distinct, 2))
+            total += channel.size
+    return {"weights": total, "effective_bits": bits / total if total else 0.0,
+            "max_distinct": most, "size_bytes": len(tflite),
+            "gzip_bytes": len(gzip.compress(bytes(tflite), compresslevel=9))}

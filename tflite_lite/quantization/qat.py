@@ -1,0 +1,243 @@
+"""Quantization-aware training (QAT) through tfmot, for every registered builder.
+
+    qat_model = quantize_model(float_model)                      # 8-bit, tfmot's default scheme
+    qat_model = quantize_model(float_model, QATConfig("ternary"))  # ternary weights, 8-bit act.
+
+The wrapped model trains with `fit()` like any Keras model, saves as `.keras` (load it with
+`load_model`) and exports through the converter's int8 path. ShuffleNet V1 trains in its
+branch form; `deploy_qat_model` moves a trained QAT model, fake-quantization ranges included,
+into the native grouped-convolution form before export.
+"""
+
+import contextlib
+import dataclasses
+import os
+import re
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
+
+from tflite_lite._keras import keras
+from tflite_lite.architectures import create_model, deploy
+from tflite_lite.errors import UserError
+from tflite_lite.quantization import low_bit
+
+_QUANT_PREFIX = "quant_"
+# Layers whose computation tfmot cannot see: it would leave them in float without an error.
+_OPAQUE_TYPES = ("Lambda", "TFOpLambda", "SlicingOpLambda")
+_UNSUPPORTED_MESSAGE = re.compile(r"Layer (\S+?):<class '[\w.]*?(\w+)'> is not supported")
+
+
+@dataclasses.dataclass
+class QATConfig:
+    """How a model is quantized for training.
+
+    Attributes:
+      weight_quantizer: "int8" (tfmot's per-channel 8-bit), "uniform" (n-bit), "ternary" or
+        "binary". Defaults to "int8".
+      weight_bits: bits per weight for "uniform", 2-8. Defaults to 8.
+      keep_first_and_last: keep the first conv and the classifier at 8-bit weights when the
+        others go low-bit. Defaults to True.
+    """
+
+    weight_quantizer: str = "int8"
+    weight_bits: int = 8
+    keep_first_and_last: bool = True
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        low_bit.validate_weight_quantizer(self.weight_quantizer, self.weight_bits)
+
+    @property
+    def effective_bits(self):
+        """Bits per weight of the low-bit layers (log2 of their number of levels)."""
+        return low_bit.effective_bits(self.weight_quantizer, self.weight_bits)
+
+    def get_config(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config):
+        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise UserError(f"unknown QAT option(s): {', '.join(unknown)}")
+        return cls(**config)
+
+
+def check_quantizable(model):
+    """Raises `UserError` naming the first layer QAT cannot handle: a Lambda / TF-op layer
+    (tfmot would silently leave it in float) or a nested model."""
+    for layer in model.layers:
+        if type(layer).__name__ in _OPAQUE_TYPES:
+            raise UserError(_unsupported(layer.name, type(layer).__name__,
+                                         "rebuild it from Keras layers"))
+        if isinstance(layer, keras.Model):
+            raise UserError(_unsupported(layer.name, type(layer).__name__,
+                                         "flatten the nested model into one functional model"))
+
+
+def _unsupported(name, kind, fix):
+    return (f"layer {name!r} ({kind}) cannot be quantization-aware trained: {fix}, or annotate "
+            "it with a tfmot QuantizeConfig")
+
+
+def is_quantized(model):
+    """Whether `model` holds tfmot QAT wrappers."""
+    return any(isinstance(layer, (tfmot.quantization.keras.QuantizeWrapperV2,
+                                  tfmot.quantization.keras.QuantizeWrapper))
+               for layer in model.layers)
+
+
+def quantize_model(model, config=None):
+    """Wraps a float Keras model for quantization-aware training.
+
+    Args:
+      model: a functional float model (e.g. from `create_model` or a trained `.keras`); its
+        weights are the starting point.
+      config: a `QATConfig`. Defaults to 8-bit weights and activations.
+
+    Returns:
+      A new Keras model with fake quantization on weights and activations (not compiled).
+
+    Raises:
+      UserError: the model is already quantized, or holds a layer tfmot cannot quantize.
+    """
+    config = config or QATConfig()
+    config.validate()
+    if is_quantized(model):
+        raise UserError("the model is already quantization-aware; pass its float version")
+    check_quantizable(model)
+    annotated = tfmot.quantization.keras.quantize_annotate_model(model)
+    if config.weight_quantizer == "int8":
+        scheme = None
+    else:
+        names = low_bit.low_bit_layer_names(model, config.keep_first_and_last)
+        scheme = low_bit.LowBitQuantizeScheme(names, config.weight_quantizer, config.weight_bits)
+    try:
+        with quantize_scope():
+            if scheme is None:
+                quantized = tfmot.quantization.keras.quantize_apply(annotated)
+            else:
+                quantized = tfmot.quantization.keras.quantize_apply(annotated, scheme)
+        return _savable(quantized)
+    except RuntimeError as error:
+        match = _UNSUPPORTED_MESSAGE.search(str(error))
+        if not match:
+            raise
+        raise UserError(_unsupported(match.group(1), match.group(2),
+                                     "replace it with a layer tfmot supports")) from None
+
+
+class QuantizeLayer(quantize_layer.QuantizeLayer):
+    """tfmot's input `QuantizeLayer`, built once: loading a `.keras` file builds layers from
+    their config and then again when the graph is rebuilt, which gave it duplicate range
+    variables and made every saved QAT model fail to load. (Same class name: `.keras` files
+    store a layer's variables under its snake-cased class name.)"""
+
+    def build(self, input_shape):
+        if not self.built:
+            super().build(input_shape)
+        self.built = True
+
+
+def _savable(model):
+    """Makes each wrapper track its variables as a freshly loaded one does.
+
+    `QuantizeWrapperV2` built around an already-built layer lists the layer's weights among
+    its own, and the kernel twice; a `.keras` file saved that way cannot be loaded (the loaded
+    wrapper expects fewer variables). Only the tracking lists change: `trainable_weights` still
+    holds every weight once."""
+    for layer in model.layers:
+        if isinstance(layer, tfmot.quantization.keras.QuantizeWrapperV2):
+            quantized = [weight for weight, _, _ in layer._weight_vars]  # noqa: SLF001
+            layer._trainable_weights = list({id(w): w for w in quantized}.values())  # noqa: SLF001
+    return model
+
+
+@contextlib.contextmanager
+def quantize_scope():
+    """The custom objects that loading a QAT model needs: tfmot's, then ours on top."""
+    ours = {"QuantizeLayer": QuantizeLayer,
+            "LowBitWeightQuantizer": low_bit.LowBitWeightQuantizer,
+            "LowBitWeightsQuantizeConfig": low_bit.LowBitWeightsQuantizeConfig}
+    with tfmot.quantization.keras.quantize_scope(), keras.utils.custom_object_scope(ours):
+        yield
+
+
+def load_model(path, compile=False):  # noqa: A002  (Keras' own argument name)
+    """Loads a `.keras` file, float or QAT, in safe mode."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such model file")
+    with quantize_scope():
+        return keras.models.load_model(path, safe_mode=True, compile=compile)
+
+
+def deploy_qat_model(model, model_name, small_input=None, config=None):
+    """Returns `model`, or a trained branch-form ShuffleNet V1 QAT model rebuilt with native
+    grouped convolutions, its weights and fake-quantization ranges moved over.
+
+    Per-channel tensors (kernels, their ranges, batch norm) are concatenated along the channel
+    axis; a scalar activation range becomes the union of the branches' ranges.
+    """
+    if not deploy.has_grouped_branches(model):
+        return model
+    float_model = create_model(model_name, input_shape=tuple(model.inputs[0].shape[1:]),
+                               num_classes=model.outputs[0].shape[-1], small_input=small_input,
+                               grouped_conv="native")
+    native = quantize_model(float_model, config)
+    _transfer_qat_weights(model, native)
+    return native
+
+
+def _leaf(weight):
+    """`quant_x/kernel_min:0` → `kernel_min`; unique within one wrapper."""
+    return weight.name.split(":")[0].rsplit("/", 1)[-1]
+
+
+def _transfer_qat_weights(source, target):
+    by_name = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        if isinstance(layer, quantize_layer.QuantizeLayer):  # the input quantizer
+            twin = next(l for l in source.layers if isinstance(l, quantize_layer.QuantizeLayer))
+            layer.set_weights(twin.get_weights())
+            continue
+        if layer.name in by_name:
+            sources, fallback = [by_name[layer.name]], None
+        else:
+            base, suffix = ((layer.name[:-3], "_bn") if layer.name.endswith("_bn") else
+                            (layer.name[:-5], "_relu") if layer.name.endswith("_relu") else
+                            (layer.name, ""))
+            sources = []
+            while f"{base}_g{len(sources)}{suffix}" in by_name:
+                sources.append(by_name[f"{base}_g{len(sources)}{suffix}"])
+            # Branches that feed a concatenation are not range-tracked; the concatenation is.
+            fallback = by_name.get(f"{base}_concat")
+        if not sources:
+            raise UserError(f"no trained weights for layer {layer.name!r}")
+        values = []
+        for weight in layer.weights:
+            leaf = _leaf(weight)
+            parts = [w.numpy() for part in sources for w in part.weights if _leaf(w) == leaf]
+            if not parts and fallback is not None:
+                parts = [w.numpy() for w in fallback.weights if _leaf(w) == leaf]
+            if not parts:
+                raise UserError(f"no trained {leaf!r} for layer {layer.name!r}")
+            values.append(_merge(leaf, parts))
+        layer.set_weights(values)
+
+
+def _merge(key, parts):
+    if len(parts) == 1:
+        return parts[0]
+    if np.ndim(parts[0]) == 0:
+        if key.endswith("_min"):
+            return np.min(parts)
+        if key.endswith("_max"):
+            return np.max(parts)
+        return parts[0]
+    return np.concatenate(parts, axis=-1)
