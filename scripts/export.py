@@ -9,13 +9,17 @@ output tensors with scale / zero point, preprocessing, class names, ops, size, M
 --evaluate the Keras vs TFLite test accuracy and top-1 agreement). Modes: float32, dynamic,
 float16, int8 (int8 input and output), int16x8. An integer export that still computes in float
 fails unless --allow_float_ops; --keep_float_layers N keeps the N layers with the worst
-quantization error in float.
+quantization error in float; --accuracy_budget_pp B chooses the cheapest of int8, int8 with the
+most sensitive layers in float, and int16x8 that stays within B points of float accuracy on
+validation images (the plan is printed and kept in the contract).
 """
 
 from absl import flags
 
 from tflite_lite import cli
 from tflite_lite.convert import MODES, ExportConfig, export_model
+from tflite_lite.convert.mixed_precision import PLAN_COLUMNS
+from tflite_lite.report import format_table
 
 _D = ExportConfig
 
@@ -33,6 +37,12 @@ _ALLOW_FLOAT = flags.DEFINE_bool("allow_float_ops", False,
 _KEEP_FLOAT = flags.DEFINE_integer("keep_float_layers", 0,
                                    "int8: keep the N worst-quantized layers in float.",
                                    lower_bound=0)
+_BUDGET = flags.DEFINE_float("accuracy_budget_pp", None,
+                              "int8: pick per-layer precision (int8 / float layers / int16x8) "
+                              "within this validation accuracy loss, in percentage points.")
+_MAX_FLOAT_LAYERS = flags.DEFINE_integer("max_float_layers", _D.max_float_layers,
+                                         "With --accuracy_budget_pp: most layers kept in float.",
+                                         lower_bound=0)
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
                                  lower_bound=1)
 
@@ -48,11 +58,17 @@ def main(argv):
         model_path=_MODEL.value, output=_OUTPUT.value or _default_output(_MODEL.value, _MODE.value),
         mode=_MODE.value, dataset=_DATASET.value, evaluate=_EVALUATE.value,
         representative_examples=_REPRESENTATIVE.value, allow_float_ops=_ALLOW_FLOAT.value,
-        keep_float_layers=_KEEP_FLOAT.value, max_eval_examples=_MAX_EVAL.value)
+        keep_float_layers=_KEEP_FLOAT.value, max_eval_examples=_MAX_EVAL.value,
+        accuracy_budget_pp=_BUDGET.value, max_float_layers=_MAX_FLOAT_LAYERS.value)
     contract = export_model(config)
     print(f"{config.output}: {contract['mode']}, {contract['size_bytes']:,} bytes, "
           f"{contract['macs']:,} MACs, input {contract['input']['dtype']}"
           f"{contract['input']['shape']}, output {contract['output']['dtype']}")
+    if contract["mixed_precision"]:
+        plan = contract["mixed_precision"]
+        print(format_table(plan["candidates"], PLAN_COLUMNS))
+        print(f"chosen: {plan['chosen']} (budget {plan['budget_pp']} pp vs float "
+              f"{plan['float_accuracy']:.4f} on validation images)")
     if contract["float_ops"]:
         print(f"float ops kept: {len(contract['float_ops'])}")
     evaluation = contract["evaluation"]

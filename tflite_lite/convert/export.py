@@ -28,6 +28,7 @@ from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
 from tflite_lite.convert.layer_errors import measure_layer_errors
+from tflite_lite.convert.mixed_precision import select_mixed_precision
 from tflite_lite.data import Preprocessing, load_dataset
 from tflite_lite.errors import UserError
 
@@ -52,6 +53,10 @@ class ExportConfig:
         float (measured with TFLite's QuantizationDebugger); implies `allow_float_ops`.
         Defaults to 0.
       max_eval_examples: evaluate on the first N test images only. Defaults to None (all).
+      accuracy_budget_pp: int8 only: choose per-layer precision (int8, some layers in float,
+        or int16x8) so that validation accuracy stays within this many percentage points of
+        the float model (see `mixed_precision`). Defaults to None (plain int8).
+      max_float_layers: with `accuracy_budget_pp`, the most layers kept in float. Defaults to 8.
       seed: shuffling seed for the representative set. Defaults to 0.
     """
 
@@ -64,6 +69,8 @@ class ExportConfig:
     allow_float_ops: bool = False
     keep_float_layers: int = 0
     max_eval_examples: int = None
+    accuracy_budget_pp: float = None
+    max_float_layers: int = 8
     seed: int = 0
 
     def validate(self):
@@ -77,6 +84,12 @@ class ExportConfig:
             raise UserError(f"keep_float_layers must be >= 0, got {self.keep_float_layers}")
         if self.keep_float_layers and self.mode != "int8":
             raise UserError("keep_float_layers applies to int8 exports only")
+        if self.accuracy_budget_pp is not None:
+            if self.mode != "int8" or self.keep_float_layers:
+                raise UserError("accuracy_budget_pp applies to int8 exports without "
+                                "keep_float_layers")
+            if not self.accuracy_budget_pp >= 0:
+                raise UserError(f"accuracy_budget_pp must be >= 0, got {self.accuracy_budget_pp}")
         if self.max_eval_examples is not None and self.max_eval_examples < 1:
             raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
 
@@ -144,6 +157,19 @@ def _representative_images(data, count):
     return images
 
 
+def _validation_set(data, limit=2000):
+    """Up to `limit` validation images and labels: what a precision choice may look at."""
+    images, labels = [], []
+    for batch, batch_labels in data.validation:
+        images.append(batch.numpy())
+        labels.append(batch_labels.numpy().reshape(-1))
+        if sum(len(b) for b in images) >= limit:
+            break
+    if not images:
+        raise UserError("accuracy_budget_pp needs validation images; the dataset has none")
+    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
+
+
 def _tensor_contract(tensor):
     return {"name": tensor["name"], "shape": tensor["shape"], "dtype": tensor["dtype"],
             "scale": tensor["scale"][0] if tensor["scale"] else None,
@@ -196,8 +222,15 @@ def export_model(config):
 
     representative = (_representative_images(data, config.representative_examples)
                       if config.mode in _converter.CALIBRATED_MODES else None)
-    kept_float = []
-    if config.keep_float_layers:
+    kept_float, mixed_plan, mode = [], None, config.mode
+    if config.accuracy_budget_pp is not None:
+        images, labels = _validation_set(data)
+        tflite, mixed_plan = select_mixed_precision(
+            model, representative, images, labels, config.accuracy_budget_pp,
+            config.max_float_layers)
+        chosen = next(c for c in mixed_plan["candidates"] if c["candidate"] == mixed_plan["chosen"])
+        mode, kept_float = chosen["mode"], chosen["float_layers"]
+    elif config.keep_float_layers:
         calibrated = _converter.calibrate(model, representative)
         errors = measure_layer_errors(calibrated, representative[:64])
         kept_float = errors[:config.keep_float_layers]
@@ -207,15 +240,15 @@ def export_model(config):
 
     description = flatbuffer.describe(tflite)
     float_ops = (flatbuffer.float_ops(description)
-                 if config.mode in _converter.CALIBRATED_MODES else [])
-    if float_ops and not (config.allow_float_ops or config.keep_float_layers):
+                 if mode in _converter.CALIBRATED_MODES else [])
+    if float_ops and not (config.allow_float_ops or kept_float):
         shown = "; ".join(float_ops[:3]) + (" ..." if len(float_ops) > 3 else "")
         raise UserError(f"{config.mode} export still computes {len(float_ops)} op(s) in float: "
                         f"{shown} (allow with --allow_float_ops)")
 
     runtime = {
         "format": CONTRACT_FORMAT,
-        "mode": config.mode,
+        "mode": mode,
         "input": _tensor_contract(description["inputs"][0]),
         "output": dict(_tensor_contract(description["outputs"][0]), activation="softmax"),
         "preprocessing": preprocessing.get_config(),
@@ -242,8 +275,9 @@ def export_model(config):
         float_ops=float_ops,
         quantization=run.get("quantization"),
         weights=(quantization.measure_weight_bits(tflite)
-                 if config.mode in _converter.CALIBRATED_MODES else None),
-        float_layers=[{"tensor": row["tensor"], "op": row["op"],
+                 if mode in _converter.CALIBRATED_MODES else None),
+        mixed_precision=mixed_plan,
+        float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative),
         evaluation=evaluation,

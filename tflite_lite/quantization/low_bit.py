@@ -1,6 +1,7 @@
 """Low-bit weights for quantization-aware training: uniform n-bit, ternary and binary.
 
-The quantizers follow the compression surveys' formulas, per output channel c:
+The quantizers follow the compression surveys' formulas, per output channel c of a Conv2D
+(per layer for Dense and DepthwiseConv2D kernels, which TFLite stores transposed):
 
 - uniform n-bit: L = 2^(n-1) - 1 levels each side, s_c = max|w_c| / L,
   q = s_c * clip(round(w / s_c), -L, L);
@@ -64,21 +65,16 @@ class LowBitWeightQuantizer(quantizers.Quantizer):
             raise UserError("int8 weights use tfmot's own quantizer, not LowBitWeightQuantizer")
         self.method = method
         self.bits = bits
-        self._depthwise = False
+        self._per_tensor = False
 
     def build(self, tensor_shape, name, layer):
-        self._depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        # The converter transposes Dense and depthwise kernels into TFLite's layout, and the
+        # quantized axis of a per-channel range cannot follow: one scale per layer there.
+        self._per_tensor = isinstance(layer, (keras.layers.Dense, keras.layers.DepthwiseConv2D))
         return {}
 
-    def _channels_last(self, weights):
-        # A depthwise kernel (kh, kw, C, m) has C*m output channels, as TFLite stores it.
-        if self._depthwise:
-            shape = tf.shape(weights)
-            return tf.reshape(weights, [shape[0], shape[1], -1])
-        return weights
-
     def _codes_and_scale(self, w):
-        axes = list(range(len(w.shape) - 1))
+        axes = list(range(len(w.shape) - (0 if self._per_tensor else 1)))
         magnitude = tf.abs(w)
         if self.method == "uniform":
             levels = float(2 ** (self.bits - 1) - 1)
@@ -95,13 +91,13 @@ class LowBitWeightQuantizer(quantizers.Quantizer):
         return signs, tf.maximum(tf.reduce_mean(magnitude, axis=axes), _EPSILON)
 
     def __call__(self, inputs, training, weights, **kwargs):
-        w = self._channels_last(inputs)
+        w = inputs
         codes, scale = self._codes_and_scale(w)
         projected = w + tf.stop_gradient(codes * scale - w)
         bound = _INT8_LEVELS * scale
-        stored = tf.quantization.fake_quant_with_min_max_vars_per_channel(
-            projected, -bound, bound, num_bits=8, narrow_range=True)
-        return tf.reshape(stored, tf.shape(inputs)) if self._depthwise else stored
+        fake_quant = (tf.quantization.fake_quant_with_min_max_vars if self._per_tensor else
+                      tf.quantization.fake_quant_with_min_max_vars_per_channel)
+        return fake_quant(projected, -bound, bound, num_bits=8, narrow_range=True)
 
     def get_config(self):
         return {"method": self.method, "bits": self.bits}
@@ -169,8 +165,8 @@ def low_bit_layer_names(model, keep_first_and_last=True):
 def measure_weight_bits(tflite):
     """What the int8 weights of an exported model really hold.
 
-    Counts, for every int8 constant tensor with per-channel quantization (conv, depthwise and
-    fully connected weights), the distinct values in each channel.
+    Counts, for every int8 constant tensor (conv, depthwise and fully connected weights), the
+    distinct values in each quantization channel (the whole tensor when it has one scale).
 
     Returns:
       A dict: `weights` (count), `effective_bits` (weight-averaged log2 of the distinct values
@@ -190,12 +186,14 @@ def measure_weight_bits(tflite):
         buffer = model.buffers[tensor.buffer]
         quantization = tensor.quantization
         if (tensor.type != flatbuffer.schema.TensorType.INT8 or buffer.data is None
-                or quantization is None or quantization.scale is None
-                or len(quantization.scale) < 2):
+                or quantization is None or quantization.scale is None):
             continue
         values = np.frombuffer(bytes(buffer.data), dtype=np.int8).reshape(tensor.shape)
-        channels = np.moveaxis(values, quantization.quantizedDimension, 0)
-        channels = channels.reshape(channels.shape[0], -1)
+        if len(quantization.scale) > 1:
+            channels = np.moveaxis(values, quantization.quantizedDimension, 0)
+            channels = channels.reshape(channels.shape[0], -1)
+        else:
+            channels = values.reshape(1, -1)
         for channel in channels:
             distinct = len(np.unique(channel))
             most = max(most, distinct)

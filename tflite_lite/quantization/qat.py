@@ -19,7 +19,7 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
 
 from tflite_lite._keras import keras
-from tflite_lite.architectures import create_model, deploy
+from tflite_lite.architectures import create_model, deploy, get_model_config
 from tflite_lite.errors import UserError
 from tflite_lite.quantization import low_bit
 
@@ -182,7 +182,8 @@ def deploy_qat_model(model, model_name, small_input=None, config=None):
     Per-channel tensors (kernels, their ranges, batch norm) are concatenated along the channel
     axis; a scalar activation range becomes the union of the branches' ranges.
     """
-    if not deploy.has_grouped_branches(model):
+    if (not deploy.has_grouped_branches(model)
+            or get_model_config(model_name).family != "shufflenet_v1"):
         return model
     float_model = create_model(model_name, input_shape=tuple(model.inputs[0].shape[1:]),
                                num_classes=model.outputs[0].shape[-1], small_input=small_input,
