@@ -106,8 +106,10 @@ def test_low_bit_weights_get_gradients_straight_through():
     assert gradient is not None and float(tf.norm(gradient)) > 0
 
 
-@pytest.mark.parametrize("method,bits,most", [("ternary", 8, 3), ("binary", 8, 2),
-                                              ("uniform", 4, 15)])
+@pytest.mark.parametrize("method,bits,most", [
+    ("ternary", 8, 3),
+    pytest.param("binary", 8, 2, marks=pytest.mark.slow),
+    pytest.param("uniform", 4, 15, marks=pytest.mark.slow)])
 def test_low_bit_weights_are_stored_as_their_codes_in_int8(method, bits, most):
     model = create_model("mobilenet_v2_035", input_shape=SHAPE, num_classes=10)
     qat = _fit_briefly(quantize_model(model, QATConfig(method, bits)))
