@@ -11,11 +11,11 @@ from tflite_lite import _io
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model
 from tflite_lite.convert import convert_model, describe, export_model, ExportConfig, float_ops
+from tflite_lite.convert.flatbuffer import measure_weight_bits
 from tflite_lite.convert.mixed_precision import select_mixed_precision
 from tflite_lite.errors import UserError
 from tflite_lite.quantization import (LowBitWeightQuantizer, QATConfig, check_quantizable,
-                                      deploy_qat_model, load_model, measure_weight_bits,
-                                      quantize_model)
+                                      deploy_qat_model, load_model, quantize_model)
 
 SHAPE = (32, 32, 1)
 # ShuffleNet V1 (the deployment rebuild) and SqueezeNet 1.1 run in the fast suite; the others

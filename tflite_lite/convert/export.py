@@ -274,7 +274,7 @@ def export_model(config):
         ops=description["op_counts"],
         float_ops=float_ops,
         quantization=run.get("quantization"),
-        weights=(quantization.measure_weight_bits(tflite)
+        weights=(flatbuffer.measure_weight_bits(tflite)
                  if mode in _converter.CALIBRATED_MODES else None),
         mixed_precision=mixed_plan,
         float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),

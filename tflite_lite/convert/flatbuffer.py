@@ -4,6 +4,8 @@ Pure Python (LiteRT's generated schema), so a malformed file raises `UserError` 
 crashing the process; loading it into an interpreter is done in a subprocess (`probe.py`).
 """
 
+import gzip
+import math
 import os
 
 import numpy as np
@@ -221,3 +223,38 @@ def format_description(description, tensors=False):
         lines.append("tensors:")
         lines += [f"  {i:4d} " + tensor_line(t) for i, t in enumerate(description["tensors"])]
     return "\n".join(lines)
+
+
+def measure_weight_bits(tflite):
+    """What the int8 weights of an exported model really hold.
+
+    Counts, for every int8 constant tensor (conv, depthwise and fully connected weights), the
+    distinct values in each quantization channel (the whole tensor when it has one scale).
+
+    Returns:
+      A dict: `weights` (count), `effective_bits` (weight-averaged log2 of the distinct values
+      per channel), `max_distinct` (most distinct values in one channel), `size_bytes` and
+      `gzip_bytes` (the flatbuffer compressed with gzip level 9).
+    """
+    model = parse(tflite)
+    total, bits, most = 0, 0.0, 0
+    for tensor in model.subgraphs[0].tensors:
+        buffer = model.buffers[tensor.buffer]
+        quantization = tensor.quantization
+        if (tensor.type != schema.TensorType.INT8 or buffer.data is None
+                or quantization is None or quantization.scale is None):
+            continue
+        values = np.frombuffer(bytes(buffer.data), dtype=np.int8).reshape(tensor.shape)
+        if len(quantization.scale) > 1:
+            channels = np.moveaxis(values, quantization.quantizedDimension, 0)
+            channels = channels.reshape(channels.shape[0], -1)
+        else:
+            channels = values.reshape(1, -1)
+        for channel in channels:
+            distinct = len(np.unique(channel))
+            most = max(most, distinct)
+            bits += channel.size * math.log2(max(distinct, 2))
+            total += channel.size
+    return {"weights": total, "effective_bits": bits / total if total else 0.0,
+            "max_distinct": most, "size_bytes": len(tflite),
+            "gzip_bytes": len(gzip.compress(bytes(tflite), compresslevel=9))}

@@ -5,7 +5,6 @@ from tflite_lite.quantization.low_bit import (
     LowBitWeightQuantizer,
     LowBitWeightsQuantizeConfig,
     effective_bits,
-    measure_weight_bits,
 )
 from tflite_lite.quantization.qat import (
     QATConfig,

@@ -15,6 +15,8 @@ exactly the low-bit step s_c (or α_c): the int8 weights in the exported flatbuf
 low-bit integer codes themselves (e.g. only −1, 0, +1 for ternary), which compress well.
 """
 
+import math
+
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.quantization.keras import quantizers
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
@@ -45,7 +47,6 @@ def validate_weight_quantizer(method, bits):
 
 def effective_bits(method, bits):
     """Bits a weight needs: log2 of the number of levels, e.g. 1.58 for ternary."""
-    import math
     return {"binary": 1.0, "ternary": math.log2(3), "int8": 8.0}.get(
         method, math.log2(2 ** bits - 1))
 
@@ -161,44 +162,3 @@ def low_bit_layer_names(model, keep_first_and_last=True):
     names = [layer.name for layer in model.layers if isinstance(layer, WEIGHTED_LAYER_TYPES)]
     return names[1:-1] if keep_first_and_last else names
 
-
-def measure_weight_bits(tflite):
-    """What the int8 weights of an exported model really hold.
-
-    Counts, for every int8 constant tensor (conv, depthwise and fully connected weights), the
-    distinct values in each quantization channel (the whole tensor when it has one scale).
-
-    Returns:
-      A dict: `weights` (count), `effective_bits` (weight-averaged log2 of the distinct values
-      per channel), `max_distinct` (most distinct values in one channel), `size_bytes` and
-      `gzip_bytes` (the flatbuffer compressed with gzip level 9).
-    """
-    import gzip
-    import math
-
-    import numpy as np
-
-    from tflite_lite.convert import flatbuffer
-
-    model = flatbuffer.parse(tflite)
-    total, bits, most = 0, 0.0, 0
-    for tensor in model.subgraphs[0].tensors:
-        buffer = model.buffers[tensor.buffer]
-        quantization = tensor.quantization
-        if (tensor.type != flatbuffer.schema.TensorType.INT8 or buffer.data is None
-                or quantization is None or quantization.scale is None):
-            continue
-        values = np.frombuffer(bytes(buffer.data), dtype=np.int8).reshape(tensor.shape)
-        if len(quantization.scale) > 1:
-            channels = np.moveaxis(values, quantization.quantizedDimension, 0)
-            channels = channels.reshape(channels.shape[0], -1)
-        else:
-            channels = values.reshape(1, -1)
-        for channel in channels:
-            distinct = len(np.unique(channel))
-            most = max(most, distinct)
-            bits += channel.size * math.log2(max(distinct, 2))
-            total += channel.size
-    return {"weights": total, "effective_bits": bits / total if total else 0.0,
-            "max_distinct": most, "size_bytes": len(tflite),
-            "gzip_bytes": len(gzip.compress(bytes(tflite), compresslevel=9))}
