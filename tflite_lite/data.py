@@ -325,3 +325,17 @@ def _load_folder(root, preprocessing, validation_split, seed):
             raise
         raise UserError(f"cannot load image folder {root}: {str(error).splitlines()[0]}") from None
     return (train, validation, test), class_names
+
+
+def load_raw_test_images(name, count):
+    """The first test image of each class in turn (0-255 pixels, HWC uint8) and their labels:
+    what a camera or gallery hands an app, before any preprocessing."""
+    _, (x_test, y_test), _, _ = _load_arrays(name)
+    picked, seen = [], set()
+    for index, label in enumerate(y_test):
+        if label not in seen:
+            seen.add(label)
+            picked.append(index)
+        if len(picked) == count:
+            break
+    return x_test[picked], y_test[picked]

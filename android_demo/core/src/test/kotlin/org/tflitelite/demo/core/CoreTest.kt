@@ -1,0 +1,88 @@
+package org.tflitelite.demo.core
+
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import org.junit.Test
+
+class CoreTest {
+    private val contractText = """
+        {"format": "tflite_lite.contract/1", "mode": "int8",
+         "input": {"name": "images", "shape": [1, 32, 32, 1], "dtype": "int8",
+                   "scale": 0.007843137718737125, "zero_point": 0},
+         "output": {"name": "scores", "shape": [1, 3], "dtype": "int8", "scale": 0.00390625,
+                    "zero_point": -128, "activation": "softmax"},
+         "preprocessing": {"input_shape": [32, 32, 1], "mean": [127.5], "std": [127.5],
+                           "resize": "bilinear", "pixel_range": [0, 255]},
+         "class_names": ["a \"quoted\" name", "b\u00e9", "c"]}
+    """
+
+    private fun expectError(fragment: String, block: () -> Unit) {
+        try {
+            block()
+            fail("expected an error containing '$fragment'")
+        } catch (e: IllegalArgumentException) {
+            assertTrue(e.message, e.message!!.contains(fragment))
+        }
+    }
+
+    @Test
+    fun parsesTheContract() {
+        val contract = ModelContract.parse(contractText)
+        assertEquals(listOf(1, 32, 32, 1), contract.input.shape)
+        assertEquals(-128, contract.output.zeroPoint)
+        assertEquals("a \"quoted\" name", contract.classNames[0])
+        assertEquals("bé", contract.classNames[1])
+        assertEquals(32, contract.preprocessing.width)
+    }
+
+    @Test
+    fun rejectsBadContracts() {
+        expectError("format") { ModelContract.parse(contractText.replace("contract/1", "contract/9")) }
+        expectError("missing field 'class_names'") {
+            ModelContract.parse(contractText.replace("\"class_names\"", "\"names\""))
+        }
+        expectError("3 class names for 4 outputs") {
+            ModelContract.parse(contractText.replace("[1, 3]", "[1, 4]"))
+        }
+        expectError("invalid JSON") { ModelContract.parse("{\"format\": ") }
+        expectError("not a JSON object") { ModelContract.parse("[1, 2]") }
+    }
+
+    @Test
+    fun quantizesAsTheContractSays() {
+        val values = floatArrayOf(0f, 0.5f, -0.5f, 1.5f, 1000f, -1000f)
+        assertArrayEquals(intArrayOf(0, 1, 0, 2, 127, -128), Quantization.quantize(values, 1.0, 0, "int8"))
+        assertArrayEquals(intArrayOf(128, 129, 128, 130, 255, 0), Quantization.quantize(values, 1.0, 128, "uint8"))
+        val back = Quantization.dequantize(intArrayOf(-128, 127), 0.00390625, -128)
+        assertEquals(0.0, back[0], 0.0)
+        assertEquals(255 * 0.00390625, back[1], 1e-15)
+    }
+
+    @Test
+    fun topKOrdersByScoreThenIndexAndApplies() {
+        val labels = listOf("a", "b", "c", "d")
+        val scores = doubleArrayOf(0.2, 0.4, 0.4, 0.05)
+        assertEquals(listOf(1, 2, 0), Classification.topK(scores, labels, 3).map { it.index })
+        assertEquals(listOf(1, 2), Classification.topK(scores, labels, 4, threshold = 0.3).map { it.index })
+        expectError("k must be at least 1") { Classification.topK(scores, labels, 0) }
+    }
+
+    @Test
+    fun parsesLabels() {
+        assertEquals(listOf("a", "b"), Classification.parseLabels("a\r\nb\n\n", expected = 2))
+        expectError("3 names") { Classification.parseLabels("a\nb\nc\n", expected = 2) }
+    }
+
+    @Test
+    fun resizeKeepsConstantImagesAndInterpolates() {
+        val flat = FloatArray(28 * 28) { 200f }
+        val resized = Preprocessor.resizeBilinear(flat, 28, 28, 1, 32, 32)
+        assertTrue(resized.all { it == 200f })
+        val ramp = floatArrayOf(0f, 100f)
+        assertArrayEquals(floatArrayOf(0f, 25f, 75f, 100f), Preprocessor.resizeBilinear(ramp, 1, 2, 1, 1, 4), 0f)
+        val rgb = Preprocessor.convertChannels(floatArrayOf(10f), 1, 1, 3)
+        assertArrayEquals(floatArrayOf(10f, 10f, 10f), rgb, 0f)
+    }
+}

@@ -1,0 +1,60 @@
+package org.tflitelite.demo.core
+
+import java.io.File
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Test
+
+/** The core against vectors the Python side wrote from LiteRT's interpreter (golden/). */
+class GoldenVectorTest {
+    private val files = File(System.getProperty("golden.dir", "golden"))
+        .listFiles { f -> f.name.endsWith(".json") }.orEmpty().sortedBy { it.name }
+
+    @Test
+    fun goldenFilesExist() {
+        assertTrue("no golden vectors found", files.isNotEmpty())
+    }
+
+    @Test
+    fun inputTensorIsBitExactAndTopKMatches() {
+        for (file in files) {
+            val golden = Json.parse(file.readText()) as Map<*, *>
+            val contract = ModelContract.parse(toJson(golden["contract"]))
+            val preprocessor = Preprocessor(contract.preprocessing)
+            val topK = (golden["top_k"] as Double).toInt()
+            for ((n, case) in (golden["cases"] as List<*>).withIndex()) {
+                case as Map<*, *>
+                val where = "${file.name} case $n"
+                val pixels = ints(case["pixels"]).map { it.toFloat() }.toFloatArray()
+                val normalized = preprocessor.normalizedInput(
+                    pixels, int(case["height"]), int(case["width"]), int(case["channels"]))
+                val tensor = Quantization.inputTensor(normalized, contract.input)
+                assertArrayEquals(where, ints(case["input_tensor"]).toIntArray(), tensor)
+
+                val scores = Classification.scores(ints(case["raw_output"]).toIntArray(), contract.output)
+                val expectedScores = (case["scores"] as List<*>).map { it as Double }
+                for (i in scores.indices) assertEquals(where, expectedScores[i], scores[i], 1e-12)
+                val expectedTop = (case["top_k"] as List<*>).map { int((it as Map<*, *>)["index"]) }
+                val top = Classification.topK(scores, contract.classNames, topK)
+                assertEquals(where, expectedTop, top.map { it.index })
+                assertEquals(where, contract.classNames[expectedTop[0]], top[0].label)
+            }
+        }
+    }
+
+    private fun int(value: Any?) = (value as Double).toInt()
+
+    private fun ints(value: Any?) = (value as List<*>).map { int(it) }
+
+    /** Back to JSON text, so that the contract goes through the same parser as a file would. */
+    private fun toJson(value: Any?): String = when (value) {
+        null -> "null"
+        is String -> "\"" + value.replace("\\", "\\\\").replace("\"", "\\\"") + "\""
+        is Double -> if (value == Math.floor(value) && Math.abs(value) < 1e15) value.toLong().toString() else value.toString()
+        is Boolean -> value.toString()
+        is List<*> -> value.joinToString(",", "[", "]") { toJson(it) }
+        is Map<*, *> -> value.entries.joinToString(",", "{", "}") { toJson(it.key) + ":" + toJson(it.value) }
+        else -> throw IllegalArgumentException("unexpected $value")
+    }
+}
