@@ -37,3 +37,26 @@ def test_golden_vectors_need_a_contract(tmp_path):
                         str(tmp_path / "g.json"))
     assert_one_line_error(result, "no contract beside the model")
     assert not (tmp_path / "g.json").exists()
+
+
+def test_bundle_copies_model_contract_and_labels(exported_int8, tmp_path):
+    from tflite_lite.convert.bundle import bundle_for_android
+
+    app = tmp_path / "app_project"
+    (app / "app").mkdir(parents=True)
+    (app / "app" / "build.gradle.kts").write_text("// stub project marker\n")
+    path, contract = exported_int8
+    target = bundle_for_android(str(path), str(app), name="demo")
+    files = sorted(p.name for p in (app / "app/src/main/assets/models/demo").iterdir())
+    assert files == ["labels.txt", "model_int8.json", "model_int8.tflite"]
+    assert target.endswith("models/demo")
+    assert (app / "app/src/main/assets/models/demo/model_int8.tflite").read_bytes() == \
+        path.read_bytes()
+
+
+def test_bundle_rejects_a_model_without_contract(tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"\0\0\0\0TFL3" + bytes(32))
+    result = run_script("bundle_android_model", "--model", str(model), "--app",
+                        str(tmp_path / "nowhere"))
+    assert_one_line_error(result, "m.json: missing")

@@ -85,4 +85,14 @@ class CoreTest {
         val rgb = Preprocessor.convertChannels(floatArrayOf(10f), 1, 1, 3)
         assertArrayEquals(floatArrayOf(10f, 10f, 10f), rgb, 0f)
     }
+
+    @Test
+    fun latencyStatsMatchNumpy() {
+        // numpy: np.percentile([5, 1, 4, 2, 3, 10], [50, 90, 99]) == [3.5, 7.5, 9.75]
+        val stats = LatencyStats.of(doubleArrayOf(5.0, 1.0, 4.0, 2.0, 3.0, 10.0))
+        assertEquals(25.0 / 6, stats.meanMs, 1e-12)
+        assertEquals(3.5, stats.p50Ms, 1e-12)
+        assertEquals(7.5, stats.p90Ms, 1e-12)
+        assertEquals(9.75, stats.p99Ms, 1e-12)
+    }
 }

@@ -1,0 +1,130 @@
+package org.tflitelite.demo
+
+import android.content.Context
+import android.graphics.Bitmap
+import android.os.SystemClock
+import java.io.Closeable
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
+import org.tensorflow.lite.DataType
+import org.tensorflow.lite.Delegate
+import org.tensorflow.lite.Interpreter
+import org.tensorflow.lite.gpu.GpuDelegate
+import org.tflitelite.demo.core.Classification
+import org.tflitelite.demo.core.Preprocessor
+import org.tflitelite.demo.core.Quantization
+import org.tflitelite.demo.core.Recognition
+import org.tflitelite.demo.core.TensorSpec
+
+enum class Accelerator { CPU, GPU, NNAPI }
+
+class Result(val recognitions: List<Recognition>, val inferenceMs: Double)
+
+/**
+ * LiteRT's Interpreter on a bundled model. The input and output types and quantization are read
+ * from the model itself and checked against the contract; int8, uint8 and float models work.
+ */
+class ImageClassifier(
+    context: Context,
+    val model: ModelAssets,
+    val accelerator: Accelerator,
+    val threads: Int
+) : Closeable {
+    private val delegate: Delegate? = if (accelerator == Accelerator.GPU) GpuDelegate() else null
+    private val interpreter: Interpreter
+    private val preprocessor = Preprocessor(model.contract.preprocessing)
+    private val input: TensorSpec
+    private val output: TensorSpec
+    private val inputBuffer: ByteBuffer
+    private val outputBuffer: ByteBuffer
+    val initMs: Double
+
+    init {
+        val start = SystemClock.elapsedRealtimeNanos()
+        val options = Interpreter.Options().setNumThreads(threads)
+        delegate?.let { options.addDelegate(it) }
+        if (accelerator == Accelerator.NNAPI) options.setUseNNAPI(true)
+        interpreter = Interpreter(model.mapModel(context), options)
+        initMs = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
+        input = spec(interpreter.getInputTensor(0))
+        output = spec(interpreter.getOutputTensor(0))
+        val expected = model.contract.input
+        require(input.dtype == expected.dtype && input.shape == expected.shape) {
+            "model input ${input.dtype}${input.shape} differs from its contract ${expected.dtype}${expected.shape}"
+        }
+        inputBuffer = ByteBuffer.allocateDirect(interpreter.getInputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
+        outputBuffer = ByteBuffer.allocateDirect(interpreter.getOutputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
+    }
+
+    private fun spec(tensor: org.tensorflow.lite.Tensor): TensorSpec {
+        val dtype = when (tensor.dataType()) {
+            DataType.INT8 -> "int8"
+            DataType.UINT8 -> "uint8"
+            DataType.FLOAT32 -> "float32"
+            else -> throw IllegalArgumentException("unsupported tensor type ${tensor.dataType()}")
+        }
+        val q = tensor.quantizationParams()
+        val quantized = dtype != "float32"
+        return TensorSpec(tensor.name(), tensor.shape().toList(), dtype,
+            if (quantized) q.scale.toDouble() else null, if (quantized) q.zeroPoint else null)
+    }
+
+    /** Pixels of an ARGB bitmap as 0-255 floats, HWC with the model's channel count (1 or 3). */
+    private fun pixels(bitmap: Bitmap): FloatArray {
+        val argb = IntArray(bitmap.width * bitmap.height)
+        bitmap.getPixels(argb, 0, bitmap.width, 0, 0, bitmap.width, bitmap.height)
+        val rgb = FloatArray(argb.size * 3)
+        for (i in argb.indices) {
+            rgb[i * 3] = ((argb[i] shr 16) and 0xFF).toFloat()
+            rgb[i * 3 + 1] = ((argb[i] shr 8) and 0xFF).toFloat()
+            rgb[i * 3 + 2] = (argb[i] and 0xFF).toFloat()
+        }
+        return rgb
+    }
+
+    /** Fills the input buffer from 0-255 pixels (height x width x channels). */
+    fun setInput(pixels: FloatArray, height: Int, width: Int, channels: Int) {
+        val normalized = preprocessor.normalizedInput(pixels, height, width, channels)
+        inputBuffer.rewind()
+        when (input.dtype) {
+            "float32" -> normalized.forEach { inputBuffer.putFloat(it) }
+            else -> Quantization.inputTensor(normalized, input).forEach { inputBuffer.put(it.toByte()) }
+        }
+    }
+
+    /** Runs the model once on the current input; returns the class scores and the time. */
+    fun invoke(): Pair<DoubleArray, Double> {
+        inputBuffer.rewind()
+        outputBuffer.rewind()
+        val start = SystemClock.elapsedRealtimeNanos()
+        interpreter.run(inputBuffer, outputBuffer)
+        val ms = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
+        return Pair(scores(), ms)
+    }
+
+    fun rawOutput(): IntArray {
+        outputBuffer.rewind()
+        return IntArray(output.shape.last()) {
+            if (output.dtype == "uint8") outputBuffer.get().toInt() and 0xFF else outputBuffer.get().toInt()
+        }
+    }
+
+    private fun scores(): DoubleArray {
+        if (output.dtype == "float32") {
+            outputBuffer.rewind()
+            return DoubleArray(output.shape.last()) { outputBuffer.float.toDouble() }
+        }
+        return Classification.scores(rawOutput(), output)
+    }
+
+    fun classify(bitmap: Bitmap, maxResults: Int, threshold: Double): Result {
+        setInput(pixels(bitmap), bitmap.height, bitmap.width, 3)
+        val (scores, ms) = invoke()
+        return Result(Classification.topK(scores, model.labels, maxResults, threshold), ms)
+    }
+
+    override fun close() {
+        interpreter.close()
+        (delegate as? Closeable)?.close()
+    }
+}
