@@ -11,7 +11,7 @@ import sys
 import time
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 
 def _rss_mb():
@@ -38,8 +38,16 @@ def _send(message):
 def main(path, threads):
     rss_start = _rss_mb()
     start = time.perf_counter()
-    interpreter = Interpreter(model_path=path, num_threads=threads)
-    interpreter.allocate_tensors()
+    try:
+        interpreter = Interpreter(model_path=path, num_threads=threads)
+        interpreter.allocate_tensors()
+    except RuntimeError as error:  # XNNPACK refuses sparse-format weights: builtin kernels
+        if "XNNPack" not in str(error):
+            raise
+        interpreter = Interpreter(
+            model_path=path, num_threads=threads,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter.allocate_tensors()
     init_ms = (time.perf_counter() - start) * 1e3
     rng = np.random.default_rng(0)
     for detail in interpreter.get_input_details():

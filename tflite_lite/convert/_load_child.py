@@ -3,13 +3,21 @@
 import sys
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 
 def main(path):
     try:
-        interpreter = Interpreter(model_path=path, num_threads=1)
-        interpreter.allocate_tensors()
+        try:
+            interpreter = Interpreter(model_path=path, num_threads=1)
+            interpreter.allocate_tensors()
+        except RuntimeError as error:  # XNNPACK refuses sparse-format weights: builtin kernels
+            if "XNNPack" not in str(error):
+                raise
+            interpreter = Interpreter(
+                model_path=path, num_threads=1,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            interpreter.allocate_tensors()
         for detail in interpreter.get_input_details():
             interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
         interpreter.invoke()

@@ -43,17 +43,19 @@ def _representative(images):
     return dataset
 
 
-def make_converter(model, mode, representative_images=None):
-    """A configured `tf.lite.TFLiteConverter` for `model` in `mode` (batch 1)."""
+def make_converter(model, mode, representative_images=None, sparse=False):
+    """A configured `tf.lite.TFLiteConverter` for `model` in `mode` (batch 1); `sparse` adds
+    TFLite's sparsity optimization (pruned weights stored in a sparse format where it pays)."""
     validate_mode(mode)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError(f"expected a model with one input and one output, got "
                         f"{len(model.inputs)} and {len(model.outputs)}")
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_batch_one_function(model)],
                                                                 model)
-    if mode == "float32":
+    if mode == "float32" and not sparse:
         return converter
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.optimizations = ([] if mode == "float32" else [tf.lite.Optimize.DEFAULT]) + (
+        [tf.lite.Optimize.EXPERIMENTAL_SPARSITY] if sparse else [])
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if mode in CALIBRATED_MODES:
@@ -76,7 +78,7 @@ def make_converter(model, mode, representative_images=None):
     return converter
 
 
-def convert_model(model, mode, representative_images=None):
+def convert_model(model, mode, representative_images=None, sparse=False):
     """Converts a Keras classifier to TFLite flatbuffer bytes.
 
     Args:
@@ -84,6 +86,7 @@ def convert_model(model, mode, representative_images=None):
       mode: one of `MODES`.
       representative_images: preprocessed float images, shape (N, H, W, C), for the calibrated
         modes (`int8`, `int16x8`); ignored by the others. Defaults to None.
+      sparse: apply TFLite's sparsity optimization (`EXPERIMENTAL_SPARSITY`). Defaults to False.
 
     Returns:
       The flatbuffer as bytes.
@@ -91,7 +94,7 @@ def convert_model(model, mode, representative_images=None):
     Raises:
       UserError: unknown mode, missing or mismatched representative set, or a failed conversion.
     """
-    converter = make_converter(model, mode, representative_images)
+    converter = make_converter(model, mode, representative_images, sparse=sparse)
     try:
         return bytes(converter.convert())
     except Exception as error:  # noqa: BLE001  (the converter raises many types)

@@ -1,7 +1,7 @@
 """Running an exported classifier on LiteRT, and proving it agrees with its Keras model."""
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from tflite_lite.errors import UserError
 
@@ -18,6 +18,22 @@ def dequantize(values, scale, zero_point):
     return (np.asarray(values, np.float64) - zero_point) * scale
 
 
+def allocated_interpreter(**kwargs):
+    """An `Interpreter(**kwargs)` with tensors allocated: XNNPACK where it can prepare the
+    graph, else LiteRT's builtin kernels (XNNPACK refuses weights in TFLite's sparse format)."""
+    try:
+        interpreter = Interpreter(**kwargs)
+        interpreter.allocate_tensors()
+    except RuntimeError as error:
+        if "XNNPack" not in str(error):
+            raise
+        interpreter = Interpreter(
+            **kwargs,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter.allocate_tensors()
+    return interpreter
+
+
 class TFLiteClassifier:
     """A single-input, single-output `.tflite` classifier on LiteRT's interpreter (XNNPACK).
 
@@ -27,8 +43,8 @@ class TFLiteClassifier:
     """
 
     def __init__(self, model_content, num_threads=None):
-        self.interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        self.interpreter = allocated_interpreter(model_content=model_content,
+                                                 num_threads=num_threads)
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:

@@ -233,17 +233,28 @@ def measure_weight_bits(tflite):
 
     Returns:
       A dict: `weights` (count), `effective_bits` (weight-averaged log2 of the distinct values
-      per channel), `max_distinct` (most distinct values in one channel), `size_bytes` and
-      `gzip_bytes` (the flatbuffer compressed with gzip level 9).
+      per channel), `max_distinct` (most distinct values in one channel), `sparsity` (fraction
+      of zero weights), `sparse_tensors` (tensors stored in TFLite's sparse format, counted
+      by their stored values), `size_bytes` and `gzip_bytes` (the flatbuffer compressed with
+      gzip level 9).
     """
     model = parse(tflite)
-    total, bits, most = 0, 0.0, 0
+    total, bits, most, zeros, sparse = 0, 0.0, 0, 0, 0
     for tensor in model.subgraphs[0].tensors:
         buffer = model.buffers[tensor.buffer]
         quantization = tensor.quantization
         if (tensor.type != schema.TensorType.INT8 or buffer.data is None
                 or quantization is None or quantization.scale is None):
             continue
+        if tensor.sparsity is not None:  # only the non-zero blocks are stored
+            sparse += 1
+            size = int(np.prod(tensor.shape))
+            stored = np.frombuffer(bytes(buffer.data), dtype=np.int8)
+            zeros += size - int(np.count_nonzero(stored))
+            total += size
+            bits += size * 8
+            continue
+        zeros += int(np.sum(np.frombuffer(bytes(buffer.data), dtype=np.int8) == 0))
         values = np.frombuffer(bytes(buffer.data), dtype=np.int8).reshape(tensor.shape)
         if len(quantization.scale) > 1:
             channels = np.moveaxis(values, quantization.quantizedDimension, 0)
@@ -256,5 +267,6 @@ def measure_weight_bits(tflite):
             bits += channel.size * math.log2(max(distinct, 2))
             total += channel.size
     return {"weights": total, "effective_bits": bits / total if total else 0.0,
-            "max_distinct": most, "size_bytes": len(tflite),
+            "max_distinct": most, "sparsity": zeros / total if total else 0.0,
+            "sparse_tensors": sparse, "size_bytes": len(tflite),
             "gzip_bytes": len(gzip.compress(bytes(tflite), compresslevel=9))}
