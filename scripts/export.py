@@ -11,7 +11,8 @@ float16, int8 (int8 input and output), int16x8. An integer export that still com
 fails unless --allow_float_ops; --keep_float_layers N keeps the N layers with the worst
 quantization error in float; --accuracy_budget_pp B chooses the cheapest of int8, int8 with the
 most sensitive layers in float, and int16x8 that stays within B points of float accuracy on
-validation images (the plan is printed and kept in the contract).
+validation images (the plan is printed and kept in the contract). --sparse stores pruned
+weights in TFLite's sparse format where the converter finds it pays.
 """
 
 from absl import flags
@@ -43,6 +44,8 @@ _BUDGET = flags.DEFINE_float("accuracy_budget_pp", None,
 _MAX_FLOAT_LAYERS = flags.DEFINE_integer("max_float_layers", _D.max_float_layers,
                                          "With --accuracy_budget_pp: most layers kept in float.",
                                          lower_bound=0)
+_SPARSE = flags.DEFINE_bool("sparse", False, "Apply TFLite's sparsity optimization "
+                            "(pruned models).")
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
                                  lower_bound=1)
 
@@ -59,7 +62,8 @@ def main(argv):
         mode=_MODE.value, dataset=_DATASET.value, evaluate=_EVALUATE.value,
         representative_examples=_REPRESENTATIVE.value, allow_float_ops=_ALLOW_FLOAT.value,
         keep_float_layers=_KEEP_FLOAT.value, max_eval_examples=_MAX_EVAL.value,
-        accuracy_budget_pp=_BUDGET.value, max_float_layers=_MAX_FLOAT_LAYERS.value)
+        accuracy_budget_pp=_BUDGET.value, max_float_layers=_MAX_FLOAT_LAYERS.value,
+        sparse=_SPARSE.value)
     contract = export_model(config)
     print(f"{config.output}: {contract['mode']}, {contract['size_bytes']:,} bytes, "
           f"{contract['macs']:,} MACs, input {contract['input']['dtype']}"
@@ -69,6 +73,10 @@ def main(argv):
         print(format_table(plan["candidates"], PLAN_COLUMNS))
         print(f"chosen: {plan['chosen']} (budget {plan['budget_pp']} pp vs float "
               f"{plan['float_accuracy']:.4f} on validation images)")
+    weights = contract["weights"]
+    if weights and weights["sparsity"] > 0.05:
+        print(f"int8 weights: {weights['sparsity']:.1%} zero, gzip {weights['gzip_bytes']:,} bytes"
+              f", {weights['sparse_tensors']} tensors in sparse format")
     if contract["float_ops"]:
         print(f"float ops kept: {len(contract['float_ops'])}")
     evaluation = contract["evaluation"]

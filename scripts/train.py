@@ -9,6 +9,13 @@ Quantization-aware training: add `--qat` (8-bit), or `--qat --weight_quantizer u
 `--init_from runs/m/model.keras --qat --epochs 2 --learning_rate 2e-4` (the model is read from
 its run.json).
 
+Compression (fine-tune a trained run with --init_from): magnitude pruning
+`--prune_final_sparsity 0.75 --prune_schedule polynomial`, 2:4 sparsity `--prune_m_by_n 2:4`,
+channel pruning `--channel_prune_fraction 0.5 --channel_prune_criterion l1` (or
+`--channel_prune_target_macs 0.5`), weight clustering `--clusters 16`, low-rank SVD
+`--low_rank_energy 0.9`. Then QAT that keeps the zeros or clusters: `--init_from PRUNED/model.keras
+--qat --qat_preserve sparsity` (or clusters).
+
 Writes DIR/model.keras, DIR/checkpoints/, DIR/history.json, DIR/run.json (config, class
 names, preprocessing, measured test accuracy) and TensorBoard logs in DIR/logs/.
 Models: see `--model=list`.
@@ -18,7 +25,8 @@ from absl import flags
 
 from tflite_lite import cli
 from tflite_lite.architectures import list_models
-from tflite_lite.quantization import WEIGHT_QUANTIZERS
+from tflite_lite import pruning
+from tflite_lite.quantization import PRESERVE, WEIGHT_QUANTIZERS
 from tflite_lite.training import LR_SCHEDULES, OPTIMIZERS, TrainConfig, train
 
 _D = TrainConfig  # defaults live on the config class, not here
@@ -65,8 +73,63 @@ _WEIGHT_QUANTIZER = flags.DEFINE_enum("weight_quantizer", _D.weight_quantizer,
                                       list(WEIGHT_QUANTIZERS), "QAT weight quantizer.")
 _WEIGHT_BITS = flags.DEFINE_integer("weight_bits", _D.weight_bits,
                                     "Bits per weight for --weight_quantizer=uniform (2-8).")
+_QAT_PRESERVE = flags.DEFINE_enum("qat_preserve", None, [p for p in PRESERVE if p],
+                                  "With --qat: keep the init_from model's zeros or clusters.")
+_P = pruning.PruningConfig
+_PRUNE_FINAL = flags.DEFINE_float("prune_final_sparsity", None,
+                                  "Magnitude pruning: final fraction of zero weights, [0, 1).")
+_PRUNE_SCHEDULE = flags.DEFINE_enum("prune_schedule", _P.schedule, pruning.SCHEDULES,
+                                    "Pruning schedule.")
+_PRUNE_INITIAL = flags.DEFINE_float("prune_initial_sparsity", _P.initial_sparsity,
+                                    "Polynomial schedule: sparsity at the begin step.")
+_PRUNE_BEGIN = flags.DEFINE_integer("prune_begin_step", _P.begin_step, "First pruning step.")
+_PRUNE_END = flags.DEFINE_integer("prune_end_step", None,
+                                  "Last step that raises sparsity (default 2/3 of training).")
+_PRUNE_FREQUENCY = flags.DEFINE_integer("prune_frequency", _P.frequency,
+                                        "Prune every N steps.")
+_PRUNE_M_BY_N = flags.DEFINE_string("prune_m_by_n", None,
+                                    "Structured m:n sparsity, e.g. 2:4 (Conv2D and Dense).")
+_C = pruning.ChannelPruningConfig
+_CHANNEL_FRACTION = flags.DEFINE_float("channel_prune_fraction", None,
+                                       "Channel pruning: fraction of free channels to remove.")
+_CHANNEL_TARGET = flags.DEFINE_float("channel_prune_target_macs", None,
+                                     "Channel pruning: keep at most this share of the MACs.")
+_CHANNEL_CRITERION = flags.DEFINE_enum("channel_prune_criterion", _C.criterion, pruning.CRITERIA,
+                                       "Channel ranking.")
+_CLUSTERS = flags.DEFINE_integer("clusters", None, "Weight clustering: centroids per kernel.")
+_CLUSTER_INIT = flags.DEFINE_enum("cluster_init", pruning.ClusteringConfig.init,
+                                  pruning.INITIALIZATIONS, "Centroid initialization.")
+_CLUSTER_SPARSE = flags.DEFINE_bool("cluster_preserve_sparsity", False,
+                                    "Clustering: keep zero weights at zero.")
+_LOW_RANK_ENERGY = flags.DEFINE_float("low_rank_energy", None,
+                                      "SVD: keep this share of singular-value energy.")
+_LOW_RANK_RANK = flags.DEFINE_integer("low_rank_rank", None, "SVD: a fixed rank instead.")
 _VERBOSE = flags.DEFINE_enum("verbose", "auto", ["auto", "0", "1", "2"],
                              "Keras progress: 1 bar, 2 a line per epoch, auto: bar on a terminal.")
+
+
+def _compression():
+    """The compression configs the flags ask for (validated by their classes)."""
+    configs = {}
+    if _PRUNE_FINAL.value is not None or _PRUNE_M_BY_N.value:
+        configs["pruning"] = pruning.PruningConfig(
+            final_sparsity=0.5 if _PRUNE_FINAL.value is None else _PRUNE_FINAL.value,
+            schedule=_PRUNE_SCHEDULE.value, initial_sparsity=_PRUNE_INITIAL.value,
+            begin_step=_PRUNE_BEGIN.value, end_step=_PRUNE_END.value,
+            frequency=_PRUNE_FREQUENCY.value, m_by_n=_PRUNE_M_BY_N.value)
+    if _CHANNEL_FRACTION.value is not None or _CHANNEL_TARGET.value is not None:
+        configs["channel_pruning"] = pruning.ChannelPruningConfig(
+            criterion=_CHANNEL_CRITERION.value, target_macs_ratio=_CHANNEL_TARGET.value,
+            fraction=_C.fraction if _CHANNEL_FRACTION.value is None else _CHANNEL_FRACTION.value)
+    if _CLUSTERS.value is not None:
+        configs["clustering"] = pruning.ClusteringConfig(
+            number_of_clusters=_CLUSTERS.value, init=_CLUSTER_INIT.value,
+            preserve_sparsity=_CLUSTER_SPARSE.value)
+    if _LOW_RANK_ENERGY.value is not None or _LOW_RANK_RANK.value is not None:
+        configs["low_rank"] = pruning.LowRankConfig(
+            energy=pruning.LowRankConfig.energy if _LOW_RANK_ENERGY.value is None
+            else _LOW_RANK_ENERGY.value, rank=_LOW_RANK_RANK.value)
+    return configs
 
 
 def main(argv):
@@ -88,7 +151,7 @@ def main(argv):
         keep_checkpoints=_KEEP_CHECKPOINTS.value, seed=_SEED.value,
         verbose=None if _VERBOSE.value == "auto" else int(_VERBOSE.value),
         qat=_QAT.value, weight_quantizer=_WEIGHT_QUANTIZER.value, weight_bits=_WEIGHT_BITS.value,
-        output_dir=_OUTPUT_DIR.value or "")
+        qat_preserve=_QAT_PRESERVE.value, output_dir=_OUTPUT_DIR.value or "", **_compression())
     if not config.output_dir:
         config.output_dir = f"runs/{config.model}{'_qat' if config.qat else ''}"
     record = train(config)

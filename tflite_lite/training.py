@@ -16,20 +16,32 @@ import platform
 import sys
 import time
 
+import numpy as np
 import tensorflow as tf
 
 import tflite_lite
-from tflite_lite import _io
+from tflite_lite import _io, pruning
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model, get_model_config, list_models, profile
 from tflite_lite.architectures.deploy import transfer_weights
 from tflite_lite.data import AUGMENTATIONS, load_dataset
 from tflite_lite.errors import UserError
-from tflite_lite.quantization import QATConfig, is_quantized, load_model, quantize_model
+from tflite_lite.pruning import ChannelPruningConfig, ClusteringConfig, LowRankConfig, PruningConfig
+from tflite_lite.quantization import (
+    QATConfig,
+    is_quantized,
+    load_model,
+    quantize_model,
+    with_default_scheme,
+)
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("cosine", "step", "constant")
 _NATURAL_CHANNELS = {"fashion_mnist": 1, "mnist": 1, "cifar10": 3}
+
+
+_COMPRESSION_CONFIGS = {"pruning": PruningConfig, "clustering": ClusteringConfig,
+                        "channel_pruning": ChannelPruningConfig, "low_rank": LowRankConfig}
 
 
 @dataclasses.dataclass
@@ -65,6 +77,16 @@ class TrainConfig:
       qat: quantization-aware training (tfmot fake quantization). Defaults to False.
       weight_quantizer: with `qat`: "int8", "uniform", "ternary" or "binary". Defaults to "int8".
       weight_bits: with `qat` and the uniform quantizer: bits per weight, 2-8. Defaults to 8.
+      qat_preserve: with `qat`: "sparsity" or "clusters", to keep a pruned or clustered
+        `init_from` model's structure through QAT. Defaults to None.
+      pruning: a `pruning.PruningConfig` (or its dict): magnitude / m:n pruning during
+        training; the saved model is stripped. Defaults to None.
+      clustering: a `pruning.ClusteringConfig` (or its dict): weight clustering during
+        training (needs `init_from`); the saved model is stripped. Defaults to None.
+      channel_pruning: a `pruning.ChannelPruningConfig` (or its dict): remove channels from the
+        `init_from` model before training (fine-tuning). Defaults to None.
+      low_rank: a `pruning.LowRankConfig` (or its dict): SVD-factorize the `init_from` model
+        before training. Defaults to None.
     """
 
     model: str = "mobilenet_v2_035"
@@ -91,8 +113,16 @@ class TrainConfig:
     qat: bool = False
     weight_quantizer: str = "int8"
     weight_bits: int = 8
+    qat_preserve: str = None
+    pruning: PruningConfig = None
+    clustering: ClusteringConfig = None
+    channel_pruning: ChannelPruningConfig = None
+    low_rank: LowRankConfig = None
 
     def __post_init__(self):
+        for key, kind in _COMPRESSION_CONFIGS.items():
+            if isinstance(getattr(self, key), dict):
+                setattr(self, key, kind.from_config(getattr(self, key)))
         if isinstance(self.augment, str):
             self.augment = tuple(a.strip() for a in self.augment.split(",") if a.strip())
         self.augment = tuple(self.augment)
@@ -135,16 +165,39 @@ class TrainConfig:
             raise UserError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
         if self.qat:
             self.qat_config.validate()
-        elif (self.weight_quantizer, self.weight_bits) != ("int8", 8):
-            raise UserError("weight_quantizer and weight_bits apply with qat only")
+        elif (self.weight_quantizer, self.weight_bits, self.qat_preserve) != ("int8", 8, None):
+            raise UserError("weight_quantizer, weight_bits and qat_preserve apply with qat only")
+        self._validate_compression()
+
+    def _validate_compression(self):
+        for key, kind in _COMPRESSION_CONFIGS.items():
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, kind):
+                raise UserError(f"{key} must be a {kind.__name__} or its dict, got {value!r}")
+        during = [key for key in ("qat", "pruning", "clustering") if getattr(self, key)]
+        if len(during) > 1:
+            raise UserError(f"{' and '.join(during)} cannot run in one training run: prune or "
+                            "cluster first, then fine-tune that run with --init_from")
+        needs_weights = [key for key in ("clustering", "channel_pruning", "low_rank")
+                         if getattr(self, key) is not None]
+        if needs_weights and self.init_from is None:
+            raise UserError(f"{needs_weights[0]} starts from trained weights: set init_from")
 
     @property
     def qat_config(self):
-        return QATConfig(self.weight_quantizer, self.weight_bits)
+        return QATConfig(self.weight_quantizer, self.weight_bits, preserve=self.qat_preserve)
+
+    @property
+    def restructures(self):
+        """Whether the run changes the layer structure (so the builder cannot rebuild it)."""
+        return self.channel_pruning is not None or self.low_rank is not None
 
     def get_config(self):
         config = dataclasses.asdict(self)
         config["augment"] = list(self.augment)
+        for key in _COMPRESSION_CONFIGS:
+            value = getattr(self, key)
+            config[key] = None if value is None else value.get_config()
         return config
 
     @classmethod
@@ -219,6 +272,22 @@ def _optimizer(config, steps_per_epoch):
     return optimizer
 
 
+def finetune_config(run_dir, output_dir, epochs, learning_rate=2e-4, **overrides):
+    """A `TrainConfig` that fine-tunes the run in `run_dir` with its own dataset, input and
+    batch size (no warm-up); `overrides` set the rest (e.g. `qat=True`, `pruning=...`)."""
+    path = os.path.join(run_dir, "run.json")
+    if not os.path.isfile(path):
+        raise UserError(f"not a training run folder: {path} is missing")
+    source = _source_run(os.path.join(run_dir, "model.keras"))["config"]
+    settings = dict(init_from=os.path.join(run_dir, "model.keras"), model=None,
+                    dataset=source["dataset"], input_size=source["input_size"],
+                    channels=source["channels"], batch_size=source["batch_size"], epochs=epochs,
+                    learning_rate=learning_rate, warmup_epochs=0, output_dir=output_dir,
+                    verbose=2)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
 def _source_run(model_path):
     """The run.json beside a `.keras` file, or {}."""
     path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "run.json")
@@ -233,7 +302,9 @@ def _initial_model(config, num_classes, builder_kwargs):
         return create_model(config.model, input_shape=config.input_shape,
                             num_classes=num_classes, **builder_kwargs)
     model = load_model(config.init_from)
-    if config.model in list_models() and not is_quantized(model):
+    source = _source_run(config.init_from)
+    restructured = bool(source.get("compression", {}).get("restructured"))
+    if config.model in list_models() and not is_quantized(model) and not restructured:
         # Rebuild with today's builder and copy the weights by layer name, so that the
         # structure (and so its quantized deployment form) is the registered one.
         fresh = create_model(config.model, input_shape=config.input_shape,
@@ -243,7 +314,7 @@ def _initial_model(config, num_classes, builder_kwargs):
     if is_quantized(model):
         raise UserError(f"init_from: {config.init_from} is already quantization-aware; "
                         "start from its float model")
-    source_model = _source_run(config.init_from).get("model")
+    source_model = source.get("model")
     if source_model not in (None, config.model):
         raise UserError(f"init_from: {config.init_from} is a {source_model}, not {config.model}")
     shapes = (tuple(model.inputs[0].shape[1:]), model.outputs[0].shape[-1])
@@ -251,6 +322,55 @@ def _initial_model(config, num_classes, builder_kwargs):
         raise UserError(f"init_from: {config.init_from} maps {shapes[0]} to {shapes[1]} classes;"
                         f" this run needs {config.input_shape} to {num_classes}")
     return model
+
+
+def _restructure(model, config, data):
+    """Channel pruning and low-rank factorization: one-off changes before fine-tuning."""
+    if config.channel_pruning is not None:
+        calibration = None
+        if config.channel_pruning.criterion == "activation":
+            source = data.validation if data.validation is not None else data.train
+            calibration = np.concatenate([images.numpy() for images, _ in source.take(4)])
+        model = pruning.prune_channels(model, config.channel_pruning, calibration)
+    if config.low_rank is not None:
+        model = pruning.factorize(model, config.low_rank)
+    return model
+
+
+def _wrap_for_training(model, config, total_steps, log_dir):
+    """The model `fit()` trains (QAT / pruning / clustering wrappers) and the callbacks it needs."""
+    if config.qat:
+        return quantize_model(model, config.qat_config), []
+    if config.pruning is not None:
+        schedule = config.pruning.with_steps(total_steps)
+        return pruning.prune_model(model, schedule), pruning.pruning_callbacks(log_dir)
+    if config.clustering is not None:
+        return pruning.cluster_model(model, config.clustering), []
+    return model, []
+
+
+def _unwrap(model, float_model, config):
+    """The trained model as it is saved: pruning and clustering wrappers stripped, and
+    cluster-preserving QAT under the default scheme (its extra variables do not reload)."""
+    if config.qat and config.qat_preserve == "clusters":
+        return with_default_scheme(model, float_model)
+    return pruning.strip_clustering(pruning.strip_pruning(model))
+
+
+def _compression_record(model, config):
+    source = _source_run(config.init_from) if config.init_from else {}
+    compression = {key: None if getattr(config, key) is None else getattr(config, key).get_config()
+                   for key in _COMPRESSION_CONFIGS}
+    sparsity = pruning.weight_sparsity(model)
+    distinct = pruning.distinct_weights(model)
+    return dict(
+        compression,
+        restructured=config.restructures or bool(source.get("compression", {}).get("restructured")),
+        qat_preserve=config.qat_preserve,
+        sparsity=sparsity["overall"],
+        layer_sparsity=sparsity["layers"],
+        max_distinct_weights=max(distinct.values()) if distinct else None,
+    )
 
 
 def _versions():
@@ -290,11 +410,12 @@ def train(config):
                         max_train_examples=config.max_train_examples, seed=config.seed)
     builder_kwargs = {key: getattr(config, key) for key in ("dropout", "small_input")
                       if getattr(config, key) is not None}
-    model = _initial_model(config, data.num_classes, builder_kwargs)
+    model = _restructure(_initial_model(config, data.num_classes, builder_kwargs), config, data)
     model_profile = profile(model)
-    if config.qat:
-        model = quantize_model(model, config.qat_config)
     steps_per_epoch = math.ceil(data.num_examples["train"] / config.batch_size)
+    float_model = model
+    model, compression_callbacks = _wrap_for_training(
+        model, config, config.epochs * steps_per_epoch, os.path.join(output_dir, "logs"))
     model.compile(optimizer=_optimizer(config, steps_per_epoch),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
@@ -304,12 +425,15 @@ def train(config):
         keras.callbacks.TerminateOnNaN(),
         EpochCheckpoint(os.path.join(output_dir, "checkpoints"), keep=config.keep_checkpoints),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=0),
+        *compression_callbacks,
     ]
     history = model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
                         callbacks=callbacks, verbose=verbose).history
     if any(not math.isfinite(loss) for loss in history.get("loss", [])):
         raise UserError(f"training diverged: the loss became NaN in epoch {len(history['loss'])}; "
                         "lower --learning_rate")
+    model = _unwrap(model, float_model, config)
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     test_loss, test_accuracy = model.evaluate(data.test, verbose=0)
 
     _io.save_keras_model(model, os.path.join(output_dir, "model.keras"))
@@ -339,6 +463,7 @@ def train(config):
         "wall_seconds": float(time.perf_counter() - started),
         "quantization": config.qat_config.get_config() if config.qat else None,
         "init_from": config.init_from and os.path.abspath(config.init_from),
+        "compression": _compression_record(model, config),
         "config": config.get_config(),
         "model_config": model_config.get_config(),
         "artifacts": {"model": "model.keras", "history": "history.json",

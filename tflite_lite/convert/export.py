@@ -57,6 +57,8 @@ class ExportConfig:
         or int16x8) so that validation accuracy stays within this many percentage points of
         the float model (see `mixed_precision`). Defaults to None (plain int8).
       max_float_layers: with `accuracy_budget_pp`, the most layers kept in float. Defaults to 8.
+      sparse: store pruned weights in TFLite's sparse format where the converter finds it pays
+        (`Optimize.EXPERIMENTAL_SPARSITY`). Defaults to False.
       seed: shuffling seed for the representative set. Defaults to 0.
     """
 
@@ -71,6 +73,7 @@ class ExportConfig:
     max_eval_examples: int = None
     accuracy_budget_pp: float = None
     max_float_layers: int = 8
+    sparse: bool = False
     seed: int = 0
 
     def validate(self):
@@ -90,6 +93,9 @@ class ExportConfig:
                                 "keep_float_layers")
             if not self.accuracy_budget_pp >= 0:
                 raise UserError(f"accuracy_budget_pp must be >= 0, got {self.accuracy_budget_pp}")
+        if self.sparse and (self.keep_float_layers or self.accuracy_budget_pp is not None):
+            raise UserError("sparse applies to plain exports (no keep_float_layers or "
+                            "accuracy_budget_pp)")
         if self.max_eval_examples is not None and self.max_eval_examples < 1:
             raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
 
@@ -190,7 +196,8 @@ def export_model(config):
     model = load_keras_model(config.model_path)
     input_shape, num_classes = _model_shapes(model)
     run = _run_record(config.model_path)
-    if run.get("model") in list_models():
+    restructured = (run.get("compression") or {}).get("restructured")
+    if run.get("model") in list_models() and not restructured:
         small_input = run.get("config", {}).get("small_input")
         if quantization.is_quantized(model):
             qat_config = quantization.QATConfig.from_config(run.get("quantization") or {})
@@ -236,7 +243,8 @@ def export_model(config):
         kept_float = errors[:config.keep_float_layers]
         tflite = _converter.quantize_calibrated(calibrated, [row["tensor"] for row in kept_float])
     else:
-        tflite = _converter.convert_model(model, config.mode, representative)
+        tflite = _converter.convert_model(model, config.mode, representative,
+                                          sparse=config.sparse)
 
     description = flatbuffer.describe(tflite)
     float_ops = (flatbuffer.float_ops(description)
@@ -274,6 +282,7 @@ def export_model(config):
         ops=description["op_counts"],
         float_ops=float_ops,
         quantization=run.get("quantization"),
+        compression=run.get("compression"),
         weights=(flatbuffer.measure_weight_bits(tflite)
                  if mode in _converter.CALIBRATED_MODES else None),
         mixed_precision=mixed_plan,

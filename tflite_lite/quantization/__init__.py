@@ -7,6 +7,7 @@ from tflite_lite.quantization.low_bit import (
     effective_bits,
 )
 from tflite_lite.quantization.qat import (
+    PRESERVE,
     QATConfig,
     check_quantizable,
     deploy_qat_model,
@@ -14,4 +15,5 @@ from tflite_lite.quantization.qat import (
     load_model,
     quantize_model,
     quantize_scope,
+    with_default_scheme,
 )

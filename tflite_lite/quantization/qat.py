@@ -26,6 +26,7 @@ from tflite_lite.quantization import low_bit
 _QUANT_PREFIX = "quant_"
 # Layers whose computation tfmot cannot see: it would leave them in float without an error.
 _OPAQUE_TYPES = ("Lambda", "TFOpLambda", "SlicingOpLambda")
+PRESERVE = (None, "sparsity", "clusters")
 _UNSUPPORTED_MESSAGE = re.compile(r"Layer (\S+?):<class '[\w.]*?(\w+)'> is not supported")
 
 
@@ -39,17 +40,26 @@ class QATConfig:
       weight_bits: bits per weight for "uniform", 2-8. Defaults to 8.
       keep_first_and_last: keep the first conv and the classifier at 8-bit weights when the
         others go low-bit. Defaults to True.
+      preserve: with "int8" weights: "sparsity" (tfmot's prune-preserving scheme: zero weights
+        stay zero) or "clusters" (cluster-preserving: each kernel keeps its distinct values)
+        for fine-tuning a pruned or clustered model. Defaults to None.
     """
 
     weight_quantizer: str = "int8"
     weight_bits: int = 8
     keep_first_and_last: bool = True
+    preserve: str = None
 
     def __post_init__(self):
         self.validate()
 
     def validate(self):
         low_bit.validate_weight_quantizer(self.weight_quantizer, self.weight_bits)
+        if self.preserve not in PRESERVE:
+            raise UserError(f"QAT preserve must be one of {', '.join(PRESERVE[1:])} or None, "
+                            f"got {self.preserve!r}")
+        if self.preserve and self.weight_quantizer != "int8":
+            raise UserError(f"QAT preserve={self.preserve} needs the int8 weight quantizer")
 
     @property
     def effective_bits(self):
@@ -111,7 +121,12 @@ def quantize_model(model, config=None):
         raise UserError("the model is already quantization-aware; pass its float version")
     check_quantizable(model)
     annotated = tfmot.quantization.keras.quantize_annotate_model(model)
-    if config.weight_quantizer == "int8":
+    combine = tfmot.experimental.combine
+    if config.preserve == "sparsity":
+        scheme = combine.Default8BitPrunePreserveQuantizeScheme()
+    elif config.preserve == "clusters":
+        scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=False)
+    elif config.weight_quantizer == "int8":
         scheme = None
     else:
         names = low_bit.low_bit_layer_names(model, config.keep_first_and_last)
@@ -168,11 +183,26 @@ def quantize_scope():
 
 
 def load_model(path, compile=False):  # noqa: A002  (Keras' own argument name)
-    """Loads a `.keras` file, float or QAT, in safe mode."""
+    """Loads a `.keras` file in safe mode: float, QAT, or wrapped for pruning or clustering."""
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such model file")
-    with quantize_scope():
+    with quantize_scope(), tfmot.sparsity.keras.prune_scope(), \
+            tfmot.clustering.keras.cluster_scope():
         return keras.models.load_model(path, safe_mode=True, compile=compile)
+
+
+def with_default_scheme(model, float_model):
+    """A QAT model trained with a preserving scheme, as the same model under tfmot's default
+    8-bit scheme: same kernels, batch norms and ranges, without the scheme's extra variables
+    (cluster-preserving QAT adds centroids and indices that a saved file cannot reload).
+
+    Args:
+      model: the trained QAT model (`QATConfig(preserve=...)`).
+      float_model: the float model it was made from (only its structure is used).
+    """
+    target = quantize_model(float_model, QATConfig())
+    _transfer_qat_weights(model, target)
+    return target
 
 
 def deploy_qat_model(model, model_name, small_input=None, config=None):

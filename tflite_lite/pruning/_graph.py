@@ -1,0 +1,71 @@
+"""Re-running a functional model's graph with some layers replaced.
+
+Channel pruning and low-rank factorization both need the same model with different layer
+shapes (or one layer split in two). `rebuild` walks the layers in topological order and calls
+`transform(layer, inputs)` for each; the result becomes that layer's output in the new graph.
+"""
+
+import tensorflow as tf
+
+from tflite_lite._keras import keras
+from tflite_lite.errors import UserError
+
+
+def clone_layer(layer, **overrides):
+    """A fresh, unbuilt copy of `layer` from its config, with some config keys replaced."""
+    config = layer.get_config()
+    config.update(overrides)
+    return layer.__class__.from_config(config)
+
+
+def model_nodes(model):
+    """(layer, node) for each layer call of a functional model, in topological order."""
+    if not getattr(model, "_is_graph_network", False):
+        raise UserError(f"model {model.name!r} is not a functional Keras model")
+    pairs = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        nodes = [node for index, node in enumerate(layer._inbound_nodes)  # noqa: SLF001
+                 if f"{layer.name}_ib-{index}" in model._network_nodes]  # noqa: SLF001
+        if len(nodes) != 1:
+            raise UserError(f"layer {layer.name!r} is used {len(nodes)} times; shared layers are "
+                            "not supported")
+        pairs.append((layer, nodes[0]))
+    return pairs
+
+
+def rebuild(model, transform):
+    """Builds a new functional model with the same wiring as `model`.
+
+    Args:
+      model: a functional Keras model with one input.
+      transform: `transform(layer, inputs)` → output tensor(s): called once per layer, with
+        the layer's first call argument (a tensor or a list of them), already rebuilt.
+
+    Returns:
+      The new Keras model, named like `model`.
+    """
+    inputs = keras.Input(shape=model.inputs[0].shape[1:], name=model.inputs[0].name.split(":")[0])
+    mapping = {id(model.inputs[0]): inputs}
+
+    def lookup(tensor):
+        return mapping[id(tensor)] if id(tensor) in mapping else tensor
+
+    for layer, node in model_nodes(model):
+        outputs = transform(layer, tf.nest.map_structure(lookup, node.call_args[0]))
+        for old, new in zip(tf.nest.flatten(node.outputs), tf.nest.flatten(outputs)):
+            mapping[id(old)] = new
+    return keras.Model(inputs, [lookup(t) for t in model.outputs][0]
+                       if len(model.outputs) == 1 else [lookup(t) for t in model.outputs],
+                       name=model.name)
+
+
+def consumers(model):
+    """{id(tensor): [(layer, node)]} — which layer calls read each tensor."""
+    readers = {}
+    for layer, node in model_nodes(model):
+        for tensor in tf.nest.flatten(node.call_args):
+            if hasattr(tensor, "shape"):
+                readers.setdefault(id(tensor), []).append((layer, node))
+    return readers

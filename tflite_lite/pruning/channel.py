@@ -1,0 +1,264 @@
+"""Channel (filter) pruning: remove whole output channels and rebuild a smaller dense model.
+
+    small = prune_channels(model, ChannelPruningConfig(criterion="l1", fraction=0.5))
+
+Only channels that can go without touching the family's structure are pruned: a convolution's
+output channels are "free" when every path from them passes through per-channel layers (batch
+norm, activations, depthwise convolutions, padding, pooling, dropout, concatenations) and ends
+in the input of an ungrouped convolution or a dense layer. That covers MobileNet V1's pointwise
+convs, MobileNet V2's expansion channels, ShuffleNet V2's branch channels, SqueezeNet's squeeze
+and expand convs (through the fire concatenation) and every final 1x1 conv. Channels feeding a
+residual add, a channel shuffle or split, a grouped convolution or the model output are kept,
+so the rebuilt model computes the same function on the channels that remain.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from tflite_lite._keras import keras
+from tflite_lite.architectures import profile
+from tflite_lite.errors import UserError
+from tflite_lite.pruning import _graph
+
+layers = keras.layers
+CRITERIA = ("l1", "bn_gamma", "activation")
+_PER_CHANNEL = (layers.BatchNormalization, layers.ReLU, layers.Activation, layers.ZeroPadding2D,
+                layers.MaxPooling2D, layers.AveragePooling2D, layers.Dropout,
+                layers.GlobalAveragePooling2D)
+
+
+@dataclasses.dataclass
+class ChannelPruningConfig:
+    """Which channels to remove.
+
+    Attributes:
+      criterion: how channels are ranked: "l1" (L1 norm of the filter), "bn_gamma" (|gamma| of
+        the batch norm after the conv) or "activation" (mean |activation| on calibration
+        images, the surveys' neuron pruning). Defaults to "l1".
+      fraction: fraction of each free channel group to remove, in [0, 1). Ignored when
+        `target_macs_ratio` is set. Defaults to 0.5.
+      target_macs_ratio: find the fraction that leaves at most this share of the MACs, in
+        (0, 1]. Defaults to None.
+      round_to: kept channel counts are rounded up to a multiple of this. Defaults to 8.
+      min_channels: never keep fewer channels than this in a group. Defaults to 8.
+    """
+
+    criterion: str = "l1"
+    fraction: float = 0.5
+    target_macs_ratio: float = None
+    round_to: int = 8
+    min_channels: int = 8
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        if self.criterion not in CRITERIA:
+            raise UserError(f"channel pruning criterion must be one of {', '.join(CRITERIA)}, "
+                            f"got {self.criterion!r}")
+        if not (isinstance(self.fraction, (int, float)) and 0 <= self.fraction < 1):
+            raise UserError(f"channel pruning fraction must be in [0, 1), got {self.fraction!r}")
+        if self.target_macs_ratio is not None and not 0 < self.target_macs_ratio <= 1:
+            raise UserError(f"target_macs_ratio must be in (0, 1], got {self.target_macs_ratio!r}")
+        for key in ("round_to", "min_channels"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"{key} must be a positive integer, got {value!r}")
+
+    def get_config(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config):
+        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise UserError(f"unknown channel pruning option(s): {', '.join(unknown)}")
+        return cls(**config)
+
+
+def _is_plain_conv(layer):
+    return (type(layer) is layers.Conv2D) and layer.groups == 1  # DepthwiseConv2D subclasses it
+
+
+def _passes_channels(layer):
+    if isinstance(layer, layers.DepthwiseConv2D):
+        return layer.depth_multiplier == 1
+    if isinstance(layer, layers.Concatenate):
+        return layer.axis in (-1, 3)
+    return isinstance(layer, _PER_CHANNEL)
+
+
+def free_channel_groups(model):
+    """The convolutions whose output channels can be removed, with what they feed.
+
+    Returns:
+      A list of dicts: `producer` (the conv layer), `bn` (the batch norm right after it, or
+      None) and `probe` (the last tensor before a concatenation or the consuming layer: where
+      the "activation" criterion measures).
+    """
+    readers = _graph.consumers(model)
+    outputs = {id(t) for t in model.outputs}
+    groups = []
+    for layer, node in _graph.model_nodes(model):
+        if not _is_plain_conv(layer):
+            continue
+        frontier, free = [node.outputs], True
+        while frontier and free:
+            tensor = frontier.pop()
+            if id(tensor) in outputs or id(tensor) not in readers:
+                free = False
+                break
+            for reader, reader_node in readers[id(tensor)]:
+                if _passes_channels(reader):
+                    frontier.append(reader_node.outputs)
+                elif not (_is_plain_conv(reader) or isinstance(reader, layers.Dense)):
+                    free = False
+        if free:
+            groups.append({"producer": layer, **_chain(readers, node.outputs)})
+    return groups
+
+
+def _chain(readers, tensor):
+    """Follows the single-reader per-channel chain after a producer: its batch norm and the
+    last tensor before a concatenation or a consumer."""
+    bn = None
+    while len(readers.get(id(tensor), [])) == 1:
+        reader, reader_node = readers[id(tensor)][0]
+        if not _passes_channels(reader) or isinstance(reader, (layers.Concatenate,
+                                                               layers.GlobalAveragePooling2D)):
+            break
+        if bn is None and isinstance(reader, layers.BatchNormalization):
+            bn = reader
+        tensor = reader_node.outputs
+    return {"bn": bn, "probe": tensor}
+
+
+def _scores(model, groups, criterion, calibration_images):
+    if criterion == "l1":
+        return [np.abs(g["producer"].kernel.numpy()).sum(axis=(0, 1, 2)) for g in groups]
+    if criterion == "bn_gamma":
+        missing = [g["producer"].name for g in groups if g["bn"] is None or not g["bn"].scale]
+        if missing:
+            raise UserError(f"criterion bn_gamma: {missing[0]} has no batch norm with gamma; "
+                            "use l1 or activation")
+        return [np.abs(g["bn"].gamma.numpy()) for g in groups]
+    if calibration_images is None or len(calibration_images) == 0:
+        raise UserError("criterion activation needs calibration images")
+    probe = keras.Model(model.inputs, [g["probe"] for g in groups])
+    totals = [0.0] * len(groups)
+    for start in range(0, len(calibration_images), 64):
+        outputs = probe(calibration_images[start:start + 64], training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        for i, out in enumerate(outputs):
+            totals[i] = totals[i] + np.abs(out.numpy()).reshape(-1, out.shape[-1]).sum(axis=0)
+    return totals
+
+
+def _kept_count(channels, fraction, config):
+    keep = int(np.ceil(channels * (1 - fraction) / config.round_to)) * config.round_to
+    return int(min(channels, max(keep, config.min_channels)))
+
+
+def _keep_indices(model, groups, scores, fraction, config):
+    keep = {}
+    for group, score in zip(groups, scores):
+        count = _kept_count(len(score), fraction, config)
+        keep[group["producer"].name] = np.sort(np.argsort(-score, kind="stable")[:count])
+    return keep
+
+
+def _propagate(model, keep):
+    """Kept input / output channel indices per layer (None: all)."""
+    tensor_keep, plan = {}, {}
+    for layer, node in _graph.model_nodes(model):
+        inputs = [t for t in _flatten(node.call_args[0])]
+        in_keeps = [tensor_keep.get(id(t)) for t in inputs]
+        if layer.name in keep:
+            out_keep = keep[layer.name]
+        elif isinstance(layer, layers.Concatenate) and any(k is not None for k in in_keeps):
+            offsets = np.cumsum([0] + [t.shape[-1] for t in inputs])
+            out_keep = np.concatenate([(np.arange(t.shape[-1]) if k is None else k) + offset
+                                       for t, k, offset in zip(inputs, in_keeps, offsets)])
+        elif _passes_channels(layer):
+            out_keep = in_keeps[0]
+        else:
+            out_keep = None
+        tensor_keep[id(node.outputs)] = out_keep
+        plan[layer.name] = (in_keeps[0] if len(in_keeps) == 1 else None, out_keep)
+    return plan
+
+
+def _flatten(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _sliced_weights(layer, in_keep, out_keep):
+    weights = layer.get_weights()
+    if isinstance(layer, layers.DepthwiseConv2D):
+        keep = in_keep if in_keep is not None else slice(None)
+        return [weights[0][:, :, keep, :]] + [w[keep] for w in weights[1:]]
+    if isinstance(layer, layers.BatchNormalization):
+        return [w if in_keep is None else w[in_keep] for w in weights]
+    if isinstance(layer, (layers.Conv2D, layers.Dense)):
+        kernel = weights[0]
+        if in_keep is not None:
+            kernel = np.take(kernel, in_keep, axis=-2)
+        if out_keep is not None:
+            kernel = kernel[..., out_keep]
+        return [kernel] + [b if out_keep is None else b[out_keep] for b in weights[1:]]
+    return weights
+
+
+def _rebuild(model, keep):
+    plan = _propagate(model, keep)
+
+    def transform(layer, inputs):
+        overrides = {"filters": len(keep[layer.name])} if layer.name in keep else {}
+        new = _graph.clone_layer(layer, **overrides)
+        outputs = new(inputs)
+        if layer.weights:
+            new.set_weights(_sliced_weights(layer, *plan[layer.name]))
+        return outputs
+
+    return _graph.rebuild(model, transform)
+
+
+def prune_channels(model, config, calibration_images=None):
+    """Removes the lowest-ranked free channels and returns a smaller dense model.
+
+    Args:
+      model: a trained float functional Keras model (not wrapped for QAT or pruning).
+      config: a `ChannelPruningConfig`.
+      calibration_images: preprocessed images (N, H, W, C) for the "activation" criterion.
+
+    Returns:
+      A new Keras model with the same layer names and fewer channels; fine-tune it.
+
+    Raises:
+      UserError: no channel can be removed without breaking the model's structure, or the
+        criterion cannot be computed.
+    """
+    config.validate()
+    if any(isinstance(layer, layers.Wrapper) for layer in model.layers):
+        raise UserError("channel pruning needs a plain float model (strip QAT / pruning first)")
+    groups = free_channel_groups(model)
+    if not groups:
+        raise UserError(f"model {model.name!r} has no channels that can be removed without "
+                        "changing a residual add, a shuffle, a grouped conv or the output")
+    scores = _scores(model, groups, config.criterion, calibration_images)
+    if config.target_macs_ratio is None:
+        return _rebuild(model, _keep_indices(model, groups, scores, config.fraction, config))
+    budget = config.target_macs_ratio * profile(model)["macs"]
+    low, high, best = 0.0, 0.95, None
+    for _ in range(12):  # bisection on the fraction: MACs fall as it grows
+        fraction = (low + high) / 2
+        candidate = _rebuild(model, _keep_indices(model, groups, scores, fraction, config))
+        if profile(candidate)["macs"] <= budget:
+            high, best = fraction, candidate
+        else:
+            low = fraction
+    if best is None:
+        raise UserError(f"target_macs_ratio {config.target_macs_ratio} is out of reach: the "
+                        "free channels carry too few of the MACs")
+    return best

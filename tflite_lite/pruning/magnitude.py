@@ -1,0 +1,230 @@
+"""Magnitude pruning through tfmot: schedules, 2:4 sparsity, stripping and measurement.
+
+    pruned = prune_model(model, PruningConfig(final_sparsity=0.75, end_step=2000))
+    pruned.fit(..., callbacks=pruning_callbacks(log_dir))
+    model = strip_pruning(pruned)        # plain Keras layers, zeros in the weights
+    weight_sparsity(model)               # per-layer fraction of zero weights
+
+Sparsity alone does not make a model faster on this CPU (XNNPACK's sparse kernels need
+conditions the int8 graph does not meet); it makes it smaller once compressed. For speed,
+see `channel.prune_channels`.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (
+    PruneLowMagnitude,
+)
+
+from tflite_lite._keras import keras
+from tflite_lite.errors import UserError
+
+SCHEDULES = ("constant", "polynomial")
+_sparsity = tfmot.sparsity.keras
+# Layers tfmot prunes (kernel only). It wraps every other layer but leaves it dense, depthwise
+# kernels included (its registry lists no prunable weight for DepthwiseConv2D).
+_PRUNABLE = (keras.layers.Conv2D, keras.layers.Dense)
+_KERNEL_LAYERS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+
+
+def parse_m_by_n(text):
+    """"2:4" → (2, 4): m non-zero weights in every block of n."""
+    try:
+        m, n = (int(part) for part in str(text).split(":"))
+    except ValueError:
+        raise UserError(f"m_by_n must look like 2:4, got {text!r}") from None
+    if not 0 < m < n:
+        raise UserError(f"m_by_n {text!r}: need 0 < m < n")
+    return m, n
+
+
+@dataclasses.dataclass
+class PruningConfig:
+    """A magnitude-pruning schedule (tfmot's ConstantSparsity / PolynomialDecay) or m:n sparsity.
+
+    Attributes:
+      final_sparsity: fraction of each pruned kernel set to zero at the end, in [0, 1).
+        Defaults to 0.5.
+      schedule: "constant" (prune to `final_sparsity` from `begin_step`) or "polynomial"
+        (cubic ramp from `initial_sparsity` to `final_sparsity` between `begin_step` and
+        `end_step`). Defaults to "polynomial".
+      initial_sparsity: polynomial only: sparsity at `begin_step`. Defaults to 0.0.
+      begin_step: first training step that prunes. Defaults to 0.
+      end_step: last step that raises sparsity; None lets training choose 2/3 of its steps.
+        Defaults to None.
+      frequency: prune every this many steps. Defaults to 100.
+      m_by_n: structured sparsity "m:n" (e.g. "2:4": 2 of every 4 weights along the input
+        channels survive) for Conv2D and Dense; replaces the schedule. Defaults to None.
+    """
+
+    final_sparsity: float = 0.5
+    schedule: str = "polynomial"
+    initial_sparsity: float = 0.0
+    begin_step: int = 0
+    end_step: int = None
+    frequency: int = 100
+    m_by_n: str = None
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"pruning schedule must be one of {', '.join(SCHEDULES)}, "
+                            f"got {self.schedule!r}")
+        for key in ("final_sparsity", "initial_sparsity"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and 0 <= value < 1):
+                raise UserError(f"{key} must be in [0, 1), got {value!r}")
+        if self.initial_sparsity > self.final_sparsity:
+            raise UserError(f"initial_sparsity {self.initial_sparsity} is above final_sparsity "
+                            f"{self.final_sparsity}")
+        if not isinstance(self.begin_step, int) or self.begin_step < 0:
+            raise UserError(f"begin_step must be a non-negative integer, got {self.begin_step!r}")
+        if self.end_step is not None and (not isinstance(self.end_step, int)
+                                          or self.end_step <= self.begin_step):
+            raise UserError(f"end_step ({self.end_step!r}) must come after begin_step "
+                            f"({self.begin_step})")
+        if not isinstance(self.frequency, int) or self.frequency < 1:
+            raise UserError(f"pruning frequency must be a positive integer, got {self.frequency!r}")
+        if self.m_by_n is not None:
+            parse_m_by_n(self.m_by_n)
+
+    def with_steps(self, total_steps):
+        """A copy whose `end_step` is set (2/3 of `total_steps` when it was None), and whose
+        frequency fits between begin and end."""
+        end = self.end_step or max(self.begin_step + 1, total_steps * 2 // 3)
+        return dataclasses.replace(self, end_step=end,
+                                   frequency=min(self.frequency, end - self.begin_step))
+
+    def tfmot_schedule(self):
+        if self.schedule == "constant":
+            return _sparsity.ConstantSparsity(self.final_sparsity, self.begin_step,
+                                              end_step=self.end_step or -1,
+                                              frequency=self.frequency)
+        if self.end_step is None:
+            raise UserError("the polynomial schedule needs end_step")
+        return _sparsity.PolynomialDecay(self.initial_sparsity, self.final_sparsity,
+                                         self.begin_step, self.end_step,
+                                         frequency=self.frequency)
+
+    def get_config(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config):
+        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise UserError(f"unknown pruning option(s): {', '.join(unknown)}")
+        return cls(**config)
+
+
+def prunable_layers(model):
+    """Names of the layers whose kernels magnitude pruning sparsifies (Conv2D and Dense)."""
+    return [layer.name for layer in model.layers if isinstance(layer, _PRUNABLE)]
+
+
+def prune_model(model, config):
+    """Wraps every prunable layer of `model` for magnitude pruning during `fit()`.
+
+    Args:
+      model: a float Keras functional model (not quantization-aware).
+      config: a `PruningConfig` with `end_step` set (see `PruningConfig.with_steps`) for the
+        polynomial schedule.
+
+    Returns:
+      The wrapped model (on a copy: `model` keeps its weights); train it with
+      `pruning_callbacks()` and `strip_pruning()` it after.
+
+    Raises:
+      UserError: the model has no prunable layer, or is already wrapped.
+    """
+    config.validate()
+    if is_pruned(model):
+        raise UserError("the model is already wrapped for pruning")
+    if not prunable_layers(model):
+        raise UserError(f"model {model.name!r} has no prunable layer (Conv2D or Dense)")
+    model = copy_model(model)  # tfmot's wrappers would share (and prune) the original's kernels
+    if config.m_by_n:
+        return _sparsity.prune_low_magnitude(model, sparsity_m_by_n=parse_m_by_n(config.m_by_n))
+    return _sparsity.prune_low_magnitude(model, pruning_schedule=config.tfmot_schedule())
+
+
+def copy_model(model):
+    """A functional model with the same layers (new objects) and the same weights."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def pruning_callbacks(log_dir=None):
+    """The callbacks a pruning `fit()` needs: tfmot's step update (and its summaries)."""
+    callbacks = [_sparsity.UpdatePruningStep()]
+    if log_dir:
+        callbacks.append(_sparsity.PruningSummaries(log_dir=log_dir))
+    return callbacks
+
+
+def is_pruned(model):
+    return any(isinstance(layer, PruneLowMagnitude) for layer in model.layers)
+
+
+def strip_pruning(model):
+    """Removes the pruning wrappers; the zeros stay in the weights."""
+    return _sparsity.strip_pruning(model) if is_pruned(model) else model
+
+
+def kernel_values(layer):
+    """The kernel of a Conv2D / DepthwiseConv2D / Dense layer as numpy, looking through tfmot
+    wrappers (whose inner layer may hold a computed tensor instead of the variable), or None."""
+    inner = layer
+    while isinstance(inner, keras.layers.Wrapper):
+        inner = inner.layer
+    if not isinstance(inner, _KERNEL_LAYERS):
+        return None
+    leaf = "depthwise_kernel" if isinstance(inner, keras.layers.DepthwiseConv2D) else "kernel"
+    for weight in layer.weights:
+        if weight.name.split(":")[0].rsplit("/", 1)[-1] == leaf:
+            return weight.numpy()
+    return None
+
+
+def weight_sparsity(model):
+    """Fraction of exactly-zero kernel weights per Conv2D / DepthwiseConv2D / Dense layer.
+
+    Returns:
+      {"layers": {name: sparsity}, "overall": zeros / weights over all those kernels} (the
+      depthwise kernels, which tfmot does not prune, count in the overall figure).
+    """
+    per_layer, zeros, total = {}, 0, 0
+    for layer in model.layers:
+        kernel = kernel_values(layer)
+        if kernel is None:
+            continue
+        per_layer[layer.name] = float(np.mean(kernel == 0))
+        zeros += int(np.sum(kernel == 0))
+        total += kernel.size
+    return {"layers": per_layer, "overall": zeros / total if total else 0.0}
+
+
+def m_by_n_fraction(model, m_by_n="2:4"):
+    """Fraction of Conv2D / Dense kernel blocks (n consecutive input channels) with at most m
+    non-zeros: 1.0 when the whole model follows the m:n pattern."""
+    m, n = parse_m_by_n(m_by_n)
+    good = total = 0
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer)
+        kernel = kernel_values(layer)
+        if kernel is None or not isinstance(inner, _PRUNABLE):
+            continue
+        kernel = np.moveaxis(kernel.reshape(-1, *kernel.shape[-2:]), -2, -1)  # (.., out, in)
+        usable = kernel.shape[-1] // n * n
+        if not usable:
+            continue
+        blocks = kernel[..., :usable].reshape(*kernel.shape[:-1], -1, n)
+        nonzero = np.count_nonzero(blocks, axis=-1)
+        good += int(np.sum(nonzero <= m))
+        total += nonzero.size
+    return good / total if total else 0.0
