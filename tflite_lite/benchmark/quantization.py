@@ -15,7 +15,7 @@ from tflite_lite.architectures import create_model
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert.export import ExportConfig, export_model
 from tflite_lite.quantization import QATConfig, quantize_model
-from tflite_lite.training import TrainConfig, train
+from tflite_lite.training import finetune_config, train
 
 QAT_COLUMNS = (
     ("model", "model", "s"), ("float_accuracy", "float acc", ".4f"),
@@ -40,19 +40,11 @@ def _export(model_path, output, mode, max_eval_examples):
                                      max_eval_examples=max_eval_examples))
 
 
-def _qat_finetune(float_run, output_dir, epochs, learning_rate, qat_config=None,
-                  max_train_examples=None):
+def _qat_finetune(float_run, output_dir, epochs, learning_rate, qat_config=None):
     qat_config = qat_config or QATConfig()
-    with open(os.path.join(float_run, "run.json")) as f:
-        source = json.load(f)["config"]
-    config = TrainConfig(
-        init_from=os.path.join(float_run, "model.keras"), model=None, qat=True,
-        weight_quantizer=qat_config.weight_quantizer, weight_bits=qat_config.weight_bits,
-        dataset=source["dataset"], input_size=source["input_size"], channels=source["channels"],
-        batch_size=source["batch_size"], epochs=epochs, learning_rate=learning_rate,
-        warmup_epochs=0, output_dir=output_dir, max_train_examples=max_train_examples,
-        verbose=2)
-    return train(config)
+    return train(finetune_config(float_run, output_dir, epochs, learning_rate, qat=True,
+                                 weight_quantizer=qat_config.weight_quantizer,
+                                 weight_bits=qat_config.weight_bits))
 
 
 def benchmark_qat(float_runs, output_dir, epochs=1, learning_rate=2e-4, num_runs=100,
