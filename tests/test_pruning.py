@@ -33,6 +33,7 @@ from tflite_lite.pruning import (
     weight_sparsity,
 )
 from tflite_lite.pruning import channel as channel_module
+from tflite_lite.pruning import shuffle_units
 
 SHAPE = (32, 32, 1)
 
@@ -119,20 +120,19 @@ def test_pruning_a_model_without_prunable_layers_is_an_error():
 # --- channel pruning -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["mobilenet_v1_050", "mobilenet_v2_035", "shufflenet_v2_x0_5",
-                                  "squeezenet_1_0"])
+                                  "squeezenet_1_0", "shufflenet_v1_g3_050"])
 def test_channel_pruning_rebuilds_a_smaller_model_with_the_same_function(name):
     model = _logits_model(name)
     config = ChannelPruningConfig(fraction=0.5, criterion="activation")
-    groups = free_channel_groups(model)
-    keep = channel_module._keep_indices(
-        model, groups, channel_module._scores(model, groups, "activation", _images()), 0.5,
-        config)
+    groups, units = free_channel_groups(model), shuffle_units.find(model)
+    scores = channel_module._scores(model, groups + units, "activation", _images())
+    plan, _ = channel_module.channel_plan(model, groups, scores[:len(groups)], units,
+                                          scores[len(groups):], 0.5, config)
     small = prune_channels(model, config, _images())
     assert [layer.name for layer in small.layers] == [layer.name for layer in model.layers]
     assert profile(small)["macs"] < 0.7 * profile(model)["macs"]
     # Cut the removed channels out of the original by zeroing what reads them: the outputs
     # must then match the small model's exactly.
-    plan = channel_module._propagate(model, keep)
     for layer in model.layers:
         in_keep = plan.get(layer.name, (None, None))[0]
         if in_keep is not None and type(layer) in (keras.layers.Conv2D, keras.layers.Dense):
@@ -157,9 +157,10 @@ def test_channel_pruning_to_a_mac_target_converts_to_int8():
 
 
 def test_channel_pruning_refuses_what_it_cannot_do():
+    inputs = keras.Input(SHAPE)
+    residual = keras.layers.Add()([inputs, keras.layers.Conv2D(1, 1)(inputs)])
     with pytest.raises(UserError, match="no channels that can be removed"):
-        prune_channels(create_model("shufflenet_v1_g3_050", input_shape=SHAPE, num_classes=10),
-                       ChannelPruningConfig())
+        prune_channels(keras.Model(inputs, residual), ChannelPruningConfig())
     squeezenet = create_model("squeezenet_1_1", input_shape=SHAPE, num_classes=10)
     with pytest.raises(UserError, match="has no batch norm"):
         prune_channels(squeezenet, ChannelPruningConfig(criterion="bn_gamma"))

@@ -10,6 +10,10 @@ convs, MobileNet V2's expansion channels, ShuffleNet V2's branch channels, Squee
 and expand convs (through the fire concatenation) and every final 1x1 conv. Channels feeding a
 residual add, a channel shuffle or split, a grouped convolution or the model output are kept,
 so the rebuilt model computes the same function on the channels that remain.
+
+ShuffleNet V1's bottleneck channels sit between grouped 1x1 convs and a channel shuffle; they
+are pruned jointly (`shuffle_units`): the same number in every (group, shuffle-part) cell, so the
+smaller model's shuffle routes each kept channel to the same group as before.
 """
 
 import dataclasses
@@ -19,7 +23,7 @@ import numpy as np
 from tflite_lite._keras import keras
 from tflite_lite.architectures import profile
 from tflite_lite.errors import UserError
-from tflite_lite.pruning import _graph
+from tflite_lite.pruning import _graph, shuffle_units
 
 layers = keras.layers
 CRITERIA = ("l1", "bn_gamma", "activation")
@@ -93,9 +97,9 @@ def free_channel_groups(model):
     """The convolutions whose output channels can be removed, with what they feed.
 
     Returns:
-      A list of dicts: `producer` (the conv layer), `bn` (the batch norm right after it, or
-      None) and `probe` (the last tensor before a concatenation or the consuming layer: where
-      the "activation" criterion measures).
+      A list of dicts with one-element lists: `producers` (the conv layer), `bns` (the batch
+      norm right after it, or None) and `probes` (the last tensor before a concatenation or
+      the consuming layer: where the "activation" criterion measures).
     """
     readers = _graph.consumers(model)
     outputs = {id(t) for t in model.outputs}
@@ -115,7 +119,9 @@ def free_channel_groups(model):
                 elif not (_is_plain_conv(reader) or isinstance(reader, layers.Dense)):
                     free = False
         if free:
-            groups.append({"producer": layer, **_chain(readers, node.outputs)})
+            chain = _chain(readers, node.outputs)
+            groups.append({"producers": [layer], "bns": [chain["bn"]],
+                           "probes": [chain["probe"]]})
     return groups
 
 
@@ -135,24 +141,33 @@ def _chain(readers, tensor):
 
 
 def _scores(model, groups, criterion, calibration_images):
+    """One score per channel of each group (its producers' channels, concatenated)."""
     if criterion == "l1":
-        return [np.abs(g["producer"].kernel.numpy()).sum(axis=(0, 1, 2)) for g in groups]
+        return [np.concatenate([np.abs(conv.kernel.numpy()).sum(axis=(0, 1, 2))
+                                for conv in g["producers"]]) for g in groups]
     if criterion == "bn_gamma":
-        missing = [g["producer"].name for g in groups if g["bn"] is None or not g["bn"].scale]
-        if missing:
-            raise UserError(f"criterion bn_gamma: {missing[0]} has no batch norm with gamma; "
-                            "use l1 or activation")
-        return [np.abs(g["bn"].gamma.numpy()) for g in groups]
+        for group in groups:
+            for conv, bn in zip(group["producers"], group["bns"]):
+                if bn is None or not bn.scale:
+                    raise UserError(f"criterion bn_gamma: {conv.name} has no batch norm with "
+                                    "gamma; use l1 or activation")
+        return [np.concatenate([np.abs(bn.gamma.numpy()) for bn in g["bns"]]) for g in groups]
     if calibration_images is None or len(calibration_images) == 0:
         raise UserError("criterion activation needs calibration images")
-    probe = keras.Model(model.inputs, [g["probe"] for g in groups])
-    totals = [0.0] * len(groups)
+    tensors = [t for g in groups for t in g["probes"]]
+    probe = keras.Model(model.inputs, tensors)
+    totals = [0.0] * len(tensors)
     for start in range(0, len(calibration_images), 64):
         outputs = probe(calibration_images[start:start + 64], training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for i, out in enumerate(outputs):
             totals[i] = totals[i] + np.abs(out.numpy()).reshape(-1, out.shape[-1]).sum(axis=0)
-    return totals
+    scores, start = [], 0
+    for group in groups:
+        count = len(group["probes"])
+        scores.append(np.concatenate(totals[start:start + count]))
+        start += count
+    return scores
 
 
 def _kept_count(channels, fraction, config):
@@ -164,7 +179,7 @@ def _keep_indices(model, groups, scores, fraction, config):
     keep = {}
     for group, score in zip(groups, scores):
         count = _kept_count(len(score), fraction, config)
-        keep[group["producer"].name] = np.sort(np.argsort(-score, kind="stable")[:count])
+        keep[group["producers"][0].name] = np.sort(np.argsort(-score, kind="stable")[:count])
     return keep
 
 
@@ -210,18 +225,33 @@ def _sliced_weights(layer, in_keep, out_keep):
     return weights
 
 
-def _rebuild(model, keep):
+def channel_plan(model, groups, scores, units, unit_scores, fraction, config):
+    """What the smaller model keeps: {layer name: (kept input channels, kept output channels)}
+    (None: all) and the config changes ({layer name: {key: value}}) that rebuild it."""
+    keep = _keep_indices(model, groups, scores, fraction, config)
     plan = _propagate(model, keep)
+    overrides = {name: {"filters": len(indices)} for name, indices in keep.items()}
+    for unit, score in zip(units, unit_scores):
+        unit_plan = shuffle_units.plan(model, unit, score, fraction)
+        plan.update(unit_plan["channels"])
+        overrides.update(unit_plan["overrides"])
+    return plan, overrides
 
+
+def _rebuild(model, plan, overrides):
     def transform(layer, inputs):
-        overrides = {"filters": len(keep[layer.name])} if layer.name in keep else {}
-        new = _graph.clone_layer(layer, **overrides)
+        new = _graph.clone_layer(layer, **overrides.get(layer.name, {}))
         outputs = new(inputs)
         if layer.weights:
             new.set_weights(_sliced_weights(layer, *plan[layer.name]))
         return outputs
 
     return _graph.rebuild(model, transform)
+
+
+def _select(model, groups, scores, units, unit_scores, fraction, config):
+    return _rebuild(model, *channel_plan(model, groups, scores, units, unit_scores, fraction,
+                                         config))
 
 
 def prune_channels(model, config, calibration_images=None):
@@ -242,18 +272,19 @@ def prune_channels(model, config, calibration_images=None):
     config.validate()
     if any(isinstance(layer, layers.Wrapper) for layer in model.layers):
         raise UserError("channel pruning needs a plain float model (strip QAT / pruning first)")
-    groups = free_channel_groups(model)
-    if not groups:
+    groups, units = free_channel_groups(model), shuffle_units.find(model)
+    if not groups and not units:
         raise UserError(f"model {model.name!r} has no channels that can be removed without "
                         "changing a residual add, a shuffle, a grouped conv or the output")
-    scores = _scores(model, groups, config.criterion, calibration_images)
+    scores = _scores(model, groups + units, config.criterion, calibration_images)
+    scores, unit_scores = scores[:len(groups)], scores[len(groups):]
     if config.target_macs_ratio is None:
-        return _rebuild(model, _keep_indices(model, groups, scores, config.fraction, config))
+        return _select(model, groups, scores, units, unit_scores, config.fraction, config)
     budget = config.target_macs_ratio * profile(model)["macs"]
     low, high, best = 0.0, 0.95, None
     for _ in range(12):  # bisection on the fraction: MACs fall as it grows
         fraction = (low + high) / 2
-        candidate = _rebuild(model, _keep_indices(model, groups, scores, fraction, config))
+        candidate = _select(model, groups, scores, units, unit_scores, fraction, config)
         if profile(candidate)["macs"] <= budget:
             high, best = fraction, candidate
         else:
