@@ -352,3 +352,22 @@ def test_bench_compression_prints_table_and_writes_json(trained_run, tmp_path):
     assert [row["variant"] for row in rows] == ["dense", "sparse 50%", "channel"]
     assert rows[1]["sparsity"] > 0.4 and rows[2]["macs"] < rows[0]["macs"]
     assert "gzip ÷ dense" in result.stdout
+
+
+@pytest.mark.slow
+def test_train_script_prunes_two_of_four_and_export_reports_it(trained_run, tmp_path):
+    output = tmp_path / "two_four"
+    result = run_script("train", "--init_from", str(trained_run / "model.keras"),
+                        "--prune_m_by_n", "2:4", "--epochs", "1", "--max_train_examples", "256",
+                        "--batch_size", "64", "--learning_rate", "2e-4", "--verbose", "0",
+                        "--output_dir", str(output))
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((output / "run.json").read_text())
+    assert record["compression"]["pruning"]["m_by_n"] == "2:4"
+    from tflite_lite.quantization import load_model
+
+    assert m_by_n_fraction(load_model(str(output / "model.keras"))) == 1.0
+    result = run_script("export", "--model", str(output / "model.keras"),
+                        "--representative_examples", "32")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "zero, gzip" in result.stdout

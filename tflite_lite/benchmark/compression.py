@@ -24,8 +24,9 @@ COLUMNS = (
 
 
 def variants(channel_criterion="l1", channel_target_macs=0.5):
-    """Variant name → (training overrides, or None for the dense run itself; export options;
-    the variant whose run it continues from)."""
+    """Variant name → (training overrides, or None to export the run it continues; export
+    options; the variant whose run it continues, None for the dense run). A variant that
+    continues another is a one-epoch follow-up (QAT or clustering of the pruned model)."""
     return {
         "dense": (None, {}, None),
         "sparse 50%": ({"pruning": PruningConfig(final_sparsity=0.5)}, {}, None),
@@ -33,6 +34,8 @@ def variants(channel_criterion="l1", channel_target_macs=0.5):
         "sparse 90%": ({"pruning": PruningConfig(final_sparsity=0.9)}, {}, None),
         "sparse 75% (sparse format)": (None, {"sparse": True}, "sparse 75%"),
         "sparse 75% + PQAT": ({"qat": True, "qat_preserve": "sparsity"}, {}, "sparse 75%"),
+        "sparse 75% + clustered 16": ({"clustering": ClusteringConfig(
+            16, preserve_sparsity=True)}, {}, "sparse 75%"),
         "2:4": ({"pruning": PruningConfig(m_by_n="2:4")}, {}, None),
         "channel": ({"channel_pruning": ChannelPruningConfig(
             criterion=channel_criterion, target_macs_ratio=channel_target_macs)}, {}, None),
@@ -56,7 +59,7 @@ def benchmark_compression(float_run, output_dir, epochs=2, learning_rate=5e-4, n
     Args:
       float_run: a `scripts/train.py` run folder (the dense model).
       output_dir: one sub-folder per variant.
-      epochs: fine-tuning epochs per variant. Defaults to 2.
+      epochs: fine-tuning epochs per variant (a follow-up variant trains one). Defaults to 2.
       learning_rate: fine-tuning peak learning rate. Defaults to 5e-4.
       names: variant names to run (see `variants()`); None runs all. A variant that continues
         another brings it in. Defaults to None.
@@ -84,7 +87,8 @@ def benchmark_compression(float_run, output_dir, epochs=2, learning_rate=5e-4, n
         run_dir = run_dirs[parent or "dense"]
         minutes = 0.0
         if overrides is not None:
-            variant_epochs = (channel_epochs or epochs) if name == "channel" else epochs
+            variant_epochs = (1 if parent else (channel_epochs or epochs) if name == "channel"
+                              else epochs)
             record = train(finetune_config(run_dir, out, variant_epochs, learning_rate,
                                            max_train_examples=max_train_examples, **overrides))
             run_dir, minutes = out, record["wall_seconds"] / 60
