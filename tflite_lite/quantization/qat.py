@@ -218,6 +218,8 @@ def deploy_qat_model(model, model_name, small_input=None, config=None):
     float_model = create_model(model_name, input_shape=tuple(model.inputs[0].shape[1:]),
                                num_classes=model.outputs[0].shape[-1], small_input=small_input,
                                grouped_conv="native")
+    # A preserving scheme only matters while training; saved models use the default one.
+    config = dataclasses.replace(config, preserve=None) if config else None
     native = quantize_model(float_model, config)
     _transfer_qat_weights(model, native)
     return native
