@@ -147,6 +147,20 @@ def test_channel_pruning_rebuilds_a_smaller_model_with_the_same_function(name):
     np.testing.assert_allclose(small(images).numpy(), expected, rtol=1e-4, atol=1e-4 * scale)
 
 
+def test_channel_pruned_shufflenet_v1_deploys_with_native_grouped_convs():
+    from tflite_lite.architectures import deploy_form
+
+    small = prune_channels(_logits_model("shufflenet_v1_g3_050"),
+                           ChannelPruningConfig(fraction=0.5))
+    native = deploy_form(small)
+    assert not any("_split" in layer.name for layer in native.layers)
+    grouped = native.get_layer("stage3_unit2_gconv1")
+    assert grouped.groups == 3 and grouped.filters < 60
+    images = _images(4)
+    np.testing.assert_allclose(native(images).numpy(), small(images).numpy(), rtol=1e-4,
+                               atol=1e-5)
+
+
 def test_channel_pruning_to_a_mac_target_converts_to_int8():
     model = _logits_model("mobilenet_v2_035")
     small = prune_channels(model, ChannelPruningConfig(target_macs_ratio=0.5))

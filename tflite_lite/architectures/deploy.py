@@ -2,13 +2,16 @@
 
 ShuffleNet V1 trains with each grouped 1x1 convolution as parallel conv-BN branches (TF's CPU
 grouped convolution trains 16x slower); in TFLite those branches become slices, separate convs
-and a concatenation, which in int8 run slower than float. `deploy_form` rebuilds the model
-with native grouped convolutions and moves the trained weights over, unchanged.
+and a concatenation, which in int8 run slower than float. `deploy_form` rewrites the graph with
+native grouped convolutions and moves the trained weights over, unchanged.
 """
+
+import re
 
 import numpy as np
 
-from tflite_lite.architectures._registry import create_model, get_model_config
+from tflite_lite import _graph
+from tflite_lite._keras import keras
 from tflite_lite.errors import UserError
 
 _BRANCH_MARKER = "_split_view"
@@ -18,26 +21,72 @@ def has_grouped_branches(model):
     return any(layer.name.endswith(_BRANCH_MARKER) for layer in model.layers)
 
 
-def deploy_form(model, model_name, small_input=None):
+def deploy_form(model, model_name=None, small_input=None):
     """Returns `model` itself, or a ShuffleNet V1 rebuilt with native grouped convolutions.
 
+    Each `<name>_split_*` → `<name>_g<i>` (→ `_bn`, `_relu`) → `<name>_concat` pattern becomes
+    one `Conv2D(groups=g)` named `<name>` (→ `<name>_bn`, `<name>_relu`), as the builder's
+    native form names them, with the branch weights concatenated. The graph is rewritten rather
+    than rebuilt from the builder, so a channel-pruned model converts too.
+
     Args:
-      model: a trained Keras model built by `create_model(model_name, ...)`.
-      model_name: its registered name (run.json's `model`).
-      small_input: the builder's `small_input` used in training. Defaults to None (by size).
+      model: a Keras model, e.g. built by `create_model(model_name, ...)` and trained.
+      model_name: its registered name (kept for callers; the layers decide). Defaults to None.
+      small_input: unused (the graph carries it). Defaults to None.
 
     Raises:
-      UserError: the rebuilt model's weights do not line up with the trained ones.
+      UserError: the branches of one grouped convolution differ in width.
     """
-    if not has_grouped_branches(model) or get_model_config(model_name).family != "shufflenet_v1":
+    del model_name, small_input
+    if not has_grouped_branches(model):
         return model
-    last = model.layers[-1]
-    activation = last.get_config()["activation"] if last.name == "predictions" else None
-    native = create_model(model_name, input_shape=tuple(model.inputs[0].shape[1:]),
-                          num_classes=model.outputs[0].shape[-1], small_input=small_input,
-                          grouped_conv="native", classifier_activation=activation)
-    transfer_weights(model, native)
-    return native
+    return _graph.rebuild(model, _NativeGroupedConvs(model))
+
+
+_SPLIT = re.compile(r"^(?P<base>.+)_split_(view|crop\d+|part\d+)$")
+_BRANCH = re.compile(r"^(?P<base>.+)_g(?P<index>\d+)(?P<tail>_bn|_relu|)$")
+
+
+class _NativeGroupedConvs:
+    """`_graph.rebuild` transform: a grouped conv's split, branches and concatenation become
+    one native layer per branch stage (conv, batch norm, activation)."""
+
+    def __init__(self, model):
+        self.layers = {layer.name: layer for layer in model.layers}
+        self.bases = {name[:-len(_BRANCH_MARKER)] for name in self.layers
+                      if name.endswith(_BRANCH_MARKER)
+                      and f"{name[:-len(_BRANCH_MARKER)]}_g0" in self.layers}
+        self.merged = {}  # native layer name → its output
+
+    def __call__(self, layer, inputs):
+        split, branch = _SPLIT.match(layer.name), _BRANCH.match(layer.name)
+        if split and split["base"] in self.bases:
+            return inputs  # the native conv reads the whole tensor
+        if layer.name.endswith("_concat") and layer.name[:-len("_concat")] in self.bases:
+            return inputs[0]  # every branch input is the one native output
+        if branch and branch["base"] in self.bases:
+            native = branch["base"] + branch["tail"]
+            if native not in self.merged:
+                self.merged[native] = self._native(branch["base"], branch["tail"], inputs)
+            return self.merged[native]
+        return _graph.clone_call(layer, inputs)
+
+    def _native(self, base, tail, inputs):
+        branches = []
+        while f"{base}_g{len(branches)}{tail}" in self.layers:
+            branches.append(self.layers[f"{base}_g{len(branches)}{tail}"])
+        overrides = {"name": base + tail}
+        if isinstance(branches[0], keras.layers.Conv2D):
+            widths = sorted({branch.filters for branch in branches})
+            if len(widths) != 1:
+                raise UserError(f"the branches of {base!r} differ in width: {widths}")
+            overrides.update(filters=widths[0] * len(branches), groups=len(branches))
+        layer = _graph.clone_layer(branches[0], **overrides)
+        outputs = layer(inputs)
+        if layer.weights:
+            layer.set_weights([np.concatenate(parts, axis=-1)
+                               for parts in zip(*(b.get_weights() for b in branches))])
+        return outputs
 
 
 def transfer_weights(source, target):

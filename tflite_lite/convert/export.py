@@ -197,13 +197,12 @@ def export_model(config):
     input_shape, num_classes = _model_shapes(model)
     run = _run_record(config.model_path)
     restructured = (run.get("compression") or {}).get("restructured")
-    if run.get("model") in list_models() and not restructured:
+    if not quantization.is_quantized(model):
+        model = deploy_form(model)
+    elif run.get("model") in list_models() and not restructured:
         small_input = run.get("config", {}).get("small_input")
-        if quantization.is_quantized(model):
-            qat_config = quantization.QATConfig.from_config(run.get("quantization") or {})
-            model = quantization.deploy_qat_model(model, run["model"], small_input, qat_config)
-        else:
-            model = deploy_form(model, run["model"], small_input)
+        qat_config = quantization.QATConfig.from_config(run.get("quantization") or {})
+        model = quantization.deploy_qat_model(model, run["model"], small_input, qat_config)
     preprocessing = (Preprocessing.from_config(run["preprocessing"]) if "preprocessing" in run
                      else Preprocessing(input_shape=input_shape))
     if preprocessing.input_shape != input_shape:

@@ -23,7 +23,8 @@ import numpy as np
 from tflite_lite._keras import keras
 from tflite_lite.architectures import profile
 from tflite_lite.errors import UserError
-from tflite_lite.pruning import _graph, shuffle_units
+from tflite_lite import _graph
+from tflite_lite.pruning import shuffle_units
 
 layers = keras.layers
 CRITERIA = ("l1", "bn_gamma", "activation")

@@ -14,7 +14,7 @@ import numpy as np
 
 from tflite_lite._keras import keras
 from tflite_lite.errors import UserError
-from tflite_lite.pruning import _graph
+from tflite_lite import _graph
 
 layers = keras.layers
 
@@ -115,10 +115,7 @@ def factorize(model, config):
 
     def transform(layer, inputs):
         if layer.name not in plan:
-            new = _graph.clone_layer(layer)
-            outputs = new(inputs)
-            new.set_weights(layer.get_weights())
-            return outputs
+            return _graph.clone_call(layer, inputs)
         rank = plan[layer.name][0]
         u, s, vt = np.linalg.svd(_matrix(layer), full_matrices=False)
         first = u[:, :rank] * np.sqrt(s[:rank])

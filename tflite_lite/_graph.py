@@ -18,6 +18,15 @@ def clone_layer(layer, **overrides):
     return layer.__class__.from_config(config)
 
 
+def clone_call(layer, inputs):
+    """Calls a fresh copy of `layer` on `inputs` and gives it `layer`'s weights."""
+    new = clone_layer(layer)
+    outputs = new(inputs)
+    if layer.weights:
+        new.set_weights(layer.get_weights())
+    return outputs
+
+
 def model_nodes(model):
     """(layer, node) for each layer call of a functional model, in topological order."""
     if not getattr(model, "_is_graph_network", False):
