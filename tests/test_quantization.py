@@ -1,7 +1,5 @@
 """Quantization stage: QAT for every family, low-bit weights, saving, deployment, mixed precision."""
 
-import json
-
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -20,10 +20,10 @@ import dataclasses
 
 import numpy as np
 
+from tflite_lite import _graph
 from tflite_lite._keras import keras
 from tflite_lite.architectures import profile
 from tflite_lite.errors import UserError
-from tflite_lite import _graph
 from tflite_lite.pruning import shuffle_units
 
 layers = keras.layers
@@ -176,7 +176,7 @@ def _kept_count(channels, fraction, config):
     return int(min(channels, max(keep, config.min_channels)))
 
 
-def _keep_indices(model, groups, scores, fraction, config):
+def _keep_indices(groups, scores, fraction, config):
     keep = {}
     for group, score in zip(groups, scores):
         count = _kept_count(len(score), fraction, config)
@@ -188,7 +188,7 @@ def _propagate(model, keep):
     """Kept input / output channel indices per layer (None: all)."""
     tensor_keep, plan = {}, {}
     for layer, node in _graph.model_nodes(model):
-        inputs = [t for t in _flatten(node.call_args[0])]
+        inputs = _flatten(node.call_args[0])
         in_keeps = [tensor_keep.get(id(t)) for t in inputs]
         if layer.name in keep:
             out_keep = keep[layer.name]
@@ -229,7 +229,7 @@ def _sliced_weights(layer, in_keep, out_keep):
 def channel_plan(model, groups, scores, units, unit_scores, fraction, config):
     """What the smaller model keeps: {layer name: (kept input channels, kept output channels)}
     (None: all) and the config changes ({layer name: {key: value}}) that rebuild it."""
-    keep = _keep_indices(model, groups, scores, fraction, config)
+    keep = _keep_indices(groups, scores, fraction, config)
     plan = _propagate(model, keep)
     overrides = {name: {"filters": len(indices)} for name, indices in keep.items()}
     for unit, score in zip(units, unit_scores):

@@ -12,9 +12,9 @@ import dataclasses
 
 import numpy as np
 
+from tflite_lite import _graph
 from tflite_lite._keras import keras
 from tflite_lite.errors import UserError
-from tflite_lite import _graph
 
 layers = keras.layers
 
