@@ -12,6 +12,7 @@ import numpy as np
 
 from tflite_lite import _graph
 from tflite_lite._keras import keras
+from tflite_lite.architectures._registry import create_model, get_model_config
 from tflite_lite.errors import UserError
 
 _BRANCH_MARKER = "_split_view"
@@ -24,23 +25,33 @@ def has_grouped_branches(model):
 def deploy_form(model, model_name=None, small_input=None):
     """Returns `model` itself, or a ShuffleNet V1 rebuilt with native grouped convolutions.
 
-    Each `<name>_split_*` → `<name>_g<i>` (→ `_bn`, `_relu`) → `<name>_concat` pattern becomes
-    one `Conv2D(groups=g)` named `<name>` (→ `<name>_bn`, `<name>_relu`), as the builder's
-    native form names them, with the branch weights concatenated. The graph is rewritten rather
-    than rebuilt from the builder, so a channel-pruned model converts too.
+    With `model_name`, the registered builder's native form (today's layer layout) receives
+    the trained weights. Without it (a channel-pruned model, whose widths are not the
+    builder's), the graph is rewritten: each `<name>_split_*` → `<name>_g<i>` (→ `_bn`,
+    `_relu`) → `<name>_concat` pattern becomes one `Conv2D(groups=g)` named `<name>` (→
+    `<name>_bn`, `<name>_relu`) with the branch weights concatenated.
 
     Args:
-      model: a Keras model, e.g. built by `create_model(model_name, ...)` and trained.
-      model_name: its registered name (kept for callers; the layers decide). Defaults to None.
-      small_input: unused (the graph carries it). Defaults to None.
+      model: a trained Keras model.
+      model_name: its registered name, when its structure is the builder's. Defaults to None.
+      small_input: the builder's `small_input` used in training. Defaults to None (by size).
 
     Raises:
-      UserError: the branches of one grouped convolution differ in width.
+      UserError: the weights do not line up with the native form.
     """
-    del model_name, small_input
     if not has_grouped_branches(model):
         return model
-    return _graph.rebuild(model, _NativeGroupedConvs(model))
+    if model_name is None:
+        return _graph.rebuild(model, _NativeGroupedConvs(model))
+    if get_model_config(model_name).family != "shufflenet_v1":
+        return model
+    last = model.layers[-1]
+    activation = last.get_config()["activation"] if last.name == "predictions" else None
+    native = create_model(model_name, input_shape=tuple(model.inputs[0].shape[1:]),
+                          num_classes=model.outputs[0].shape[-1], small_input=small_input,
+                          grouped_conv="native", classifier_activation=activation)
+    transfer_weights(model, native)
+    return native
 
 
 _SPLIT = re.compile(r"^(?P<base>.+)_split_(view|crop\d+|part\d+)$")

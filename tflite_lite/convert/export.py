@@ -197,10 +197,11 @@ def export_model(config):
     input_shape, num_classes = _model_shapes(model)
     run = _run_record(config.model_path)
     restructured = (run.get("compression") or {}).get("restructured")
+    registered = run.get("model") if run.get("model") in list_models() else None
+    small_input = run.get("config", {}).get("small_input")
     if not quantization.is_quantized(model):
-        model = deploy_form(model)
-    elif run.get("model") in list_models() and not restructured:
-        small_input = run.get("config", {}).get("small_input")
+        model = deploy_form(model, None if restructured else registered, small_input)
+    elif registered and not restructured:
         qat_config = quantization.QATConfig.from_config(run.get("quantization") or {})
         model = quantization.deploy_qat_model(model, run["model"], small_input, qat_config)
     preprocessing = (Preprocessing.from_config(run["preprocessing"]) if "preprocessing" in run
