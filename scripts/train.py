@@ -35,7 +35,8 @@ _MODEL = flags.DEFINE_string("model", None, f"Registered model name, or `list` (
                              f"{_D.model}, or the --init_from run's).")
 _DATASET = flags.DEFINE_string("dataset", _D.dataset,
                                "fashion_mnist, mnist, cifar10 or folder:PATH.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Run folder (default runs/<model>).")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Run folder (default runs/<model>, with "
+                                  "_qat, _pruned, _channels, ... for what the run does).")
 _INPUT_SIZE = flags.DEFINE_integer("input_size", _D.input_size, "Square input side (px).",
                                    lower_bound=28)
 _CHANNELS = flags.DEFINE_enum("channels", "auto", ["auto", "1", "3"],
@@ -108,6 +109,10 @@ _VERBOSE = flags.DEFINE_enum("verbose", "auto", ["auto", "0", "1", "2"],
                              "Keras progress: 1 bar, 2 a line per epoch, auto: bar on a terminal.")
 
 
+_RUN_SUFFIXES = (("channel_pruning", "_channels"), ("low_rank", "_low_rank"),
+                 ("pruning", "_pruned"), ("clustering", "_clustered"), ("qat", "_qat"))
+
+
 def _compression():
     """The compression configs the flags ask for (validated by their classes)."""
     configs = {}
@@ -153,7 +158,8 @@ def main(argv):
         qat=_QAT.value, weight_quantizer=_WEIGHT_QUANTIZER.value, weight_bits=_WEIGHT_BITS.value,
         qat_preserve=_QAT_PRESERVE.value, output_dir=_OUTPUT_DIR.value or "", **_compression())
     if not config.output_dir:
-        config.output_dir = f"runs/{config.model}{'_qat' if config.qat else ''}"
+        suffixes = [suffix for key, suffix in _RUN_SUFFIXES if getattr(config, key)]
+        config.output_dir = f"runs/{config.model}{''.join(suffixes)}"
     record = train(config)
     print(f"{record['model']} on {record['dataset']}: test accuracy {record['test_accuracy']:.4f} "
           f"({record['epochs']} epochs, {record['wall_seconds'] / 60:.1f} min) → "

@@ -267,6 +267,8 @@ def test_train_config_checks_and_round_trips_compression(trained_run):
         TrainConfig(clustering=ClusteringConfig())
     with pytest.raises(UserError, match="apply with qat only"):
         TrainConfig(qat_preserve="sparsity")
+    with pytest.raises(UserError, match="holds the init_from model"):
+        TrainConfig(init_from=source, model=None, output_dir=str(trained_run))
     config = TrainConfig(init_from=source, model=None, pruning=PruningConfig(0.75),
                          low_rank={"energy": 0.8})
     restored = TrainConfig.from_config(json.loads(json.dumps(config.get_config())))

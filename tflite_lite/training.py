@@ -133,6 +133,10 @@ class TrainConfig:
         if self.init_from is not None and not os.path.isfile(self.init_from):
             raise UserError(f"init_from: {self.init_from}: no such model file")
         if self.init_from is not None:
+            if self.output_dir and os.path.abspath(os.path.dirname(self.init_from)) == (
+                    os.path.abspath(self.output_dir)):
+                raise UserError(f"output_dir {self.output_dir} holds the init_from model; "
+                                "write the new run elsewhere")
             source_config = _source_run(self.init_from).get("config", {})
             self.model = self.model or source_config.get("model")
             if self.small_input is None:
