@@ -275,6 +275,7 @@ def test_train_config_checks_and_round_trips_compression(trained_run):
     assert restored == config and isinstance(restored.low_rank, LowRankConfig)
 
 
+@pytest.mark.slow
 def test_prune_then_sparsity_preserving_qat_keeps_zeros_in_the_int8_flatbuffer(trained_run,
                                                                                 tmp_path):
     from tflite_lite.training import TrainConfig, finetune_config, train
