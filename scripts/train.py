@@ -16,6 +16,10 @@ channel pruning `--channel_prune_fraction 0.5 --channel_prune_criterion l1` (or
 `--low_rank_energy 0.9`. Then QAT that keeps the zeros or clusters: `--init_from PRUNED/model.keras
 --qat --qat_preserve sparsity` (or clusters).
 
+Distillation: `--teacher runs/t/model.keras --temperature 4 --alpha 0.1` (optionally
+`--final_temperature`, `--final_alpha`, `--nocache_teacher_logits`); combines with `--qat` and
+pruning.
+
 Writes DIR/model.keras, DIR/checkpoints/, DIR/history.json, DIR/run.json (config, class
 names, preprocessing, measured test accuracy) and TensorBoard logs in DIR/logs/.
 Models: see `--model=list`.
@@ -25,7 +29,7 @@ from absl import flags
 
 from tflite_lite import cli
 from tflite_lite.architectures import list_models
-from tflite_lite import pruning
+from tflite_lite import distillation, pruning
 from tflite_lite.quantization import PRESERVE, WEIGHT_QUANTIZERS
 from tflite_lite.training import LR_SCHEDULES, OPTIMIZERS, TrainConfig, train
 
@@ -105,16 +109,28 @@ _CLUSTER_SPARSE = flags.DEFINE_bool("cluster_preserve_sparsity", False,
 _LOW_RANK_ENERGY = flags.DEFINE_float("low_rank_energy", None,
                                       "SVD: keep this share of singular-value energy.")
 _LOW_RANK_RANK = flags.DEFINE_integer("low_rank_rank", None, "SVD: a fixed rank instead.")
+_DC = distillation.DistillationConfig
+_TEACHER = flags.DEFINE_string("teacher", None, "Distillation: the teacher's .keras file.")
+_TEMPERATURE = flags.DEFINE_float("temperature", _DC.temperature, "Distillation: softmax T.")
+_ALPHA = flags.DEFINE_float("alpha", _DC.alpha,
+                            "Distillation: weight of the label loss (1 - alpha: teacher's).")
+_FINAL_TEMPERATURE = flags.DEFINE_float("final_temperature", None,
+                                        "Distillation: T at the last epoch (linear schedule).")
+_FINAL_ALPHA = flags.DEFINE_float("final_alpha", None,
+                                  "Distillation: alpha at the last epoch (linear schedule).")
+_CACHE_TEACHER = flags.DEFINE_bool("cache_teacher_logits", _DC.cache_teacher_logits,
+                                   "Distillation: run the teacher once, on un-augmented images.")
 _VERBOSE = flags.DEFINE_enum("verbose", "auto", ["auto", "0", "1", "2"],
                              "Keras progress: 1 bar, 2 a line per epoch, auto: bar on a terminal.")
 
 
-_RUN_SUFFIXES = (("channel_pruning", "_channels"), ("low_rank", "_low_rank"),
+_RUN_SUFFIXES = (("distillation", "_distilled"), ("channel_pruning", "_channels"),
+                 ("low_rank", "_low_rank"),
                  ("pruning", "_pruned"), ("clustering", "_clustered"), ("qat", "_qat"))
 
 
 def _compression():
-    """The compression configs the flags ask for (validated by their classes)."""
+    """The compression and distillation configs the flags ask for (validated by their classes)."""
     configs = {}
     if _PRUNE_FINAL.value is not None or _PRUNE_M_BY_N.value:
         configs["pruning"] = pruning.PruningConfig(
@@ -134,6 +150,11 @@ def _compression():
         configs["low_rank"] = pruning.LowRankConfig(
             energy=pruning.LowRankConfig.energy if _LOW_RANK_ENERGY.value is None
             else _LOW_RANK_ENERGY.value, rank=_LOW_RANK_RANK.value)
+    if _TEACHER.value is not None:
+        configs["distillation"] = distillation.DistillationConfig(
+            _TEACHER.value, temperature=_TEMPERATURE.value, alpha=_ALPHA.value,
+            final_temperature=_FINAL_TEMPERATURE.value, final_alpha=_FINAL_ALPHA.value,
+            cache_teacher_logits=_CACHE_TEACHER.value)
     return configs
 
 

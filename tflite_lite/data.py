@@ -110,10 +110,36 @@ class Dataset:
     preprocessing: Preprocessing
     num_examples: dict
     source: str
+    _raw_train: tf.data.Dataset = dataclasses.field(default=None, repr=False)
+    _pipeline_args: dict = dataclasses.field(default=None, repr=False)
+    _train_augment: tuple = dataclasses.field(default=(), repr=False)
 
     @property
     def num_classes(self):
         return len(self.class_names)
+
+    def with_train_targets(self, predict):
+        """A copy whose training batches are `(images, (labels, targets))`.
+
+        `predict` maps a batch of preprocessed, un-augmented training images to a batch of
+        targets (e.g. a teacher's logits). It runs once over the training split in order; the
+        targets then travel with their images through shuffling and augmentation, so a later
+        epoch does not call it again.
+
+        Args:
+          predict: a function from a float image batch to an array of per-image targets.
+
+        Returns:
+          A `Dataset` that differs in `train` only.
+        """
+        args = self._pipeline_args
+        clean = _pipeline(self._raw_train, training=False, augment=(), **args)
+        targets = np.concatenate([np.asarray(predict(images)) for images, _ in clean])
+        paired = tf.data.Dataset.zip((
+            self._raw_train, tf.data.Dataset.from_tensor_slices(targets.astype(np.float32))))
+        paired = paired.map(lambda example, target: (example[0], (example[1], target)))
+        train = _pipeline(paired, training=True, augment=self._train_augment, **args)
+        return dataclasses.replace(self, train=train)
 
 
 def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), std=(127.5,),
@@ -173,7 +199,10 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
                                 augment=augment, seed=seed, size=num_examples[key])
                  for key, split in splits.items()}
     return Dataset(class_names=tuple(class_names), preprocessing=preprocessing,
-                   num_examples=num_examples, source=source, **pipelines)
+                   num_examples=num_examples, source=source, _raw_train=train,
+                   _pipeline_args=dict(preprocessing=preprocessing, batch_size=batch_size,
+                                       seed=seed, size=num_examples["train"]),
+                   _train_augment=augment, **pipelines)
 
 
 def _validate_augment(augment):
@@ -188,7 +217,7 @@ def _validate_augment(augment):
 
 
 def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size):
-    ds = ds.map(lambda x, y: (preprocessing.resize_and_convert(x), tf.cast(y, tf.int32)),
+    ds = ds.map(lambda x, y: (preprocessing.resize_and_convert(x), _cast_labels(y)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if size * 4 * int(np.prod(preprocessing.input_shape)) <= _CACHE_LIMIT_BYTES:
         ds = ds.cache()
@@ -202,6 +231,13 @@ def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size):
     ds = ds.batch(batch_size)
     ds = ds.map(lambda x, y: (preprocessing.normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _cast_labels(labels):
+    """int32 class labels; with targets attached, `(int32 labels, targets)`."""
+    if isinstance(labels, tuple):
+        return (tf.cast(labels[0], tf.int32), *labels[1:])
+    return tf.cast(labels, tf.int32)
 
 
 def _augment(image, seed, augment):
@@ -298,6 +334,19 @@ def _class_folders(root):
         raise UserError(f"image folder {root} has one class ({classes[0]}); "
                         "a classifier needs at least two")
     return classes
+
+
+def dataset_class_names(name):
+    """The class names of a dataset, without loading its images (checks recipes early)."""
+    if name.startswith("folder:"):
+        root = os.path.abspath(name[len("folder:"):])
+        has_splits = all(os.path.isdir(os.path.join(root, s)) for s in ("train", "test"))
+        return tuple(_class_folders(os.path.join(root, "train") if has_splits else root))
+    known = {"fashion_mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES,
+             "cifar10": CIFAR10_CLASSES}
+    if name not in known:
+        raise UserError(f"unknown dataset {name!r}; available: {', '.join(known)}, folder:PATH")
+    return known[name]
 
 
 def _load_folder(root, preprocessing, validation_split, seed):

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 import tflite_lite
 from tflite_lite import _io, pruning
+from tflite_lite import distillation as distillation_lib
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model, get_model_config, list_models, profile
 from tflite_lite.architectures.deploy import transfer_weights
@@ -42,6 +43,7 @@ _NATURAL_CHANNELS = {"fashion_mnist": 1, "mnist": 1, "cifar10": 3}
 
 _COMPRESSION_CONFIGS = {"pruning": PruningConfig, "clustering": ClusteringConfig,
                         "channel_pruning": ChannelPruningConfig, "low_rank": LowRankConfig}
+_NESTED_CONFIGS = {**_COMPRESSION_CONFIGS, "distillation": distillation_lib.DistillationConfig}
 
 
 @dataclasses.dataclass
@@ -87,6 +89,8 @@ class TrainConfig:
         `init_from` model before training (fine-tuning). Defaults to None.
       low_rank: a `pruning.LowRankConfig` (or its dict): SVD-factorize the `init_from` model
         before training. Defaults to None.
+      distillation: a `distillation_lib.DistillationConfig` (or its dict): learn from a teacher's
+        logits as well as the labels; combines with `qat` and `pruning`. Defaults to None.
     """
 
     model: str = "mobilenet_v2_035"
@@ -118,9 +122,10 @@ class TrainConfig:
     clustering: ClusteringConfig = None
     channel_pruning: ChannelPruningConfig = None
     low_rank: LowRankConfig = None
+    distillation: distillation_lib.DistillationConfig = None
 
     def __post_init__(self):
-        for key, kind in _COMPRESSION_CONFIGS.items():
+        for key, kind in _NESTED_CONFIGS.items():
             if isinstance(getattr(self, key), dict):
                 setattr(self, key, kind.from_config(getattr(self, key)))
         if isinstance(self.augment, str):
@@ -174,7 +179,7 @@ class TrainConfig:
         self._validate_compression()
 
     def _validate_compression(self):
-        for key, kind in _COMPRESSION_CONFIGS.items():
+        for key, kind in _NESTED_CONFIGS.items():
             value = getattr(self, key)
             if value is not None and not isinstance(value, kind):
                 raise UserError(f"{key} must be a {kind.__name__} or its dict, got {value!r}")
@@ -186,6 +191,8 @@ class TrainConfig:
                          if getattr(self, key) is not None]
         if needs_weights and self.init_from is None:
             raise UserError(f"{needs_weights[0]} starts from trained weights: set init_from")
+        if self.distillation is not None:
+            self.distillation.check_teacher_file()
 
     @property
     def qat_config(self):
@@ -199,7 +206,7 @@ class TrainConfig:
     def get_config(self):
         config = dataclasses.asdict(self)
         config["augment"] = list(self.augment)
-        for key in _COMPRESSION_CONFIGS:
+        for key in _NESTED_CONFIGS:
             value = getattr(self, key)
             config[key] = None if value is None else value.get_config()
         return config
@@ -218,15 +225,20 @@ class TrainConfig:
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves `epoch_NNN.keras` atomically after every epoch and keeps only the newest few."""
+    """Saves `epoch_NNN.keras` atomically after every epoch and keeps only the newest few.
 
-    def __init__(self, folder, keep=2):
+    `model` is what is saved (e.g. a `Distiller`'s student); None saves the model `fit()` trains.
+    """
+
+    def __init__(self, folder, keep=2, model=None):
         super().__init__()
         self.folder = folder
         self.keep = keep
+        self.saved_model = model
 
     def on_epoch_end(self, epoch, logs=None):
-        _io.save_keras_model(self.model, os.path.join(self.folder, f"epoch_{epoch + 1:03d}.keras"))
+        _io.save_keras_model(self.saved_model or self.model,
+                             os.path.join(self.folder, f"epoch_{epoch + 1:03d}.keras"))
         saved = sorted(f for f in os.listdir(self.folder) if f.startswith("epoch_"))
         for old in saved[:-self.keep]:
             os.remove(os.path.join(self.folder, old))
@@ -361,6 +373,25 @@ def _unwrap(model, float_model, config):
     return pruning.strip_clustering(pruning.strip_pruning(model))
 
 
+def _distiller(model, config, data):
+    """The `Distiller` that trains `model`, its callbacks and the training data (the teacher's
+    logits attached once when cached); checks the teacher against the data first."""
+    settings = config.distillation
+    teacher = load_model(settings.teacher)
+    distillation_lib.check_compatible(teacher, config.input_shape, data.num_classes)
+    teacher_preprocessing = _source_run(settings.teacher).get("preprocessing")
+    if teacher_preprocessing not in (None, data.preprocessing.get_config()):
+        raise UserError(f"distillation teacher {settings.teacher} was trained with preprocessing "
+                        f"{teacher_preprocessing}, the student uses "
+                        f"{data.preprocessing.get_config()}")
+    train = data.train
+    if settings.cache_teacher_logits:
+        train = data.with_train_targets(distillation_lib.teacher_logits_fn(teacher)).train
+        teacher = None
+    distiller = distillation_lib.Distiller(model, teacher, settings.temperature, settings.alpha)
+    return distiller, [distillation_lib.DistillationSchedule(settings, config.epochs)], train
+
+
 def _compression_record(model, config):
     source = _source_run(config.init_from) if config.init_from else {}
     compression = {key: None if getattr(config, key) is None else getattr(config, key).get_config()
@@ -375,6 +406,16 @@ def _compression_record(model, config):
         layer_sparsity=sparsity["layers"],
         max_distinct_weights=max(distinct.values()) if distinct else None,
     )
+
+
+def _distillation_record(config):
+    if config.distillation is None:
+        return None
+    teacher_run = _source_run(config.distillation.teacher)
+    return dict(config.distillation.get_config(),
+                teacher=os.path.abspath(config.distillation.teacher),
+                teacher_model=teacher_run.get("model"),
+                teacher_test_accuracy=teacher_run.get("test_accuracy"))
 
 
 def _versions():
@@ -420,19 +461,26 @@ def train(config):
     float_model = model
     model, compression_callbacks = _wrap_for_training(
         model, config, config.epochs * steps_per_epoch, os.path.join(output_dir, "logs"))
-    model.compile(optimizer=_optimizer(config, steps_per_epoch),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    trained, train_data = model, data.train
+    if config.distillation is not None:
+        trained, distill_callbacks, train_data = _distiller(model, config, data)
+        compression_callbacks += distill_callbacks
+        trained.compile(optimizer=_optimizer(config, steps_per_epoch), metrics=["accuracy"])
+    else:
+        model.compile(optimizer=_optimizer(config, steps_per_epoch),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
     callbacks = [
         TrainingThroughput(),
         keras.callbacks.TerminateOnNaN(),
-        EpochCheckpoint(os.path.join(output_dir, "checkpoints"), keep=config.keep_checkpoints),
+        EpochCheckpoint(os.path.join(output_dir, "checkpoints"), keep=config.keep_checkpoints,
+                        model=model),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=0),
         *compression_callbacks,
     ]
-    history = model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
-                        callbacks=callbacks, verbose=verbose).history
+    history = trained.fit(train_data, validation_data=data.validation, epochs=config.epochs,
+                          callbacks=callbacks, verbose=verbose).history
     if any(not math.isfinite(loss) for loss in history.get("loss", [])):
         raise UserError(f"training diverged: the loss became NaN in epoch {len(history['loss'])}; "
                         "lower --learning_rate")
@@ -468,6 +516,7 @@ def train(config):
         "quantization": config.qat_config.get_config() if config.qat else None,
         "init_from": config.init_from and os.path.abspath(config.init_from),
         "compression": _compression_record(model, config),
+        "distillation": _distillation_record(config),
         "config": config.get_config(),
         "model_config": model_config.get_config(),
         "artifacts": {"model": "model.keras", "history": "history.json",
