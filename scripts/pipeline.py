@@ -1,0 +1,49 @@
+"""Runs a recipe: train (teacher, baseline, distilled student), prune, QAT, export, benchmark,
+report, all in one run folder; stages that already finished are skipped on a rerun.
+
+Usage:
+  python scripts/pipeline.py --recipe models/mobilenet_v2_035_fashion/recipe.json --preset short
+
+Writes RUN/<stage>/ (training runs, exports, benchmark.json), RUN/run.json (the recipe and every
+measured figure), RUN/report.md and its plots. RUN defaults to runs/<recipe name>[_<preset>].
+`--check` validates the recipe and prints the stages without running anything.
+"""
+
+import os
+
+from absl import flags, logging
+
+from tflite_lite import cli
+from tflite_lite.pipeline import default_run_dir, load_recipe, plan, run_pipeline
+
+_RECIPE = flags.DEFINE_string("recipe", None, "Recipe JSON file.", required=True)
+_PRESET = flags.DEFINE_string("preset", None, "A preset of the recipe (e.g. short, full).")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None,
+                                  "Run folder (default runs/<recipe name>[_<preset>]).")
+_CHECK = flags.DEFINE_bool("check", False, "Validate the recipe and list the stages only.")
+
+
+def main(argv):
+    cli.reject_extra_args(argv)
+    logging.set_verbosity(logging.WARNING)  # the converter's INFO lines would bury the report
+    recipe = load_recipe(_RECIPE.value, _PRESET.value)
+    run_dir = _OUTPUT_DIR.value or default_run_dir(recipe)
+    if _CHECK.value:
+        for stage in plan(recipe, run_dir):
+            print(f"{stage.name:10s} {stage.kind:9s} {stage.folder}  [{stage.fingerprint}]")
+        return
+    record = run_pipeline(recipe, run_dir)
+    with open(os.path.join(run_dir, "report.md")) as f:
+        print(f.read())
+    best = record["summary"].get("best_int8")
+    if best:
+        print(f"best int8: {best['file']} test accuracy {best['tflite_accuracy']:.4f} → "
+              f"{run_dir}/report.md")
+
+
+def run():
+    cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

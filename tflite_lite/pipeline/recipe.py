@@ -1,0 +1,265 @@
+"""Recipes: a JSON file that describes a whole run, checked completely before anything trains.
+
+    {
+      "name": "mobilenet_v2_035_fashion",
+      "dataset": {"name": "fashion_mnist", "input_size": 32},
+      "teacher": {"model": "mobilenet_v1_050", "epochs": 30},      # or {"load": "t.keras"}
+      "student": {"model": "mobilenet_v2_035", "epochs": 15},
+      "baseline": true,                          # the student again, without the teacher
+      "distillation": {"temperature": 4.0, "alpha": 0.1},
+      "pruning": {"final_sparsity": 0.5, "epochs": 2},
+      "qat": {"epochs": 1, "learning_rate": 0.0002},
+      "export": {"modes": ["float32", "int8"], "evaluate": true},
+      "benchmark": {"threads": [1], "num_runs": 200},
+      "presets": {"short": {"student": {"epochs": 2}}}
+    }
+
+A preset is a partial recipe merged over the rest (nested objects key by key). Relative paths
+are read from the current folder. Every section is optional except `student`.
+"""
+
+import copy
+import dataclasses
+import json
+import os
+
+from tflite_lite import data as data_lib
+from tflite_lite.convert import MODES
+from tflite_lite.distillation import DistillationConfig
+from tflite_lite.errors import UserError
+from tflite_lite.pruning import PruningConfig
+from tflite_lite.quantization import PRESERVE, WEIGHT_QUANTIZERS
+
+DATASET_DEFAULTS = {"name": "fashion_mnist", "input_size": 32, "channels": None,
+                    "batch_size": 128, "augment": list(data_lib.AUGMENTATIONS),
+                    "validation_split": 0.1, "max_train_examples": None, "seed": 0}
+# TrainConfig fields a training section may set.
+TRAIN_KEYS = ("model", "epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
+              "weight_decay", "dropout", "small_input")
+FINETUNE_KEYS = ("epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
+                 "weight_decay", "distill")
+FINETUNE_DEFAULTS = {"epochs": 1, "warmup_epochs": 0.0, "distill": False}
+QAT_KEYS = FINETUNE_KEYS + ("weight_quantizer", "weight_bits")
+PRUNING_KEYS = FINETUNE_KEYS + tuple(f.name for f in dataclasses.fields(PruningConfig))
+EXPORT_DEFAULTS = {"modes": ["float32", "int8"], "evaluate": True, "max_eval_examples": None,
+                   "compare": True}
+BENCHMARK_DEFAULTS = {"threads": [1], "num_runs": 200, "warmup_runs": 10}
+SECTIONS = ("name", "description", "dataset", "teacher", "student", "baseline", "distillation",
+            "pruning", "qat", "export", "benchmark", "presets")
+# Modes exported from the final float model; the others come from the final (QAT) model.
+FLOAT_MODES = ("float32", "float16", "dynamic")
+
+
+def _check_keys(section, value, allowed):
+    if not isinstance(value, dict):
+        raise UserError(f"recipe {section}: expected an object, got {value!r}")
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise UserError(f"recipe {section}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                        f"allowed: {', '.join(allowed)}")
+
+
+def _merge(base, override):
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A validated recipe (one preset applied). Build it with `load_recipe` or
+    `Recipe.from_config`; each section is a plain dict with its defaults filled in."""
+
+    name: str
+    student: dict
+    dataset: dict
+    description: str = ""
+    teacher: dict = None
+    baseline: bool = False
+    distillation: dict = None
+    pruning: dict = None
+    qat: dict = None
+    export: dict = None
+    benchmark: dict = None
+    preset: str = None
+
+    @classmethod
+    def from_config(cls, config, preset=None):
+        """Validates a recipe dict, applies `preset`, and fills in defaults.
+
+        Raises:
+          UserError: naming the first unknown key, missing section, bad value or
+            incompatible combination.
+        """
+        _check_keys("", config, SECTIONS)
+        presets = config.get("presets") or {}
+        _check_keys("presets", presets, list(presets))
+        if preset is not None:
+            if preset not in presets:
+                raise UserError(f"recipe has no preset {preset!r}; presets: "
+                                f"{', '.join(presets) or 'none'}")
+            _check_keys(f"presets.{preset}", presets[preset], [s for s in SECTIONS
+                                                                 if s != "presets"])
+            config = _merge(config, presets[preset])
+        name = config.get("name")
+        if not isinstance(name, str) or not name or os.sep in name or name.startswith("."):
+            raise UserError(f"recipe name must be a plain folder name, got {name!r}")
+        if "student" not in config:
+            raise UserError("recipe has no student section")
+        recipe = cls(
+            name=name, description=config.get("description", ""), preset=preset,
+            dataset=_merge(DATASET_DEFAULTS, _section(config, "dataset", DATASET_DEFAULTS)),
+            teacher=config.get("teacher"), student=_section(config, "student", TRAIN_KEYS),
+            baseline=config.get("baseline", False),
+            distillation=config.get("distillation"),
+            pruning=_finetune(config, "pruning", PRUNING_KEYS),
+            qat=_finetune(config, "qat", QAT_KEYS),
+            export=_merge(EXPORT_DEFAULTS, _section(config, "export", EXPORT_DEFAULTS)),
+            benchmark=(None if config.get("benchmark", {}) is None else _merge(
+                BENCHMARK_DEFAULTS, _section(config, "benchmark", BENCHMARK_DEFAULTS))))
+        try:
+            recipe.validate()
+        except (TypeError, ValueError) as error:  # e.g. a string where a number belongs
+            raise UserError(f"recipe {name}: invalid value: {error}") from None
+        return recipe
+
+    def validate(self):
+        """Cross-section checks; the per-stage configs validate their own fields."""
+        if not isinstance(self.baseline, bool):
+            raise UserError(f"recipe baseline must be true or false, got {self.baseline!r}")
+        if self.teacher is not None:
+            if "load" in self.teacher:
+                _check_keys("teacher", self.teacher, ("load",))
+            else:
+                _check_keys("teacher", self.teacher, TRAIN_KEYS)
+                if "model" not in self.teacher:
+                    raise UserError("recipe teacher: give `model` (train one) or `load` (a "
+                                    ".keras file or a run folder)")
+        if "model" not in self.student:
+            raise UserError("recipe student: `model` is missing")
+        if self.distillation is not None:
+            _check_keys("distillation", self.distillation,
+                        [f.name for f in dataclasses.fields(DistillationConfig)
+                         if f.name != "teacher"])
+            if self.teacher is None:
+                raise UserError("recipe distillation needs a teacher section")
+            DistillationConfig("teacher.keras", **self.distillation)
+        elif self.teacher is not None:
+            raise UserError("recipe has a teacher but no distillation section")
+        if self.baseline and self.distillation is None:
+            raise UserError("recipe baseline compares with distillation; add a distillation "
+                            "section or drop baseline")
+        for section in ("pruning", "qat"):
+            settings = getattr(self, section)
+            if settings and settings["distill"] and self.distillation is None:
+                raise UserError(f"recipe {section}.distill needs a distillation section")
+        if self.pruning is not None:
+            PruningConfig.from_config(self.pruning_config)
+        if self.qat is not None:
+            if self.qat.get("weight_quantizer", "int8") not in WEIGHT_QUANTIZERS:
+                raise UserError(f"recipe qat.weight_quantizer must be one of "
+                                f"{', '.join(WEIGHT_QUANTIZERS)}")
+        modes = self.export["modes"]
+        if not isinstance(modes, list) or not modes or any(m not in MODES for m in modes):
+            raise UserError(f"recipe export.modes must be a non-empty list of {', '.join(MODES)},"
+                            f" got {modes!r}")
+        self._validate_training()
+        self._check_teacher_file()
+
+    @property
+    def pruning_config(self):
+        return {key: value for key, value in self.pruning.items() if key not in FINETUNE_KEYS}
+
+    @property
+    def qat_preserve(self):
+        return PRESERVE[1] if self.pruning is not None else None
+
+    @property
+    def input_shape(self):
+        channels = self.dataset["channels"] or (1 if self.dataset["name"] in (
+            "fashion_mnist", "mnist") else 3)
+        return (self.dataset["input_size"],) * 2 + (channels,)
+
+    def _validate_training(self):
+        from tflite_lite.training import TrainConfig  # the recipe sits above training
+
+        for section in ("teacher", "student"):
+            settings = getattr(self, section)
+            if settings is not None and "load" not in settings:
+                TrainConfig(**self.dataset_settings, **settings, output_dir="")
+        for section in ("pruning", "qat"):
+            settings = getattr(self, section)
+            if settings is not None:
+                kwargs = {k: v for k, v in settings.items() if k in FINETUNE_KEYS[:-1]}
+                extra = ({"pruning": self.pruning_config} if section == "pruning" else
+                         {"qat": True, "qat_preserve": self.qat_preserve,
+                          **{k: settings[k] for k in QAT_KEYS[len(FINETUNE_KEYS):]
+                             if k in settings}})
+                TrainConfig(model=self.student["model"], **self.dataset_settings, **kwargs,
+                            **extra, output_dir="")
+
+    @property
+    def dataset_settings(self):
+        """The dataset section as `TrainConfig` fields."""
+        settings = dict(self.dataset)
+        return dict(settings, dataset=settings.pop("name"))
+
+    def teacher_path(self, run_dir):
+        """The teacher `.keras` file: loaded, or the one the teacher stage writes."""
+        if self.teacher is None:
+            return None
+        if "load" in self.teacher:
+            path = self.teacher["load"]
+            return os.path.join(path, "model.keras") if os.path.isdir(path) else path
+        return os.path.join(run_dir, "teacher", "model.keras")
+
+    def _check_teacher_file(self):
+        """A loaded teacher must exist and fit the student's input and classes."""
+        if self.teacher is None or "load" not in self.teacher:
+            return
+        path = self.teacher_path("")
+        if not isinstance(self.teacher["load"], str) or not os.path.isfile(path):
+            raise UserError(f"recipe teacher.load: {self.teacher['load']}: no such model file "
+                            "or run folder")
+        from tflite_lite.distillation import check_compatible
+        from tflite_lite.quantization import load_model
+
+        num_classes = len(data_lib.dataset_class_names(self.dataset["name"]))
+        check_compatible(load_model(path), self.input_shape, num_classes)
+
+    def get_config(self):
+        return dataclasses.asdict(self)
+
+
+def _section(config, key, allowed):
+    value = config.get(key) or {}
+    _check_keys(key, value, allowed)
+    return value
+
+
+def _finetune(config, key, allowed):
+    if config.get(key) is None:
+        return None
+    return _merge(FINETUNE_DEFAULTS, _section(config, key, allowed))
+
+
+def load_recipe(path, preset=None):
+    """Reads and validates a recipe file.
+
+    Raises:
+      UserError: a missing or unreadable file, invalid JSON, or an invalid recipe.
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"recipe {path}: no such file")
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"recipe {path}: cannot read it ({error})") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"recipe {path}: invalid JSON at line {error.lineno}: {error.msg}") from None
+    return Recipe.from_config(config, preset)

@@ -1,0 +1,228 @@
+"""A run's report: `run.json` (the recipe and every measured figure), `report.md` (tables)
+and matplotlib plots (accuracy vs size, accuracy vs latency with the Pareto front, training
+curves)."""
+
+import datetime
+import gzip
+import json
+import os
+
+from tflite_lite import _io
+from tflite_lite.report import format_table
+
+PLOTS = {"accuracy_vs_size": "accuracy_vs_size.png",
+         "accuracy_vs_latency": "accuracy_vs_latency.png",
+         "training_curves": "training_curves.png"}
+TRAINING_COLUMNS = (
+    ("stage", "stage", "s"), ("model", "model", "s"), ("how", "how", "s"),
+    ("epochs", "epochs", "d"), ("minutes", "minutes", ".1f"),
+    ("test_accuracy", "test acc", ".4f"), ("params", "params", ",d"), ("macs", "MACs", ",d"),
+)
+ARTIFACT_COLUMNS = (
+    ("file", "file", "s"), ("keras_accuracy", "Keras acc", ".4f"),
+    ("tflite_accuracy", "TFLite acc", ".4f"), ("agreement", "agreement", ".4f"),
+    ("size_kb", "KB", ".1f"), ("gzip_kb", "gzip KB", ".1f"), ("macs", "MACs", ",d"),
+    ("p50_ms", "p50 ms", ".3f"), ("ratio", "x first", ".2f"),
+)
+
+
+def _read_json(path):
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _how(record):
+    parts = []
+    if record.get("distillation"):
+        parts.append(f"distilled from {record['distillation'].get('teacher_model') or 'teacher'}")
+    if record.get("init_from"):
+        parts.append("fine-tuned")
+    compression = record.get("compression") or {}
+    if compression.get("pruning"):
+        parts.append(f"pruned to {compression['sparsity']:.0%}")
+    if record.get("quantization"):
+        parts.append("QAT")
+    return ", ".join(parts) or "from scratch"
+
+
+def training_rows(stages, histories):
+    rows = []
+    for stage in stages:
+        if stage.kind != "train":
+            continue
+        record = _read_json(os.path.join(stage.folder, "run.json")) or {}
+        histories[stage.name] = _read_json(os.path.join(stage.folder, "history.json")) or {}
+        rows.append({"stage": stage.name, "model": record.get("model"), "how": _how(record),
+                     "epochs": record.get("epochs"),
+                     "minutes": (record.get("wall_seconds") or 0) / 60,
+                     "test_accuracy": record.get("test_accuracy"),
+                     "params": record.get("params"), "macs": record.get("macs"),
+                     "train_seconds": record.get("train_seconds"),
+                     "wall_seconds": record.get("wall_seconds")})
+    return rows
+
+
+def artifact_rows(stages):
+    exports = next((s for s in stages if s.kind == "export"), None)
+    bench = next((s for s in stages if s.kind == "benchmark"), None)
+    latency = {}
+    if bench is not None:
+        result = _read_json(os.path.join(bench.folder, "benchmark.json")) or {"rows": []}
+        latency = {os.path.basename(r["model"]): r for r in result["rows"] if r["threads"] == 1}
+    rows = []
+    for job in exports.settings["exports"] if exports else ():
+        contract = _read_json(os.path.splitext(job["output"])[0] + ".json") or {}
+        evaluation = contract.get("evaluation") or {}
+        name = os.path.basename(job["output"])
+        with open(job["output"], "rb") as f:
+            gzip_bytes = len(gzip.compress(f.read(), compresslevel=9))
+        measured = latency.get(name, {})
+        rows.append({"file": name, "stage": job["stage"], "mode": job["mode"],
+                     "keras_accuracy": evaluation.get("keras_accuracy"),
+                     "tflite_accuracy": evaluation.get("tflite_accuracy"),
+                     "agreement": evaluation.get("agreement"),
+                     "eval_examples": evaluation.get("num_examples"),
+                     "size_bytes": contract.get("size_bytes"),
+                     "size_kb": contract.get("size_bytes", 0) / 1024,
+                     "gzip_bytes": gzip_bytes, "gzip_kb": gzip_bytes / 1024,
+                     "macs": contract.get("macs"), "float_ops": contract.get("float_ops"),
+                     "p50_ms": measured.get("p50_ms"), "p90_ms": measured.get("p90_ms"),
+                     "init_ms": measured.get("init_ms"),
+                     "ratio": measured.get("ratio_to_baseline")})
+    return rows
+
+
+def pareto_front(points):
+    """The points (cost, accuracy) no other point beats on both, sorted by cost."""
+    front = []
+    for cost, accuracy in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or accuracy > front[-1][1]:
+            front.append((cost, accuracy))
+    return front
+
+
+def _plot(run_dir, artifacts, histories):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    written = {}
+    scored = [r for r in artifacts if r["tflite_accuracy"] is not None]
+    for key, cost, label in (("accuracy_vs_size", "size_kb", "file size (KB)"),
+                             ("accuracy_vs_latency", "p50_ms", "p50 latency (ms, 1 thread)")):
+        points = [r for r in scored if r[cost] is not None]
+        if not points:
+            continue
+        figure, axes = plt.subplots(figsize=(6, 4))
+        for row in points:
+            axes.scatter(row[cost], row["tflite_accuracy"], s=30)
+            axes.annotate(row["file"].replace(".tflite", ""), (row[cost], row["tflite_accuracy"]),
+                          fontsize=7, xytext=(4, 2), textcoords="offset points")
+        front = pareto_front([(r[cost], r["tflite_accuracy"]) for r in points])
+        axes.plot(*zip(*front), "--", color="gray", linewidth=1, label="Pareto front")
+        axes.set(xlabel=label, ylabel="TFLite test accuracy", title=key.replace("_", " "))
+        axes.legend(fontsize=7)
+        axes.grid(alpha=0.3)
+        written[key] = _save(figure, os.path.join(run_dir, PLOTS[key]))
+    if any(h.get("val_accuracy") for h in histories.values()):
+        figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+        for name, history in histories.items():
+            epochs = range(1, len(history.get("val_accuracy", [])) + 1)
+            if history.get("val_accuracy"):
+                left.plot(epochs, history["val_accuracy"], marker=".", label=name)
+            if history.get("loss"):
+                right.plot(range(1, len(history["loss"]) + 1), history["loss"], marker=".",
+                           label=name)
+        left.set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
+        right.set(xlabel="epoch", ylabel="training loss", title="training loss")
+        for axes in (left, right):
+            axes.legend(fontsize=7)
+            axes.grid(alpha=0.3)
+        written["training_curves"] = _save(figure, os.path.join(run_dir,
+                                                                PLOTS["training_curves"]))
+    plt.close("all")
+    return written
+
+
+def _save(figure, path):
+    figure.tight_layout()
+    with _io.atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=110)
+    return os.path.basename(path)
+
+
+def _summary(training, artifacts):
+    by_stage = {row["stage"]: row for row in training}
+    summary = {"train_minutes": sum(r["wall_seconds"] or 0 for r in training) / 60}
+    if "baseline" in by_stage and "student" in by_stage:
+        gain = by_stage["student"]["test_accuracy"] - by_stage["baseline"]["test_accuracy"]
+        summary["distillation_gain_pp"] = 100 * gain
+        int8 = {r["stage"]: r["tflite_accuracy"] for r in artifacts if r["mode"] == "int8"}
+        if int8.get("student") is not None and int8.get("baseline") is not None:
+            summary["distillation_gain_int8_pp"] = 100 * (int8["student"] - int8["baseline"])
+    int8_rows = [r for r in artifacts if r["mode"] == "int8" and r["tflite_accuracy"] is not None
+                 and r["stage"] != "teacher"]
+    if int8_rows:
+        best = max(int8_rows, key=lambda r: r["tflite_accuracy"])
+        summary["best_int8"] = {"file": best["file"], "tflite_accuracy": best["tflite_accuracy"],
+                                "size_bytes": best["size_bytes"], "p50_ms": best["p50_ms"]}
+    return summary
+
+
+def write_report(recipe, run_dir, stages, history):
+    """Writes `run.json`, `report.md` and the plots of a run; returns the run record."""
+    histories = {}
+    training = training_rows(stages, histories)
+    artifacts = artifact_rows(stages)
+    plots = _plot(run_dir, artifacts, histories)
+    record = {
+        "recipe": recipe.get_config(),
+        "run_dir": os.path.abspath(run_dir),
+        "stages": history,
+        "training": training,
+        "artifacts": artifacts,
+        "summary": _summary(training, artifacts),
+        "plots": plots,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    _io.write_json(os.path.join(run_dir, "run.json"), record)
+    with _io.atomic_path(os.path.join(run_dir, "report.md")) as tmp:
+        with open(tmp, "w") as f:
+            f.write(render_markdown(record))
+    return record
+
+
+def render_markdown(record):
+    recipe = record["recipe"]
+    summary = record["summary"]
+    preset = f" (preset `{recipe['preset']}`)" if recipe.get("preset") else ""
+    lines = [f"# {recipe['name']}{preset}", ""]
+    if recipe.get("description"):
+        lines += [recipe["description"], ""]
+    dataset = recipe["dataset"]
+    lines += [f"Dataset `{dataset['name']}` at {dataset['input_size']}x{dataset['input_size']} px; "
+              f"training took {summary['train_minutes']:.1f} min in all.", ""]
+    if "best_int8" in summary:
+        best = summary["best_int8"]
+        lines += [f"Best int8 model: `{best['file']}`, test accuracy "
+                  f"{best['tflite_accuracy']:.4f}.", ""]
+    if "distillation_gain_pp" in summary:
+        gain = f"Distillation: student − baseline = {summary['distillation_gain_pp']:+.2f} pp (Keras)"
+        if "distillation_gain_int8_pp" in summary:
+            gain += f", {summary['distillation_gain_int8_pp']:+.2f} pp (int8)"
+        lines += [gain + ".", ""]
+    lines += ["## Training", "", "```", format_table(record["training"], TRAINING_COLUMNS), "```",
+              "", "## Artifacts", "",
+              "Accuracy on the test split; latency on LiteRT, 1 thread, all files interleaved.", "",
+              "```", format_table(record["artifacts"], ARTIFACT_COLUMNS), "```", ""]
+    for key, file in record["plots"].items():
+        lines += [f"![{key.replace('_', ' ')}]({file})", ""]
+    lines += ["## Stages", ""]
+    for name, status in record["stages"].items():
+        seconds = status.get("seconds")
+        lines.append(f"- {name}: {status['status']}" +
+                     (f" in {seconds / 60:.1f} min" if seconds is not None else ""))
+    return "\n".join(lines) + "\n"
