@@ -3,7 +3,8 @@
     {
       "name": "mobilenet_v2_035_fashion",
       "dataset": {"name": "fashion_mnist", "input_size": 32},
-      "teacher": {"model": "mobilenet_v1_050", "epochs": 30},      # or {"load": "t.keras"}
+      "teacher": {"model": "mobilenet_v1_050", "epochs": 30},      # or {"load": "t.keras"},
+                                             # or {"recipe": "models/x/recipe.json"}
       "student": {"model": "mobilenet_v2_035", "epochs": 15},
       "baseline": true,                          # the student again, without the teacher
       "distillation": {"temperature": 4.0, "alpha": 0.1},
@@ -15,7 +16,9 @@
     }
 
 A preset is a partial recipe merged over the rest (nested objects key by key). Relative paths
-are read from the current folder. Every section is optional except `student`.
+are read from the current folder. Every section is optional except `student`. A teacher given
+as another recipe is that recipe's student (its float model), trained first in that recipe's
+own run folder (`runs/<name>`) unless it has finished there.
 """
 
 import copy
@@ -86,9 +89,10 @@ class Recipe:
     export: dict = None
     benchmark: dict = None
     preset: str = None
+    teacher_recipe: "Recipe" = dataclasses.field(default=None, repr=False)
 
     @classmethod
-    def from_config(cls, config, preset=None):
+    def from_config(cls, config, preset=None, _parents=()):
         """Validates a recipe dict, applies `preset`, and fills in defaults.
 
         Raises:
@@ -122,23 +126,26 @@ class Recipe:
             benchmark=(None if config.get("benchmark", {}) is None else _merge(
                 BENCHMARK_DEFAULTS, _section(config, "benchmark", BENCHMARK_DEFAULTS))))
         try:
-            recipe.validate()
+            recipe.validate(_parents)
         except (TypeError, ValueError) as error:  # e.g. a string where a number belongs
             raise UserError(f"recipe {name}: invalid value: {error}") from None
         return recipe
 
-    def validate(self):
-        """Cross-section checks; the per-stage configs validate their own fields."""
+    def validate(self, _parents=()):
+        """Cross-section checks; the per-stage configs validate their own fields. `_parents`:
+        the recipe files that named this one as teacher (to refuse cycles)."""
         if not isinstance(self.baseline, bool):
             raise UserError(f"recipe baseline must be true or false, got {self.baseline!r}")
         if self.teacher is not None:
             if "load" in self.teacher:
                 _check_keys("teacher", self.teacher, ("load",))
+            elif "recipe" in self.teacher:
+                _check_keys("teacher", self.teacher, ("recipe", "preset"))
             else:
                 _check_keys("teacher", self.teacher, TRAIN_KEYS)
                 if "model" not in self.teacher:
-                    raise UserError("recipe teacher: give `model` (train one) or `load` (a "
-                                    ".keras file or a run folder)")
+                    raise UserError("recipe teacher: give `model` (train one), `load` (a "
+                                    ".keras file or a run folder) or `recipe`")
         if "model" not in self.student:
             raise UserError("recipe student: `model` is missing")
         if self.distillation is not None:
@@ -169,6 +176,7 @@ class Recipe:
                             f" got {modes!r}")
         self._validate_training()
         self._check_teacher_file()
+        self._load_teacher_recipe(_parents)
 
     @property
     def pruning_config(self):
@@ -212,6 +220,8 @@ class Recipe:
         """The teacher `.keras` file: loaded, or the one the teacher stage writes."""
         if self.teacher is None:
             return None
+        if "recipe" in self.teacher:
+            return os.path.join(default_run_dir(self.teacher_recipe), "student", "model.keras")
         if "load" in self.teacher:
             path = self.teacher["load"]
             return os.path.join(path, "model.keras") if os.path.isdir(path) else path
@@ -231,8 +241,26 @@ class Recipe:
         num_classes = len(data_lib.dataset_class_names(self.dataset["name"]))
         check_compatible(load_model(path), self.input_shape, num_classes)
 
+    def _load_teacher_recipe(self, parents):
+        if self.teacher is None or "recipe" not in self.teacher:
+            return
+        path = self.teacher["recipe"]
+        if not isinstance(path, str) or not os.path.isfile(path):
+            raise UserError(f"recipe teacher.recipe: {path}: no such file")
+        teacher = load_recipe(path, self.teacher.get("preset"), _parents=parents)
+        if teacher.input_shape != self.input_shape:
+            raise UserError(f"recipe teacher.recipe {path} trains on {teacher.input_shape} inputs, "
+                            f"this recipe on {self.input_shape}")
+        classes = [len(data_lib.dataset_class_names(r.dataset["name"])) for r in (teacher, self)]
+        if classes[0] != classes[1]:
+            raise UserError(f"recipe teacher.recipe {path} has {classes[0]} classes, this "
+                            f"recipe's dataset {classes[1]}")
+        self.teacher_recipe = teacher
+
     def get_config(self):
-        return dataclasses.asdict(self)
+        config = dataclasses.asdict(self)
+        config.pop("teacher_recipe")
+        return config
 
 
 def _section(config, key, allowed):
@@ -247,14 +275,21 @@ def _finetune(config, key, allowed):
     return _merge(FINETUNE_DEFAULTS, _section(config, key, allowed))
 
 
-def load_recipe(path, preset=None):
-    """Reads and validates a recipe file.
+def default_run_dir(recipe):
+    """`runs/<name>`, with `_<preset>` for a preset."""
+    return os.path.join("runs", recipe.name + (f"_{recipe.preset}" if recipe.preset else ""))
+
+
+def load_recipe(path, preset=None, _parents=()):
+    """Reads and validates a recipe file (and a teacher recipe it names).
 
     Raises:
       UserError: a missing or unreadable file, invalid JSON, or an invalid recipe.
     """
     if not os.path.isfile(path):
         raise UserError(f"recipe {path}: no such file")
+    if os.path.abspath(path) in _parents:
+        raise UserError(f"recipe {path} is its own teacher (through {', '.join(_parents)})")
     try:
         with open(path) as f:
             config = json.load(f)
@@ -262,4 +297,4 @@ def load_recipe(path, preset=None):
         raise UserError(f"recipe {path}: cannot read it ({error})") from None
     except json.JSONDecodeError as error:
         raise UserError(f"recipe {path}: invalid JSON at line {error.lineno}: {error.msg}") from None
-    return Recipe.from_config(config, preset)
+    return Recipe.from_config(config, preset, _parents + (os.path.abspath(path),))

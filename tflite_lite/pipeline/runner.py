@@ -21,7 +21,7 @@ from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert import ExportConfig, export_model
 from tflite_lite.distillation import DistillationConfig
 from tflite_lite.pipeline import report
-from tflite_lite.pipeline.recipe import FINETUNE_KEYS, FLOAT_MODES, QAT_KEYS
+from tflite_lite.pipeline.recipe import FINETUNE_KEYS, FLOAT_MODES, QAT_KEYS, default_run_dir
 from tflite_lite.training import TrainConfig, train
 
 STAGE_FILE = "stage.json"
@@ -89,7 +89,7 @@ def _train_inputs(recipe, name):
 def plan(recipe, run_dir):
     """The recipe's stages, in order, with their fingerprints."""
     stages = []
-    wanted = {"teacher": recipe.teacher is not None and "load" not in recipe.teacher,
+    wanted = {"teacher": recipe.teacher is not None and "model" in recipe.teacher,
               "baseline": recipe.baseline, "student": True,
               "pruned": recipe.pruning is not None, "qat": recipe.qat is not None}
     for name in TRAIN_STAGES:
@@ -122,13 +122,21 @@ def plan(recipe, run_dir):
                             dict(recipe.benchmark, models=[e["output"] for e in exports]),
                             ("export",)))
     fingerprints = {}
-    if recipe.teacher is not None and "load" in recipe.teacher:
+    if recipe.teacher_recipe is not None:
+        teacher_stages = plan(recipe.teacher_recipe, _teacher_run_dir(recipe))
+        fingerprints["teacher"] = next(s.fingerprint for s in teacher_stages
+                                       if s.name == "student")
+    elif recipe.teacher is not None and "load" in recipe.teacher:
         fingerprints["teacher"] = _file_digest(recipe.teacher_path(run_dir))
     for stage in stages:
         settings = {k: v for k, v in stage.settings.items() if k not in _UNFINGERPRINTED}
         stage.fingerprint = _fingerprint(settings, [fingerprints[i] for i in stage.inputs])
         fingerprints[stage.name] = stage.fingerprint
     return stages
+
+
+def _teacher_run_dir(recipe):
+    return default_run_dir(recipe.teacher_recipe)
 
 
 def _file_digest(path):
@@ -203,6 +211,9 @@ def run_pipeline(recipe, run_dir, log=print):
     Returns:
       The run record, also written to `run_dir/run.json`.
     """
+    if recipe.teacher_recipe is not None:
+        log(f"pipeline: teacher: the recipe {recipe.teacher_recipe.name} first")
+        run_pipeline(recipe.teacher_recipe, _teacher_run_dir(recipe), log)
     stages = plan(recipe, run_dir)
     history = {}
     for stage in stages:
