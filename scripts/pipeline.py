@@ -29,6 +29,10 @@ def main(argv):
     recipe = load_recipe(_RECIPE.value, _PRESET.value)
     run_dir = _OUTPUT_DIR.value or default_run_dir(recipe)
     if _CHECK.value:
+        if recipe.teacher_recipe is not None:
+            teacher_dir = default_run_dir(recipe.teacher_recipe)
+            print(f"{'teacher':10s} {'recipe':9s} {teacher_dir}/student  "
+                  f"(runs {recipe.teacher['recipe']} first)")
         for stage in plan(recipe, run_dir):
             print(f"{stage.name:10s} {stage.kind:9s} {stage.folder}  [{stage.fingerprint}]")
         return

@@ -38,7 +38,8 @@ class DistillationConfig:
       final_temperature: T at the last epoch, reached linearly; None keeps `temperature`.
       final_alpha: alpha at the last epoch, reached linearly; None keeps `alpha`.
       cache_teacher_logits: compute the teacher's logits once, on the un-augmented training
-        images, instead of on every augmented batch. Defaults to True.
+        images, instead of on every augmented batch: faster, but the student then sees an
+        augmented view and the teacher's answer for the plain one. Defaults to False.
     """
 
     teacher: str
@@ -46,7 +47,7 @@ class DistillationConfig:
     alpha: float = 0.1
     final_temperature: float = None
     final_alpha: float = None
-    cache_teacher_logits: bool = True
+    cache_teacher_logits: bool = False
 
     def __post_init__(self):
         self.validate()

@@ -15,7 +15,8 @@
       "presets": {"short": {"student": {"epochs": 2}}}
     }
 
-A preset is a partial recipe merged over the rest (nested objects key by key). Relative paths
+A preset is a partial recipe merged over the rest (nested objects key by key; null removes a
+key). Relative paths
 are read from the current folder. Every section is optional except `student`. A teacher given
 as another recipe is that recipe's student (its float model), trained first in that recipe's
 own run folder (`runs/<name>`) unless it has finished there.
@@ -27,6 +28,7 @@ import json
 import os
 
 from tflite_lite import data as data_lib
+from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
 from tflite_lite.convert import MODES
 from tflite_lite.distillation import DistillationConfig
 from tflite_lite.errors import UserError
@@ -63,9 +65,13 @@ def _check_keys(section, value, allowed):
 
 
 def _merge(base, override):
+    """`override` over `base`, nested objects key by key; a null removes the key (so a preset
+    can drop a section, or replace a teacher `recipe` by a teacher `model`)."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
@@ -134,6 +140,11 @@ class Recipe:
     def validate(self, _parents=()):
         """Cross-section checks; the per-stage configs validate their own fields. `_parents`:
         the recipe files that named this one as teacher (to refuse cycles)."""
+        data_lib.dataset_class_names(self.dataset["name"])  # a known dataset, a usable folder
+        size = self.dataset["input_size"]
+        if not isinstance(size, int) or size < MIN_INPUT_SIZE:
+            raise UserError(f"recipe dataset.input_size must be an integer >= {MIN_INPUT_SIZE}, "
+                            f"got {size!r}")
         if not isinstance(self.baseline, bool):
             raise UserError(f"recipe baseline must be true or false, got {self.baseline!r}")
         if self.teacher is not None:
@@ -188,7 +199,7 @@ class Recipe:
 
     @property
     def input_shape(self):
-        channels = self.dataset["channels"] or (1 if self.dataset["name"] in (
+        channels = self.dataset.get("channels") or (1 if self.dataset["name"] in (
             "fashion_mnist", "mnist") else 3)
         return (self.dataset["input_size"],) * 2 + (channels,)
 
@@ -197,7 +208,7 @@ class Recipe:
 
         for section in ("teacher", "student"):
             settings = getattr(self, section)
-            if settings is not None and "load" not in settings:
+            if settings is not None and "model" in settings:
                 TrainConfig(**self.dataset_settings, **settings, output_dir="")
         for section in ("pruning", "qat"):
             settings = getattr(self, section)
