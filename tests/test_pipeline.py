@@ -20,10 +20,10 @@ TINY = {
                 "batch_size": 64},
     "student": {"model": "squeezenet_1_1", "epochs": 1},
     "qat": {"epochs": 1, "learning_rate": 0.0002},
-    "export": {"modes": ["float32", "int8"], "max_eval_examples": 100},
+    "export": {"modes": ["float32", "int8"], "max_eval_examples": 100, "compare": False},
     "benchmark": {"num_runs": 5, "warmup_runs": 1},
 }
-DISTILLED = dict(TINY, teacher={"model": "squeezenet_1_1", "epochs": 1}, baseline=True,
+DISTILLED = dict(TINY, export=dict(TINY["export"], compare=True), teacher={"model": "squeezenet_1_1", "epochs": 1}, baseline=True,
                  distillation={"temperature": 4.0, "alpha": 0.1})
 
 
