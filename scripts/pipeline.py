@@ -6,7 +6,9 @@ Usage:
 
 Writes RUN/<stage>/ (training runs, exports, benchmark.json), RUN/run.json (the recipe and every
 measured figure), RUN/report.md and its plots. RUN defaults to runs/<recipe name>[_<preset>].
-`--check` validates the recipe and prints the stages without running anything.
+`--check` validates the recipe and prints the stages without running anything; `--release
+models/NAME` then copies the final int8 model, contract and labels into the zoo folder and writes
+its model card.
 """
 
 import os
@@ -15,12 +17,16 @@ from absl import flags, logging
 
 from tflite_lite import cli
 from tflite_lite.pipeline import default_run_dir, load_recipe, plan, run_pipeline
+from tflite_lite.pipeline.release import release_run
 
 _RECIPE = flags.DEFINE_string("recipe", None, "Recipe JSON file.", required=True)
 _PRESET = flags.DEFINE_string("preset", None, "A preset of the recipe (e.g. short, full).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None,
                                   "Run folder (default runs/<recipe name>[_<preset>]).")
 _CHECK = flags.DEFINE_bool("check", False, "Validate the recipe and list the stages only.")
+_RELEASE = flags.DEFINE_string("release", None,
+                               "Then copy the final int8 model, contract and labels into this "
+                               "zoo folder and write its model card (README.md).")
 
 
 def main(argv):
@@ -43,6 +49,12 @@ def main(argv):
     if best:
         print(f"best int8: {best['file']} test accuracy {best['tflite_accuracy']:.4f} → "
               f"{run_dir}/report.md")
+    if _RELEASE.value:
+        command = " ".join(["python scripts/pipeline.py", f"--recipe {_RECIPE.value}"]
+                           + [f"--preset {_PRESET.value}"] * bool(_PRESET.value)
+                           + [f"--release {_RELEASE.value}"])
+        release_run(run_dir, _RELEASE.value, command)
+        print(f"released → {_RELEASE.value}")
 
 
 def run():

@@ -11,6 +11,7 @@ import pytest
 from tflite_lite.architectures import create_model
 from tflite_lite.errors import UserError
 from tflite_lite.pipeline import Recipe, default_run_dir, load_recipe, plan, run_pipeline
+from tflite_lite.pipeline.release import release_run
 
 from conftest import REPO, assert_one_line_error, run_script
 
@@ -143,6 +144,16 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
     again = run_pipeline(Recipe.from_config(TINY), run_dir, log=lines.append)
     assert [s["status"] for s in again["stages"].values()] == ["skipped"] * 4
     assert os.path.getmtime(os.path.join(run_dir, "export", "qat_int8.tflite")) == stamp
+
+    zoo = tmp_path / "zoo"
+    card = release_run(run_dir, str(zoo))
+    assert sorted(os.listdir(zoo)) == ["README.md", "labels.txt", "model_int8.json",
+                                       "model_int8.tflite"]
+    contract = json.loads((zoo / "model_int8.json").read_text())
+    assert contract["model_file"] == "model_int8.tflite"
+    assert (zoo / "model_int8.tflite").read_bytes() == open(
+        os.path.join(run_dir, "export", "qat_int8.tflite"), "rb").read()
+    assert f"{record['artifacts'][1]['tflite_accuracy']:.4f}" in card
 
     fewer = run_pipeline(Recipe.from_config(_with(TINY, export__modes=["int8"])), run_dir,
                          log=lines.append)

@@ -6,8 +6,9 @@ Stages, in order (those the recipe asks for): `teacher`, `baseline`, `student`, 
 
 A finished stage leaves `stage.json` with its fingerprint: a hash of its settings and of the
 fingerprints of the stages it reads. On a rerun a stage whose fingerprint matches is skipped;
-change a setting and that stage and the ones after it run again. A training folder that
-already holds a finished run with the same settings (run.json) is adopted the same way.
+change a setting and that stage and the ones after it run again. A training folder without
+stage.json that holds a finished run with the same settings (run.json) is adopted, when the
+stage reads no other stage.
 """
 
 import dataclasses
@@ -156,12 +157,12 @@ def _comparable(config):
 
 
 def _finished(stage):
-    """Whether `stage` already ran with these settings (its stage.json, or for training a
-    finished run.json with the same config)."""
+    """Whether `stage` already ran with these settings: its stage.json, or for a training
+    stage that reads no other stage and has none, a finished run.json with the same config."""
     marker = _read_json(os.path.join(stage.folder, STAGE_FILE))
-    if marker and marker.get("fingerprint") == stage.fingerprint:
-        return True
-    if stage.kind == "train":
+    if marker:
+        return marker.get("fingerprint") == stage.fingerprint
+    if stage.kind == "train" and not stage.inputs:  # an upstream change would not show
         record = _read_json(os.path.join(stage.folder, "run.json"))
         model_file = os.path.join(stage.folder, "model.keras")
         if record and os.path.isfile(model_file):
