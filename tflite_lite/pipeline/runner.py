@@ -153,7 +153,11 @@ def _train_config(stage):
 
 
 def _comparable(config):
-    return {k: v for k, v in config.items() if k not in _UNFINGERPRINTED}
+    """A training config without the fields that do not change the result; a field that an
+    older run.json lacks counts as its default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+                if f.default is not dataclasses.MISSING}
+    return {k: v for k, v in {**defaults, **config}.items() if k not in _UNFINGERPRINTED}
 
 
 def _finished(stage):
