@@ -145,6 +145,17 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
     assert [s["status"] for s in again["stages"].values()] == ["skipped"] * 4
     assert os.path.getmtime(os.path.join(run_dir, "export", "qat_int8.tflite")) == stamp
 
+    # A finished training run without stage.json (trained by scripts/train.py, or by an older
+    # version whose run.json lacks newer fields) is adopted when it reads no other stage.
+    student = tmp_path / "run" / "student"
+    os.remove(student / "stage.json")
+    run_json = json.loads((student / "run.json").read_text())
+    del run_json["config"]["distillation"]
+    (student / "run.json").write_text(json.dumps(run_json))
+    adopted = run_pipeline(Recipe.from_config(TINY), run_dir, log=lines.append)
+    assert [s["status"] for s in adopted["stages"].values()] == ["skipped"] * 4
+    assert (student / "stage.json").exists()
+
     zoo = tmp_path / "zoo"
     card = release_run(run_dir, str(zoo))
     assert sorted(os.listdir(zoo)) == ["README.md", "labels.txt", "model_int8.json",

@@ -78,15 +78,18 @@ def model_card(record, artifact, contract, command=None):
     rows = [
         ("architecture", f"`{float_row['model']}`, {'x'.join(map(str, shape))} input, "
                          f"{contract['num_classes']} classes"),
-        ("how it was trained", "; ".join(f"{r['stage']}: {r['how']}, {r['epochs']} epochs"
-                                         for r in record["training"])),
+        ("how it was trained", "; ".join(
+            f"{r['stage']}: {r['how']}, {r['epochs']} epoch{'s' * (r['epochs'] != 1)}"
+            for r in record["training"])),
         ("params / MACs", f"{float_row['params']:,} / {float_row['macs'] / 1e6:.1f}M"),
         ("float test accuracy (Keras)", _pct(float_row["test_accuracy"])),
         ("int8 test accuracy (TFLite)",
          f"{_pct(artifact['tflite_accuracy'])} on {artifact['eval_examples']:,} images, top-1 "
          f"agreement {_pct(artifact['agreement'])} with its Keras model"),
         ("int8 file", f"`{MODEL_FILE}`, {artifact['size_bytes']:,} bytes "
-                      f"({artifact['gzip_bytes']:,} gzipped); int8 input and output"),
+                      f"({artifact['gzip_bytes']:,} gzipped); {contract['input']['dtype']} "
+                      f"input, {contract['output']['dtype']} output, "
+                      f"{len(contract.get('float_ops') or [])} float ops"),
     ]
     if artifact.get("p50_ms") is not None:
         latency = f"p50 {artifact['p50_ms']:.3f} ms on LiteRT, 1 thread, x86-64 host"
