@@ -13,7 +13,7 @@ its model card.
 
 import os
 
-from absl import flags, logging
+from absl import flags
 
 from tflite_lite import cli
 from tflite_lite.pipeline import default_run_dir, load_recipe, plan, run_pipeline
@@ -31,7 +31,6 @@ _RELEASE = flags.DEFINE_string("release", None,
 
 def main(argv):
     cli.reject_extra_args(argv)
-    logging.set_verbosity(logging.WARNING)  # the converter's INFO lines would bury the report
     recipe = load_recipe(_RECIPE.value, _PRESET.value)
     run_dir = _OUTPUT_DIR.value or default_run_dir(recipe)
     if _CHECK.value:

@@ -20,8 +20,12 @@ Distillation: `--teacher runs/t/model.keras --temperature 4 --alpha 0.1` (option
 `--final_temperature`, `--final_alpha`, `--nocache_teacher_logits`); combines with `--qat` and
 pruning.
 
+Several machines: run the same command on each with `--strategy multi_worker` and its own
+TF_CONFIG (see the README); `--strategy mirrored` uses every local GPU.
+
 Writes DIR/model.keras, DIR/checkpoints/, DIR/history.json, DIR/run.json (config, class
-names, preprocessing, measured test accuracy) and TensorBoard logs in DIR/logs/.
+names, preprocessing, measured test accuracy) and TensorBoard logs in DIR/logs/. A killed run
+resumes from its last finished epoch when the same command runs again.
 Models: see `--model=list`.
 """
 
@@ -30,6 +34,7 @@ from absl import flags
 from tflite_lite import cli
 from tflite_lite.architectures import list_models
 from tflite_lite import distillation, pruning
+from tflite_lite.distributed import STRATEGIES
 from tflite_lite.quantization import PRESERVE, WEIGHT_QUANTIZERS
 from tflite_lite.training import LR_SCHEDULES, OPTIMIZERS, TrainConfig, train
 
@@ -120,6 +125,8 @@ _FINAL_ALPHA = flags.DEFINE_float("final_alpha", None,
                                   "Distillation: alpha at the last epoch (linear schedule).")
 _CACHE_TEACHER = flags.DEFINE_bool("cache_teacher_logits", _DC.cache_teacher_logits,
                                    "Distillation: run the teacher once, on un-augmented images.")
+_STRATEGY = flags.DEFINE_enum("strategy", None, list(STRATEGIES),
+                              "mirrored: all local GPUs; multi_worker: the machines in TF_CONFIG.")
 _VERBOSE = flags.DEFINE_enum("verbose", "auto", ["auto", "0", "1", "2"],
                              "Keras progress: 1 bar, 2 a line per epoch, auto: bar on a terminal.")
 
@@ -177,14 +184,14 @@ def main(argv):
         keep_checkpoints=_KEEP_CHECKPOINTS.value, seed=_SEED.value,
         verbose=None if _VERBOSE.value == "auto" else int(_VERBOSE.value),
         qat=_QAT.value, weight_quantizer=_WEIGHT_QUANTIZER.value, weight_bits=_WEIGHT_BITS.value,
-        qat_preserve=_QAT_PRESERVE.value, output_dir=_OUTPUT_DIR.value or "", **_compression())
+        qat_preserve=_QAT_PRESERVE.value, strategy=_STRATEGY.value, output_dir=_OUTPUT_DIR.value or "", **_compression())
     if not config.output_dir:
         suffixes = [suffix for key, suffix in _RUN_SUFFIXES if getattr(config, key)]
         config.output_dir = f"runs/{config.model}{''.join(suffixes)}"
     record = train(config)
     print(f"{record['model']} on {record['dataset']}: test accuracy {record['test_accuracy']:.4f} "
           f"({record['epochs']} epochs, {record['wall_seconds'] / 60:.1f} min) → "
-          f"{config.output_dir}/model.keras")
+          f"{record['output_dir']}/model.keras")
 
 
 def run():

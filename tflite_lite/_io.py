@@ -4,6 +4,8 @@ import contextlib
 import csv
 import json
 import os
+import re
+import socket
 import tempfile
 
 
@@ -14,9 +16,32 @@ def _file_mode():
     return 0o666 & ~umask
 
 
+def _owner_tag():
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _remove_stale_temporaries(folder, name):
+    """Deletes temporaries of `name` left by killed processes of this host (their pid is gone)."""
+    pattern = re.compile(re.escape(f".{name}.{socket.gethostname()}-") + r"(\d+)\.")
+    for entry in os.listdir(folder):
+        match = pattern.match(entry)
+        if not match:
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, entry))
+        except OSError:
+            pass  # alive, owned by another user
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """Yields a temporary path beside `path`; renames it onto `path` only if the block succeeds.
+
+    A process killed inside the block leaves only a hidden temporary named after its host and
+    pid; the next write of the same `path` deletes it.
 
     Args:
       path: the final file path.
@@ -24,7 +49,9 @@ def atomic_path(path, suffix=""):
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + suffix,
+    name = os.path.basename(path)
+    _remove_stale_temporaries(folder, name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.{_owner_tag()}.", suffix=".tmp" + suffix,
                                dir=folder)
     os.close(fd)
     try:

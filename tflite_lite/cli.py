@@ -2,7 +2,7 @@
 
 import sys
 
-from absl import app
+from absl import app, logging
 
 from tflite_lite.errors import UserError
 
@@ -13,6 +13,8 @@ def run(main):
     """`absl.app.run(main)`, printing a `UserError` as `error: ...` instead of a traceback."""
 
     def guarded_main(argv):
+        # TensorFlow's INFO lines (checkpoint sharding, converter passes) would bury the output.
+        logging.set_verbosity(logging.WARNING)
         try:
             return main(argv)
         except UserError as error:

@@ -3,8 +3,10 @@
     result = train(TrainConfig(model="mobilenet_v2_035", epochs=10, output_dir="runs/m"))
 
 Writes into `output_dir` (each file atomically): `model.keras`, `checkpoints/epoch_NNN.keras`
-(the newest few), `history.json`, `run.json` (config, class names, preprocessing, model
-profile and measured test accuracy) and TensorBoard logs under `logs/`.
+(the newest few), `history.json` (kept current after every epoch), `run.json` (config, class
+names, preprocessing, model profile and measured test accuracy) and TensorBoard logs under
+`logs/`. While training runs, `backup/` holds the state of the last finished epoch: the same
+command after a kill resumes from there and ends with the same number of epochs.
 """
 
 import dataclasses
@@ -13,6 +15,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 
@@ -20,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 import tflite_lite
-from tflite_lite import _io, pruning
+from tflite_lite import _io, distributed, pruning
 from tflite_lite import distillation as distillation_lib
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model, get_model_config, list_models, profile
@@ -91,6 +94,9 @@ class TrainConfig:
         before training. Defaults to None.
       distillation: a `distillation_lib.DistillationConfig` (or its dict): learn from a teacher's
         logits as well as the labels; combines with `qat` and `pruning`. Defaults to None.
+      strategy: None (one device), "mirrored" (all local GPUs) or "multi_worker" (the
+        machines TF_CONFIG lists; each runs the same command). Float training and QAT.
+        Defaults to None.
     """
 
     model: str = "mobilenet_v2_035"
@@ -123,6 +129,7 @@ class TrainConfig:
     channel_pruning: ChannelPruningConfig = None
     low_rank: LowRankConfig = None
     distillation: distillation_lib.DistillationConfig = None
+    strategy: str = None
 
     def __post_init__(self):
         for key, kind in _NESTED_CONFIGS.items():
@@ -172,6 +179,14 @@ class TrainConfig:
             raise UserError(f"max_train_examples must be positive, got {self.max_train_examples!r}")
         if self.verbose not in (None, 0, 1, 2):
             raise UserError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
+        if self.strategy not in (None, *distributed.STRATEGIES):
+            raise UserError(f"strategy must be one of {', '.join(distributed.STRATEGIES)}, "
+                            f"got {self.strategy!r}")
+        unsupported = [key for key in ("pruning", "clustering", "distillation")
+                       if getattr(self, key) is not None]
+        if self.strategy and unsupported:
+            raise UserError(f"strategy {self.strategy} trains float and QAT models; "
+                            f"{unsupported[0]} runs on one device")
         if self.qat:
             self.qat_config.validate()
         elif (self.weight_quantizer, self.weight_bits, self.qat_preserve) != ("int8", 8, None):
@@ -258,6 +273,70 @@ class TrainingThroughput(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["train_seconds"] = self._seconds or time.perf_counter() - self._start
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Rewrites `history.json` after every epoch. When `fit()` resumes at epoch k (from
+    `BackupAndRestore`), the first k rows of the earlier file are kept, so `rows` ends as the
+    history of the whole run. List it before `BackupAndRestore`: the rows are then never
+    behind the backup."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.rows = None
+        self.resumed_from_epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.rows is None:
+            self.resumed_from_epoch = epoch
+            earlier = {}
+            if epoch and os.path.isfile(self.path):
+                with open(self.path) as f:
+                    earlier = json.load(f)
+            self.rows = {key: values[:epoch] for key, values in earlier.items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.rows.setdefault(key, []).append(float(value))
+        _io.write_json(self.path, self.rows)
+
+
+def _resume_settings(config):
+    """The settings a resumed run must share with the interrupted one, as JSON would hold them."""
+    return json.loads(json.dumps(dict(config.get_config(), verbose=None)))
+
+
+def _check_writable(folder):
+    """Raises `UserError` unless `folder` exists writable or can be created (creates nothing)."""
+    existing = os.path.abspath(folder)
+    while not os.path.isdir(existing):
+        if os.path.exists(existing):
+            raise UserError(f"output folder {folder}: {existing} is a file")
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"output folder {folder} is not writable ({existing})")
+
+
+def _check_resumable(backup_dir, config):
+    """Refuses to resume an interrupted run (a Keras backup in `backup_dir`) that had other
+    settings than `config`."""
+    path = os.path.join(backup_dir, "config.json")
+    if not (os.path.isdir(os.path.join(backup_dir, "keras")) and os.path.isfile(path)):
+        return
+    with open(path) as f:
+        earlier = json.load(f)
+    settings = _resume_settings(config)
+    if earlier != settings:
+        changed = sorted(key for key in settings if earlier.get(key) != settings[key])
+        raise UserError(f"{os.path.dirname(backup_dir)} holds an interrupted run with other "
+                        f"settings ({', '.join(changed) or 'fields'}); rerun it unchanged to "
+                        f"resume, or delete {backup_dir} to start over")
+
+
+def _remove_backup(backup_dir):
+    if os.path.isdir(backup_dir):
+        shutil.rmtree(backup_dir, ignore_errors=True)
 
 
 def _learning_rate(config, steps_per_epoch):
@@ -438,13 +517,13 @@ def train(config):
     """
     started = time.perf_counter()
     config.validate()
-    output_dir = config.output_dir
-    try:
-        os.makedirs(os.path.join(output_dir, "checkpoints"), exist_ok=True)
-    except OSError as error:
-        raise UserError(f"cannot create output folder {output_dir}: {error.strerror}") from None
-    if not os.access(output_dir, os.W_OK):
-        raise UserError(f"output folder {output_dir} is not writable")
+    strategy, worker = distributed.make_strategy(config.strategy)  # before any other TF work
+    # Every worker keeps its own files; the chief's are the run's. The backup is shared.
+    output_dir = (config.output_dir if worker.is_chief
+                  else os.path.join(config.output_dir, f"worker_{worker.index}"))
+    backup_dir = os.path.join(config.output_dir, "backup")
+    _check_writable(output_dir)
+    _check_resumable(backup_dir, config)
 
     keras.utils.set_random_seed(config.seed)
     model_config = get_model_config(config.model)
@@ -453,44 +532,59 @@ def train(config):
                         std=model_config.std, augment=config.augment,
                         validation_split=config.validation_split,
                         max_train_examples=config.max_train_examples, seed=config.seed)
+    if worker.count > 1:
+        data = dataclasses.replace(data, **{split: distributed.shard_per_worker(getattr(data, split))
+                                            for split in ("train", "validation", "test")})
     builder_kwargs = {key: getattr(config, key) for key in ("dropout", "small_input")
                       if getattr(config, key) is not None}
-    model = _restructure(_initial_model(config, data.num_classes, builder_kwargs), config, data)
-    model_profile = profile(model)
     steps_per_epoch = math.ceil(data.num_examples["train"] / config.batch_size)
-    float_model = model
-    model, compression_callbacks = _wrap_for_training(
-        model, config, config.epochs * steps_per_epoch, os.path.join(output_dir, "logs"))
-    trained, train_data = model, data.train
-    if config.distillation is not None:
-        trained, distill_callbacks, train_data = _distiller(model, config, data)
-        compression_callbacks += distill_callbacks
-        trained.compile(optimizer=_optimizer(config, steps_per_epoch), metrics=["accuracy"])
-    else:
-        model.compile(optimizer=_optimizer(config, steps_per_epoch),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with strategy.scope():
+        model = _restructure(_initial_model(config, data.num_classes, builder_kwargs), config,
+                             data)
+        model_profile = profile(model)
+        float_model = model
+        model, compression_callbacks = _wrap_for_training(
+            model, config, config.epochs * steps_per_epoch, os.path.join(output_dir, "logs"))
+        trained, train_data = model, data.train
+        if config.distillation is not None:
+            trained, distill_callbacks, train_data = _distiller(model, config, data)
+            compression_callbacks += distill_callbacks
+            trained.compile(optimizer=_optimizer(config, steps_per_epoch), metrics=["accuracy"])
+        else:
+            model.compile(optimizer=_optimizer(config, steps_per_epoch),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
+    try:  # only now that the data and the model are known to be usable
+        os.makedirs(os.path.join(output_dir, "checkpoints"), exist_ok=True)
+        _io.write_json(os.path.join(backup_dir, "config.json"), _resume_settings(config))
+    except OSError as error:
+        raise UserError(f"cannot write to output folder {output_dir}: {error.strerror}") from None
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    epoch_log = EpochLog(os.path.join(output_dir, "history.json"))
     callbacks = [
         TrainingThroughput(),
         keras.callbacks.TerminateOnNaN(),
-        EpochCheckpoint(os.path.join(output_dir, "checkpoints"), keep=config.keep_checkpoints,
-                        model=model),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=0),
         *compression_callbacks,
+        # In this order, an epoch's checkpoint file proves that its backup is complete.
+        epoch_log,
+        keras.callbacks.BackupAndRestore(os.path.join(backup_dir, "keras")),
+        EpochCheckpoint(os.path.join(output_dir, "checkpoints"), keep=config.keep_checkpoints,
+                        model=model),
     ]
-    history = trained.fit(train_data, validation_data=data.validation, epochs=config.epochs,
-                          callbacks=callbacks, verbose=verbose).history
+    trained.fit(train_data, validation_data=data.validation, epochs=config.epochs,
+                callbacks=callbacks, verbose=verbose)
+    history = epoch_log.rows
     if any(not math.isfinite(loss) for loss in history.get("loss", [])):
+        _remove_backup(backup_dir)  # a diverged state is not worth resuming
         raise UserError(f"training diverged: the loss became NaN in epoch {len(history['loss'])}; "
                         "lower --learning_rate")
-    model = _unwrap(model, float_model, config)
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with strategy.scope():
+        model = _unwrap(model, float_model, config)
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     test_loss, test_accuracy = model.evaluate(data.test, verbose=0)
 
     _io.save_keras_model(model, os.path.join(output_dir, "model.keras"))
-    history = {key: [float(v) for v in values] for key, values in history.items()}
-    _io.write_json(os.path.join(output_dir, "history.json"), history)
 
     epoch_seconds = history["train_seconds"]
     steady = epoch_seconds[1:] or epoch_seconds  # the first epoch also traces the graph
@@ -517,6 +611,11 @@ def train(config):
         "init_from": config.init_from and os.path.abspath(config.init_from),
         "compression": _compression_record(model, config),
         "distillation": _distillation_record(config),
+        "distribution": {"strategy": config.strategy, "workers": worker.count,
+                         "worker_index": worker.index,
+                         "replicas": int(strategy.num_replicas_in_sync)},
+        "resumed_from_epoch": epoch_log.resumed_from_epoch,
+        "output_dir": output_dir,
         "config": config.get_config(),
         "model_config": model_config.get_config(),
         "artifacts": {"model": "model.keras", "history": "history.json",
@@ -525,6 +624,8 @@ def train(config):
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     _io.write_json(os.path.join(output_dir, "run.json"), record)
+    if worker.is_chief:
+        _remove_backup(backup_dir)
     return record
 
 

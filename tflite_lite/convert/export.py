@@ -299,13 +299,13 @@ def export_model(config):
 
 
 def _write(config, tflite, class_names, contract):
-    try:
-        with _io.atomic_path(config.output) as tmp:
-            with open(tmp, "wb") as f:
-                f.write(tflite)
+    try:  # the model last: a `.tflite` on disk always has its labels and contract beside it
         with _io.atomic_path(config.labels_path) as tmp:
             with open(tmp, "w") as f:
                 f.write("\n".join(class_names) + "\n")
         _io.write_json(config.contract_path, contract)
+        with _io.atomic_path(config.output) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(tflite)
     except OSError as error:
         raise UserError(f"cannot write the export to {config.output}: {error.strerror}") from None
