@@ -18,6 +18,7 @@ import os
 
 import tensorflow as tf
 
+from tflite_lite._keras import keras
 from tflite_lite.errors import UserError
 
 STRATEGIES = ("mirrored", "multi_worker")
@@ -92,3 +93,47 @@ def shard_per_worker(dataset):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
+
+
+class SyncWorkerState(keras.callbacks.Callback):
+    """Makes the state layers assign themselves the same on every worker after each epoch.
+
+    The strategy all-reduces gradients, so trainable weights agree; tfmot's quantization ranges
+    are assigned from each worker's own batches and would drift apart. This callback gives every
+    worker the union of the ranges (the smallest `*min`, the largest `*max`; the mean of any
+    other such float variable). Batch-norm statistics are synchronized by Keras already.
+    """
+
+    def __init__(self, strategy):
+        super().__init__()
+        self.strategy = strategy
+        self._sync = None
+
+    def _unsynchronized(self):
+        return [v for v in self.model.non_trainable_weights
+                if v.dtype.is_floating and v.aggregation == tf.VariableAggregation.NONE]
+
+    def on_train_begin(self, logs=None):
+        variables = self._unsynchronized()
+        if not variables:
+            return
+        reducers = [tf.reduce_min if v.name.split("/")[-1].split(":")[0].endswith("min")
+                    else tf.reduce_max if v.name.split("/")[-1].split(":")[0].endswith("max")
+                    else tf.reduce_mean for v in variables]
+
+        def per_replica():
+            context = tf.distribute.get_replica_context()
+            return [reduce(context.all_gather(v.read_value()[None], axis=0), axis=0)
+                    for v, reduce in zip(variables, reducers)]
+
+        @tf.function
+        def sync():
+            results = self.strategy.run(per_replica)
+            for variable, result in zip(variables, results):
+                variable.assign(self.strategy.experimental_local_results(result)[0])
+
+        self._sync = sync
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._sync is not None:
+            self._sync()

@@ -566,6 +566,7 @@ def train(config):
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=0),
         *compression_callbacks,
+        *([distributed.SyncWorkerState(strategy)] if worker.count > 1 else []),
         # In this order, an epoch's checkpoint file proves that its backup is complete.
         epoch_log,
         keras.callbacks.BackupAndRestore(os.path.join(backup_dir, "keras")),

@@ -16,16 +16,23 @@
     }
 
 A preset is a partial recipe merged over the rest (nested objects key by key; null removes a
-key). Relative paths
-are read from the current folder. Every section is optional except `student`. A teacher given
-as another recipe is that recipe's student (its float model), trained first in that recipe's
-own run folder (`runs/<name>`) unless it has finished there.
+key). Every section is optional except `student`. A teacher given as another recipe is that
+recipe's student (its float model), trained first in that recipe's own run folder
+(`runs/<name>`) unless it has finished there.
+
+Paths (`teacher.load`, `teacher.recipe`, `dataset.name` = `folder:PATH`): a relative path is
+read from the recipe's own folder and may not leave it (no `..` out of it, no symlink out of
+it), so a recipe means the same from any working folder and cannot reach files it does not ship
+with. An absolute path is taken as written. `teacher.recipe` may also be the name of another
+entry of the same zoo (`"mobilenet_v1_050_fashion"` → `../mobilenet_v1_050_fashion/recipe.json`).
+A recipe is JSON data: nothing in it is ever executed.
 """
 
 import copy
 import dataclasses
 import json
 import os
+import re
 
 from tflite_lite import data as data_lib
 from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
@@ -98,8 +105,11 @@ class Recipe:
     teacher_recipe: "Recipe" = dataclasses.field(default=None, repr=False)
 
     @classmethod
-    def from_config(cls, config, preset=None, _parents=()):
+    def from_config(cls, config, preset=None, _parents=(), base_dir=None):
         """Validates a recipe dict, applies `preset`, and fills in defaults.
+
+        `base_dir` is the folder relative paths are read from (the recipe file's folder);
+        None: the current folder.
 
         Raises:
           UserError: naming the first unknown key, missing section, bad value or
@@ -120,6 +130,7 @@ class Recipe:
             raise UserError(f"recipe name must be a plain folder name, got {name!r}")
         if "student" not in config:
             raise UserError("recipe has no student section")
+        config = _resolve_paths(config, base_dir or os.getcwd())
         recipe = cls(
             name=name, description=config.get("description", ""), preset=preset,
             dataset=_merge(DATASET_DEFAULTS, _section(config, "dataset", DATASET_DEFAULTS)),
@@ -274,6 +285,43 @@ class Recipe:
         return config
 
 
+_ZOO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _inside(base_dir, path, field):
+    """`path` as an absolute path: relative ones from `base_dir`, which they may not leave."""
+    if not isinstance(path, str) or not path:
+        raise UserError(f"recipe {field} must be a path, got {path!r}")
+    if os.path.isabs(path):
+        return path
+    base = os.path.realpath(base_dir)
+    resolved = os.path.realpath(os.path.join(base, path))
+    if os.path.commonpath([base, resolved]) != base:
+        raise UserError(f"recipe {field}: {path} leaves the recipe's folder {base_dir}; "
+                        "keep it inside that folder or write an absolute path")
+    return resolved
+
+
+def _resolve_paths(config, base_dir):
+    """A copy of `config` whose paths are absolute (see the module docstring for the rule)."""
+    config = copy.deepcopy(config)
+    dataset = config.get("dataset")
+    if isinstance(dataset, dict) and str(dataset.get("name", "")).startswith("folder:"):
+        folder = _inside(base_dir, dataset["name"][len("folder:"):], "dataset.name")
+        dataset["name"] = "folder:" + folder
+    teacher = config.get("teacher")
+    if isinstance(teacher, dict) and "load" in teacher:
+        teacher["load"] = _inside(base_dir, teacher["load"], "teacher.load")
+    if isinstance(teacher, dict) and teacher.get("recipe") is not None:
+        path = teacher["recipe"]
+        if isinstance(path, str) and _ZOO_NAME.match(path) and not path.endswith(".json"):
+            teacher["recipe"] = os.path.join(os.path.dirname(os.path.abspath(base_dir)), path,
+                                             "recipe.json")
+        else:
+            teacher["recipe"] = _inside(base_dir, path, "teacher.recipe")
+    return config
+
+
 def _section(config, key, allowed):
     value = config.get(key) or {}
     _check_keys(key, value, allowed)
@@ -308,4 +356,7 @@ def load_recipe(path, preset=None, _parents=()):
         raise UserError(f"recipe {path}: cannot read it ({error})") from None
     except json.JSONDecodeError as error:
         raise UserError(f"recipe {path}: invalid JSON at line {error.lineno}: {error.msg}") from None
-    return Recipe.from_config(config, preset, _parents + (os.path.abspath(path),))
+    if not isinstance(config, dict):
+        raise UserError(f"recipe {path}: a recipe is a JSON object, got {type(config).__name__}")
+    return Recipe.from_config(config, preset, _parents + (os.path.abspath(path),),
+                              base_dir=os.path.dirname(os.path.abspath(path)))
