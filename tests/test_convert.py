@@ -199,7 +199,7 @@ def test_export_bad_input_is_one_line_and_writes_nothing(trained_run, exported_i
         (tmp_path / "empty.keras").write_bytes(b"")
         model, fragment = str(tmp_path / "empty.keras"), "empty file"
     elif case == "not_keras":
-        model, fragment = str(exported_int8[0]), "cannot load as a Keras model"
+        model, fragment = str(exported_int8[0]), "not a Keras model"
     elif case == "class_mismatch":
         path = tmp_path / "five" / "model.keras"
         path.parent.mkdir()

@@ -8,6 +8,8 @@ import re
 import socket
 import tempfile
 
+from tflite_lite.errors import UserError
+
 
 def _file_mode():
     """The mode a plain `open(path, "w")` would give a new file (0666 less the umask)."""
@@ -48,16 +50,22 @@ def atomic_path(path, suffix=""):
       suffix: the ending the temporary file needs (Keras wants `.keras`). Defaults to "".
     """
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     name = os.path.basename(path)
-    _remove_stale_temporaries(folder, name)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.{_owner_tag()}.", suffix=".tmp" + suffix,
-                               dir=folder)
-    os.close(fd)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        _remove_stale_temporaries(folder, name)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.{_owner_tag()}.", suffix=".tmp" + suffix,
+                                   dir=folder)
+        os.close(fd)
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror}") from None
     try:
         yield tmp
-        os.chmod(tmp, _file_mode())  # mkstemp creates files readable by their owner only
-        os.replace(tmp, path)
+        try:
+            os.chmod(tmp, _file_mode())  # mkstemp creates files readable by their owner only
+            os.replace(tmp, path)
+        except OSError as error:
+            raise UserError(f"cannot write {path}: {error.strerror}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -252,6 +252,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.saved_model = model
 
     def on_epoch_end(self, epoch, logs=None):
+        if not math.isfinite((logs or {}).get("loss", 0.0)):
+            return  # a diverged epoch is no checkpoint
         _io.save_keras_model(self.saved_model or self.model,
                              os.path.join(self.folder, f"epoch_{epoch + 1:03d}.keras"))
         saved = sorted(f for f in os.listdir(self.folder) if f.startswith("epoch_"))
@@ -398,14 +400,6 @@ def _initial_model(config, num_classes, builder_kwargs):
                             num_classes=num_classes, **builder_kwargs)
     model = load_model(config.init_from)
     source = _source_run(config.init_from)
-    restructured = bool(source.get("compression", {}).get("restructured"))
-    if config.model in list_models() and not is_quantized(model) and not restructured:
-        # Rebuild with today's builder and copy the weights by layer name, so that the
-        # structure (and so its quantized deployment form) is the registered one.
-        fresh = create_model(config.model, input_shape=config.input_shape,
-                             num_classes=model.outputs[0].shape[-1], **builder_kwargs)
-        transfer_weights(model, fresh)
-        model = fresh
     if is_quantized(model):
         raise UserError(f"init_from: {config.init_from} is already quantization-aware; "
                         "start from its float model")
@@ -415,7 +409,19 @@ def _initial_model(config, num_classes, builder_kwargs):
     shapes = (tuple(model.inputs[0].shape[1:]), model.outputs[0].shape[-1])
     if shapes != (config.input_shape, num_classes):
         raise UserError(f"init_from: {config.init_from} maps {shapes[0]} to {shapes[1]} classes;"
-                        f" this run needs {config.input_shape} to {num_classes}")
+                        f" this run needs {config.input_shape} to {num_classes} classes")
+    restructured = bool(source.get("compression", {}).get("restructured"))
+    if config.model in list_models() and not restructured:
+        # Rebuild with today's builder and copy the weights by layer name, so that the
+        # structure (and so its quantized deployment form) is the registered one.
+        fresh = create_model(config.model, input_shape=config.input_shape,
+                             num_classes=num_classes, **builder_kwargs)
+        try:
+            transfer_weights(model, fresh)
+        except UserError as error:
+            raise UserError(f"init_from: {config.init_from} is not a {config.model} "
+                            f"({error})") from None
+        model = fresh
     return model
 
 

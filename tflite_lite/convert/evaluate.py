@@ -3,6 +3,7 @@
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from tflite_lite.convert import flatbuffer
 from tflite_lite.errors import UserError
 
 
@@ -43,8 +44,13 @@ class TFLiteClassifier:
     """
 
     def __init__(self, model_content, num_threads=None):
-        self.interpreter = allocated_interpreter(model_content=model_content,
-                                                 num_threads=num_threads)
+        flatbuffer.parse(bytes(model_content))  # a malformed buffer: UserError, not a crash
+        try:
+            self.interpreter = allocated_interpreter(model_content=model_content,
+                                                     num_threads=num_threads)
+        except (ValueError, RuntimeError) as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
+            raise UserError(f"LiteRT cannot load the model ({reason})") from None
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:

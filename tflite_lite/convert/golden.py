@@ -16,6 +16,7 @@ import numpy as np
 from tflite_lite import _io
 from tflite_lite.convert.evaluate import TFLiteClassifier
 from tflite_lite.convert.flatbuffer import read_bytes
+from tflite_lite.convert.probe import check_loads
 from tflite_lite.data import Preprocessing, load_raw_test_images
 from tflite_lite.errors import UserError
 
@@ -46,7 +47,9 @@ def write_golden_vectors(model_path, output, count=4, top_k=3, dataset=None):
     dataset = dataset or (contract.get("evaluation") or {}).get("dataset") or "fashion_mnist"
     images, labels = load_raw_test_images(dataset, count)
     preprocessing = Preprocessing.from_config(contract["preprocessing"])
-    classifier = TFLiteClassifier(read_bytes(model_path), num_threads=1)
+    data = read_bytes(model_path)
+    check_loads(model_path)  # LiteRT in a child first: a corrupt file must not crash this process
+    classifier = TFLiteClassifier(data, num_threads=1)
     cases = []
     for image, label in zip(images, labels):
         normalized = preprocessing(image[np.newaxis].astype(np.float32)).numpy()[0]

@@ -186,9 +186,18 @@ def load_model(path, compile=False):  # noqa: A002  (Keras' own argument name)
     """Loads a `.keras` file in safe mode: float, QAT, or wrapped for pruning or clustering."""
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such model file")
-    with quantize_scope(), tfmot.sparsity.keras.prune_scope(), \
-            tfmot.clustering.keras.cluster_scope():
-        return keras.models.load_model(path, safe_mode=True, compile=compile)
+    if os.path.getsize(path) == 0:
+        raise UserError(f"{path}: empty file, not a Keras model")
+    try:
+        with quantize_scope(), tfmot.sparsity.keras.prune_scope(), \
+                tfmot.clustering.keras.cluster_scope():
+            return keras.models.load_model(path, safe_mode=True, compile=compile)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        if "Lambda" in str(error):
+            raise UserError(f"{path}: holds a Lambda layer (Python code), which safe loading "
+                            "refuses; rebuild the model without Lambda layers") from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        raise UserError(f"{path}: not a Keras model file that loads ({reason})") from None
 
 
 def with_default_scheme(model, float_model):
