@@ -24,9 +24,9 @@ def assert_one_line_error(result, *fragments):
     """A bad-input run: non-zero exit, no traceback, and an `error:` line naming the problem."""
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines()
-              if line.startswith(("error:", "FATAL Flags parsing error"))]
-    assert len(errors) == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    errors = lines
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from absl import app, logging
+from absl import app, flags, logging
 
 from tflite_lite.errors import UserError
 
@@ -21,7 +21,16 @@ def run(main):
             print(f"error: {error}", file=sys.stderr)
             sys.exit(USER_ERROR_EXIT)
 
-    app.run(guarded_main)
+    app.run(guarded_main, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv):
+    """absl's flag parsing, with a bad flag value reported like any other bad input."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        print(f"error: {error} (see --helpfull)", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
 
 
 def reject_extra_args(argv):

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import warnings
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
@@ -189,9 +190,15 @@ def load_model(path, compile=False):  # noqa: A002  (Keras' own argument name)
     if os.path.getsize(path) == 0:
         raise UserError(f"{path}: empty file, not a Keras model")
     try:
-        with quantize_scope(), tfmot.sparsity.keras.prune_scope(), \
-                tfmot.clustering.keras.cluster_scope():
-            return keras.models.load_model(path, safe_mode=True, compile=compile)
+        # Keras' warnings about a file it then refuses would bury the one-line error.
+        with warnings.catch_warnings(record=True) as caught, quantize_scope(), \
+                tfmot.sparsity.keras.prune_scope(), tfmot.clustering.keras.cluster_scope():
+            warnings.simplefilter("always")
+            model = keras.models.load_model(path, safe_mode=True, compile=compile)
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+        return model
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
         if "Lambda" in str(error):
             raise UserError(f"{path}: holds a Lambda layer (Python code), which safe loading "
