@@ -30,6 +30,9 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", TrainConfig.learning_rate,
 _MAX_TRAIN_EXAMPLES = flags.DEFINE_integer("max_train_examples", None,
                                            "Cap on training examples (quick runs).",
                                            lower_bound=1)
+_MAX_EVAL_EXAMPLES = flags.DEFINE_integer("max_eval_examples", None,
+                                          "Cap on validation and test examples each.",
+                                          lower_bound=1)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/bench_train", "Folder for the runs.")
 _JSON = flags.DEFINE_string("json", None, "Rows as JSON (default OUTPUT_DIR/bench_train.json).")
 
@@ -40,6 +43,7 @@ def main(argv):
                          batch_size=_BATCH_SIZE.value, input_size=_INPUT_SIZE.value,
                          learning_rate=_LEARNING_RATE.value,
                          max_train_examples=_MAX_TRAIN_EXAMPLES.value,
+                         max_eval_examples=_MAX_EVAL_EXAMPLES.value,
                          output_dir=_OUTPUT_DIR.value, verbose=2)
     output_json = _JSON.value or os.path.join(_OUTPUT_DIR.value, "bench_train.json")
     rows = benchmark_training(_MODELS.value, config, output_json)

@@ -73,6 +73,9 @@ _VALIDATION_SPLIT = flags.DEFINE_float("validation_split", _D.validation_split,
 _MAX_TRAIN_EXAMPLES = flags.DEFINE_integer("max_train_examples", None,
                                            "Cap on training examples (quick runs).",
                                            lower_bound=1)
+_MAX_EVAL_EXAMPLES = flags.DEFINE_integer("max_eval_examples", None,
+                                          "Cap on validation and test examples each (quick "
+                                          "runs).", lower_bound=1)
 _KEEP_CHECKPOINTS = flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints,
                                          "Per-epoch checkpoints to keep.", lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", _D.seed, "Random seed.")
@@ -181,16 +184,18 @@ def main(argv):
         augment=tuple(_AUGMENT.value), dropout=_DROPOUT.value,
         small_input={"auto": None, "true": True, "false": False}[_SMALL_INPUT.value],
         validation_split=_VALIDATION_SPLIT.value, max_train_examples=_MAX_TRAIN_EXAMPLES.value,
+        max_eval_examples=_MAX_EVAL_EXAMPLES.value,
         keep_checkpoints=_KEEP_CHECKPOINTS.value, seed=_SEED.value,
         verbose=None if _VERBOSE.value == "auto" else int(_VERBOSE.value),
         qat=_QAT.value, weight_quantizer=_WEIGHT_QUANTIZER.value, weight_bits=_WEIGHT_BITS.value,
-        qat_preserve=_QAT_PRESERVE.value, strategy=_STRATEGY.value, output_dir=_OUTPUT_DIR.value or "", **_compression())
+        qat_preserve=_QAT_PRESERVE.value, strategy=_STRATEGY.value,
+        output_dir=_OUTPUT_DIR.value or "", **_compression())
     if not config.output_dir:
         suffixes = [suffix for key, suffix in _RUN_SUFFIXES if getattr(config, key)]
         config.output_dir = f"runs/{config.model}{''.join(suffixes)}"
     record = train(config)
     print(f"{record['model']} on {record['dataset']}: test accuracy {record['test_accuracy']:.4f} "
-          f"({record['epochs']} epochs, {record['wall_seconds'] / 60:.1f} min) → "
+          f"on {record['num_examples']['test']:,} images ({record['epochs']} epochs, {record['wall_seconds'] / 60:.1f} min) → "
           f"{record['output_dir']}/model.keras")
 
 

@@ -1,34 +1,146 @@
-"""Shared test set-up: quiet TensorFlow, Keras 2 everywhere, helpers to run the scripts."""
+"""Shared test set-up: quiet TensorFlow with Keras 2, script runners, shared fixtures.
 
+Scripts run two ways. `run_main(name, *args)` runs `scripts/<name>.py`'s `main()` in this
+process, through the same flag parsing and error handling as the command line (fast: no
+TensorFlow start-up); `run_script(name, *args)` starts the real program in a subprocess, for
+the few tests that prove the command-line wiring itself. Both return a `CompletedProcess`.
+
+Session fixtures build, train and export once what several test files need.
+"""
+
+import contextlib
+import importlib.util
+import io
+import logging
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import tflite_lite  # noqa: E402,F401  (selects Keras 2 before any test imports TensorFlow)
+from tflite_lite import _keras  # noqa: E402,F401  (TensorFlow with Keras 2, before any test)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = os.path.join(REPO, "scripts")
+# Training kept small wherever a test only needs a trained model, not a good one.
+SMALL_RUN = dict(epochs=1, batch_size=64, max_train_examples=512, max_eval_examples=256,
+                 keep_checkpoints=1, verbose=0)
 
 
 def run_script(name, *args, timeout=600):
     """Runs `python scripts/<name>.py ARGS` and returns the CompletedProcess."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, os.path.join(REPO, "scripts", f"{name}.py"), *args],
+    return subprocess.run([sys.executable, os.path.join(SCRIPTS, f"{name}.py"), *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
 
 
+def run_main(name, *args):
+    """Runs `scripts/<name>.py ARGS` in this process: a fresh copy of the script module (so
+    its flags start from their defaults), `cli.parse_flags`, then `cli.guarded(main)`, with
+    stdout and stderr captured at the Python and the file-descriptor level. Flags are restored
+    afterwards. Returns a CompletedProcess whose returncode is the exit status."""
+    from absl.testing import flagsaver
+
+    from tflite_lite import cli
+
+    path = os.path.join(SCRIPTS, f"{name}.py")
+    argv = [path, *args]
+    returncode = 0
+    with flagsaver.flagsaver(), _captured_output() as output, _inside(REPO):
+        spec = importlib.util.spec_from_file_location(f"_script_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        try:
+            result = cli.guarded(module.main)(cli.parse_flags(argv))
+            returncode = result or 0
+        except SystemExit as exit_:
+            returncode = exit_.code if isinstance(exit_.code, int) else 1
+    return subprocess.CompletedProcess(argv, returncode, output["stdout"], output["stderr"])
+
+
+@contextlib.contextmanager
+def _inside(folder):
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@contextlib.contextmanager
+def _captured_output():
+    """Captures what a program would print: `sys.stdout` / `sys.stderr`, logging handlers that
+    write to them, and native writes to file descriptors 1 and 2. Yields a dict that holds
+    "stdout" and "stderr" after the block."""
+    texts = {"stdout": io.StringIO(), "stderr": io.StringIO()}
+    streams = {id(sys.stdout): texts["stdout"], id(sys.stderr): texts["stderr"],
+               id(sys.__stdout__): texts["stdout"], id(sys.__stderr__): texts["stderr"]}
+    handlers = [h for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+                for h in getattr(logger, "handlers", ())
+                if isinstance(h, logging.StreamHandler) and id(h.stream) in streams]
+    result = {}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as native_out, tempfile.TemporaryFile() as native_err:
+        saved = {fd: os.dup(fd) for fd in (1, 2)}
+        os.dup2(native_out.fileno(), 1)
+        os.dup2(native_err.fileno(), 2)
+        old_streams = [h.setStream(streams[id(h.stream)]) for h in handlers]
+        try:
+            with contextlib.redirect_stdout(texts["stdout"]), \
+                    contextlib.redirect_stderr(texts["stderr"]):
+                yield result
+        finally:
+            for handler, stream in zip(handlers, old_streams):
+                handler.setStream(stream)
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            for key, native in (("stdout", native_out), ("stderr", native_err)):
+                native.seek(0)
+                result[key] = texts[key].getvalue() + native.read().decode(errors="replace")
+
+
 def assert_one_line_error(result, *fragments):
-    """A bad-input run: non-zero exit, no traceback, and an `error:` line naming the problem."""
-    assert result.returncode != 0, result.stdout
+    """A bad-input run: exit status 2, no traceback, and stderr exactly one `error:` line
+    naming the problem."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    errors = lines
     for fragment in fragments:
-        assert fragment in errors[0], errors[0]
+        assert fragment in lines[0], lines[0]
+
+
+def family_representatives():
+    """One registered model per family, generated from the registry (each family registers
+    its smallest entry point first), so a new family is tested by being registered."""
+    from tflite_lite.architectures import list_families
+
+    return [names[0] for names in list_families().values()]
+
+
+@pytest.fixture(scope="session")
+def build():
+    """`build(name, input_shape=(32, 32, 1), num_classes=10, **kwargs)`: a registered model,
+    built once per session for each set of arguments. Shared between tests: use it as it is
+    (predict, profile, convert, wrap); never train it or change its weights."""
+    from tflite_lite.architectures import create_model
+
+    cache = {}
+
+    def built(name, input_shape=(32, 32, 1), num_classes=10, **kwargs):
+        key = (name, tuple(input_shape), num_classes, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = create_model(name, input_shape=input_shape, num_classes=num_classes,
+                                      **kwargs)
+        return cache[key]
+
+    return built
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +157,8 @@ def trained_run(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("trained_run")
     train(TrainConfig(model="mobilenet_v2_035", epochs=2, batch_size=64,
-                      max_train_examples=8000, keep_checkpoints=1, output_dir=str(folder),
-                      verbose=0))
+                      max_train_examples=8000, max_eval_examples=1000, keep_checkpoints=1,
+                      output_dir=str(folder), verbose=0))
     return folder
 
 

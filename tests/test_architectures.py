@@ -9,15 +9,16 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit.default_8bit_quantize_registry import (  # noqa: E501
     Default8BitQuantizeRegistry)
 
-from tflite_lite.architectures import create_model, get_model_config, list_models, profile
+from conftest import family_representatives
+from tflite_lite.architectures import (create_model, get_model_config, list_families,
+                                       list_models, profile)
 from tflite_lite.errors import UserError
 
 ALL_MODELS = list_models()
 REQUIRED = ["mobilenet_v1_100", "mobilenet_v2_100", "shufflenet_v1_g3_100",
             "shufflenet_v2_x1_0", "squeezenet_1_0", "squeezenet_1_1"]
 
-FAMILY_REPRESENTATIVES = ["mobilenet_v1_025", "mobilenet_v2_035", "shufflenet_v1_g3_050",
-                          "squeezenet_1_1"]  # shufflenet_v2 has its own QAT-to-int8 test below
+FAMILY_REPRESENTATIVES = family_representatives()
 
 # (model, paper MACs, paper params) at 224x224x3 and 1000 classes; None = not stated.
 PAPER_FIGURES = [
@@ -35,9 +36,18 @@ def test_required_models_are_registered():
     assert {"mobilenet_v2_035", "shufflenet_v2_x0_5"} <= set(ALL_MODELS)
 
 
+def test_families_list_every_model_once_smallest_first(build):
+    families = list_families()
+    assert sorted(name for names in families.values() for name in names) == ALL_MODELS
+    assert set(families) == {get_model_config(name).family for name in ALL_MODELS}
+    for names in families.values():
+        params = [build(name).count_params() for name in names]
+        assert params[0] == min(params), dict(zip(names, params))
+
+
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_builds_small_grayscale_and_predicts(name):
-    model = create_model(name, input_shape=(32, 32, 1), num_classes=10)
+def test_builds_small_grayscale_and_predicts(name, build):
+    model = build(name)
     assert model.name == name
     assert model.output_shape == (None, 10)
     probs = model(np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype("float32"))
@@ -45,28 +55,31 @@ def test_builds_small_grayscale_and_predicts(name):
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_builds_imagenet_shape(name):
-    model = create_model(name)
+def test_builds_imagenet_shape(name, build):
+    model = build(name, input_shape=(224, 224, 3), num_classes=1000)
     assert model.input_shape == (None, 224, 224, 3)
     assert model.output_shape == (None, 1000)
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_layer_names_are_stable_snake_case(name):
-    first = [layer.name for layer in create_model(name, input_shape=(32, 32, 1)).layers]
-    second = [layer.name for layer in create_model(name, input_shape=(32, 32, 1)).layers]
+def test_layer_names_are_stable_snake_case(name, build):
+    """Two builds of the same variant name their layers alike: the small-input build at 32x32x1
+    and the same variant at 224x224x3 with 1,000 classes."""
+    first = [layer.name for layer in build(name).layers]
+    second = [layer.name for layer in build(name, input_shape=(224, 224, 3), num_classes=1000,
+                                            small_input=True).layers]
     assert first == second
     assert len(set(first)) == len(first)
     assert all(re.fullmatch(r"[a-z0-9_]+", n) for n in first), first
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_every_layer_is_supported_by_tfmot_8bit_qat(name):
+def test_every_layer_is_supported_by_tfmot_8bit_qat(name, build):
     """Each layer is in tfmot's 8-bit registry, or is a batch norm that QAT folds into its conv."""
     from tflite_lite._keras import keras
 
     registry = Default8BitQuantizeRegistry()
-    model = create_model(name, input_shape=(32, 32, 1), num_classes=10)
+    model = build(name)
     unsupported = []
     for layer in model.layers[1:]:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -79,23 +92,23 @@ def test_every_layer_is_supported_by_tfmot_8bit_qat(name):
 
 
 @pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
-def test_tfmot_quantize_model_accepts_each_family(name):
-    model = create_model(name, input_shape=(32, 32, 1), num_classes=10)
-    qat = tfmot.quantization.keras.quantize_model(model)
+def test_tfmot_quantize_model_accepts_each_family(name, build):
+    qat = tfmot.quantization.keras.quantize_model(build(name))
     assert any(type(layer).__name__ == "QuantizeWrapperV2" for layer in qat.layers)
 
 
 @pytest.mark.parametrize("name,paper_macs,paper_params", PAPER_FIGURES)
-def test_profile_matches_paper(name, paper_macs, paper_params):
-    result = profile(create_model(name))
+def test_profile_matches_paper(name, paper_macs, paper_params, build):
+    result = profile(build(name, input_shape=(224, 224, 3), num_classes=1000))
     assert result["params"] == pytest.approx(paper_params, rel=0.02)
     if paper_macs:
         assert result["macs"] == pytest.approx(paper_macs, rel=0.02)
 
 
-def test_squeezenet_1_1_needs_about_2_4x_fewer_macs():
-    ratio = profile(create_model("squeezenet_1_0"))["macs"] / profile(
-        create_model("squeezenet_1_1"))["macs"]
+def test_squeezenet_1_1_needs_about_2_4x_fewer_macs(build):
+    imagenet = dict(input_shape=(224, 224, 3), num_classes=1000)
+    ratio = profile(build("squeezenet_1_0", **imagenet))["macs"] / profile(
+        build("squeezenet_1_1", **imagenet))["macs"]
     assert 2.2 <= ratio <= 2.6
 
 
@@ -125,17 +138,17 @@ def test_profile_counts_a_hand_computed_model():
 
 @pytest.mark.parametrize("name", ["mobilenet_v1_050", "mobilenet_v2_035", "shufflenet_v1_g3_050",
                                   "shufflenet_v2_x0_5", "squeezenet_1_1"])
-def test_small_input_keeps_a_larger_final_map_at_32px(name):
-    small = create_model(name, input_shape=(32, 32, 1), include_top=False)
-    large = create_model(name, input_shape=(32, 32, 1), include_top=False, small_input=False)
+def test_small_input_keeps_a_larger_final_map_at_32px(name, build):
+    small = build(name, include_top=False)
+    large = build(name, include_top=False, small_input=False)
     assert min(small.output_shape[1:3]) >= 3  # 4x4 (3x3 for SqueezeNet 1.1's valid stem)
     assert max(large.output_shape[1:3]) <= 2
 
 
-@pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES + ["shufflenet_v2_x0_5", "squeezenet_1_0"])
+@pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES + ["squeezenet_1_0"])
 @pytest.mark.parametrize("small_input", [True, False])
-def test_smallest_input_builds_in_both_variants(name, small_input):
-    model = create_model(name, input_shape=(28, 28, 1), num_classes=10, small_input=small_input)
+def test_smallest_input_builds_in_both_variants(name, small_input, build):
+    model = build(name, input_shape=(28, 28, 1), small_input=small_input)
     assert model.output_shape == (None, 10)
 
 
@@ -208,23 +221,21 @@ def test_builders_validate_their_own_arguments(builder, kwargs, fragment):
 
 @pytest.mark.parametrize("name", ["shufflenet_v2_x0_5",
                                   pytest.param("shufflenet_v1_g3_050", marks=pytest.mark.slow)])
-def test_shufflenet_survives_qat_and_full_int8_conversion(name):
+def test_shufflenet_survives_qat_and_full_int8_conversion(name, build):
     """Channel split, shuffle and grouped 1x1 convs go through tfmot QAT and the int8
     converter (tfmot #1062)."""
     from ai_edge_litert.interpreter import Interpreter
 
     from tflite_lite._keras import keras
 
-    model = create_model(name, input_shape=(32, 32, 1), num_classes=10)
-    qat = tfmot.quantization.keras.quantize_model(model)
+    from tflite_lite.convert import convert_model
+
+    qat = tfmot.quantization.keras.quantize_model(build(name))
     images = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 1)).astype("float32")
     inputs = keras.Input((32, 32, 1), batch_size=1)
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, qat(inputs)))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([images[i:i + 1]] for i in range(8))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    interpreter = Interpreter(model_content=converter.convert())
+    # Post-training int8 with int8 I/O and integer-only ops, from 8 representative images.
+    interpreter = Interpreter(model_content=convert_model(keras.Model(inputs, qat(inputs)),
+                                                          "int8", images))
     interpreter.allocate_tensors()
     assert interpreter.get_input_details()[0]["dtype"] == np.int8
     assert interpreter.get_output_details()[0]["dtype"] == np.int8
@@ -236,9 +247,9 @@ def test_shufflenet_survives_qat_and_full_int8_conversion(name):
 def test_profile_script_prints_paper_figures(tmp_path):
     import json
 
-    from conftest import run_script
+    from conftest import run_main
 
-    result = run_script("profile_model", "--model", "mobilenet_v2_100", "--top", "5",
+    result = run_main("profile_model", "--model", "mobilenet_v2_100", "--top", "5",
                         "--json", str(tmp_path / "profile.json"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "mobilenet_v2_100: 3.488M params, 300.8M MACs" in result.stdout

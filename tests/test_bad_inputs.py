@@ -1,9 +1,12 @@
-"""The bad-input catalog: every case must fail with one `error:` line, a non-zero exit, no
+"""The bad-input catalog: every case must fail with one `error:` line, exit status 2, no
 traceback and no artifact.
 
-Script cases run the real absl programs as subprocesses (a few at a time, once per session);
-library cases call the library and expect one `UserError` whose message is one line. Paths in
-the arguments are written `{name}` and filled from the `bad` fixture.
+Script cases run each script's `main()` in this process, through the command line's own flag
+parsing and error handling (`run_main`); the slow step runs every one of them again as the
+real program in a subprocess. `CLI_WIRING` runs a few real programs in the fast suite too,
+one per script, to prove the wiring. Library cases call the library and expect one
+`UserError` whose message is one line. Paths in the arguments are written `{name}` and filled
+from the `bad` fixture.
 """
 
 import concurrent.futures
@@ -14,7 +17,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_script
+from conftest import REPO, assert_one_line_error, run_main, run_script
 from tflite_lite.errors import UserError
 
 ZOO_INT8 = os.path.join(REPO, "models", "mobilenet_v1_050_fashion", "model_int8.tflite")
@@ -91,7 +94,8 @@ SCRIPT_CASES = [
                                          "{tmp}/run13"], "strategy", ["{tmp}/run13"]),
     ("train_nan_loss", "train",
      ["--model", "squeezenet_1_1", "--learning_rate", "1e30", "--lr_schedule", "constant",
-      "--epochs", "2", "--max_train_examples", "256", "--output_dir", "{tmp}/run14"],
+      "--epochs", "2", "--max_train_examples", "256", "--max_eval_examples", "64",
+      "--output_dir", "{tmp}/run14"],
      "diverged", ["{tmp}/run14/model.keras", "{tmp}/run14/run.json",
                   "{tmp}/run14/checkpoints/epoch_001.keras", "{tmp}/run14/backup"]),
     ("train_unwritable_output", "train", ["--epochs", "1", "--output_dir", "{a_file}/run"],
@@ -194,26 +198,49 @@ def bad(tmp_path_factory, trained_run):
     return paths
 
 
-@pytest.fixture(scope="module")
-def script_results(bad):
-    """Every script case's CompletedProcess, run three at a time."""
-    def run(case):
-        _, script, args, _, _ = case
-        return run_script(script, *[_fill(a, bad) for a in args], timeout=600)
+# One real program per script in the catalog: the command-line wiring (flag errors and
+# UserErrors become one `error:` line on stderr and exit status 2, never a traceback).
+CLI_WIRING = ["tflite_missing", "benchmark_zero_threads", "export_bad_mode",
+              "train_unknown_model", "recipe_is_a_list"]
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
-        results = pool.map(run, SCRIPT_CASES)
-        return {case[0]: result for case, result in zip(SCRIPT_CASES, results)}
+
+def _check_case(case, result, paths):
+    name, _, _, fragment, forbidden = case
+    assert_one_line_error(result, fragment)
+    for path in forbidden:
+        assert not os.path.exists(_fill(path, paths)), f"{name} left {_fill(path, paths)}"
+    assert not os.path.exists(os.path.join(REPO, "pwned"))
+
+
+def _run_script_case(case, paths):
+    _, script, args, _, _ = case
+    return run_script(script, *[_fill(a, paths) for a in args], timeout=600)
 
 
 @pytest.mark.parametrize("case", SCRIPT_CASES, ids=[case[0] for case in SCRIPT_CASES])
-def test_script_fails_with_one_line(case, bad, script_results):
-    name, _, _, fragment, forbidden = case
-    result = script_results[name]
-    assert_one_line_error(result, fragment)
-    for path in forbidden:
-        assert not os.path.exists(_fill(path, bad)), f"{name} left {_fill(path, bad)}"
-    assert not os.path.exists(os.path.join(REPO, "pwned"))
+def test_script_fails_with_one_line(case, bad):
+    _, script, args, _, _ = case
+    _check_case(case, run_main(script, *[_fill(a, bad) for a in args]), bad)
+
+
+@pytest.mark.parametrize("name", CLI_WIRING)
+def test_real_program_fails_with_one_line(name, bad):
+    case = next(case for case in SCRIPT_CASES if case[0] == name)
+    _check_case(case, _run_script_case(case, bad), bad)
+
+
+@pytest.fixture(scope="module")
+def program_results(bad):
+    """Every script case's CompletedProcess as the real program, three at a time."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        results = pool.map(lambda case: _run_script_case(case, bad), SCRIPT_CASES)
+        return {case[0]: result for case, result in zip(SCRIPT_CASES, results)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", SCRIPT_CASES, ids=[case[0] for case in SCRIPT_CASES])
+def test_every_case_through_the_real_program(case, bad, program_results):
+    _check_case(case, program_results[case[0]], bad)
 
 
 def _library_cases():
@@ -272,3 +299,5 @@ def test_library_raises_one_line_user_error(name, bad):
 def test_catalog_covers_at_least_thirty_cases():
     assert len(SCRIPT_CASES) + len(LIBRARY_CASE_IDS) >= 30
     assert len({case[0] for case in SCRIPT_CASES}) == len(SCRIPT_CASES)
+    scripts = {case[1] for case in SCRIPT_CASES}
+    assert {case[1] for case in SCRIPT_CASES if case[0] in CLI_WIRING} == scripts

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_script
+from conftest import REPO, assert_one_line_error, run_main
 from tflite_lite.benchmark import (BenchmarkConfig, DeviceConfig, benchmark_device,
                                    benchmark_host, latency_stats, parse_benchmark_model_output,
                                    run_litert_benchmark)
@@ -60,7 +60,7 @@ def test_host_benchmark_interleaves_models_and_threads(two_models):
 
 def test_benchmark_script_writes_table_json_and_csv(two_models, tmp_path):
     int8, fp32 = two_models
-    result = run_script("benchmark", "--models", f"{int8},{fp32}", "--threads", "1",
+    result = run_main("benchmark", "--models", f"{int8},{fp32}", "--threads", "1",
                         "--num_runs", "20", "--baseline", fp32, "--json",
                         str(tmp_path / "b.json"), "--csv", str(tmp_path / "b.csv"))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -88,7 +88,7 @@ def test_litert_benchmark_cross_check_runs(two_models):
 ])
 def test_benchmark_bad_input(two_models, args, fragment):
     args = [a.format(int8=two_models[0]) for a in args]
-    assert_one_line_error(run_script("benchmark", *args), fragment)
+    assert_one_line_error(run_main("benchmark", *args), fragment)
 
 
 EXPECTED = {
@@ -147,7 +147,7 @@ def test_device_mode_without_device_is_a_clear_error(two_models, tmp_path):
                           adb=str(adb))
     with pytest.raises(UserError, match="no devices/emulators found"):
         benchmark_device(config)
-    result = run_script("benchmark", "--device", "--models", two_models[0],
+    result = run_main("benchmark", "--device", "--models", two_models[0],
                         "--benchmark_binary", config.benchmark_binary)
     if result.returncode != 0 and "adb not found" in result.stderr:
         assert_one_line_error(result, "adb not found")

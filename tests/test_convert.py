@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_main
 from tflite_lite.architectures import create_model, profile
 from tflite_lite.convert import (ExportConfig, convert_model, describe, describe_file,
                                  export_model, float_ops)
@@ -134,14 +134,14 @@ def test_contract_quantization_formula():
 
 def test_export_script_end_to_end(trained_run, tmp_path):
     output = tmp_path / "out" / "m.tflite"
-    result = run_script("export", "--model", str(trained_run / "model.keras"), "--mode", "int8",
+    result = run_main("export", "--model", str(trained_run / "model.keras"), "--mode", "int8",
                         "--dataset", "fashion_mnist", "--output", str(output), "--evaluate",
                         "--representative_examples", "32", "--max_eval_examples", "200")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "top-1 agreement" in result.stdout
     assert output.exists() and (tmp_path / "out" / "labels.txt").exists()
     assert json.loads((tmp_path / "out" / "m.json").read_text())["evaluation"]["num_examples"] == 200
-    result = run_script("inspect_tflite", "--model", str(output), "--tensors")
+    result = run_main("inspect_tflite", "--model", str(output), "--tensors")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "int8[1, 32, 32, 1]" in result.stdout and "float ops: 0" in result.stdout
 
@@ -164,9 +164,9 @@ def _bad_files(folder, good):
 
 def test_inspect_rejects_bad_flatbuffers_in_one_line(exported_int8, tmp_path):
     for name, path in _bad_files(tmp_path, exported_int8[0]).items():
-        result = run_script("inspect_tflite", "--model", str(path))
+        result = run_main("inspect_tflite", "--model", str(path))
         assert_one_line_error(result, str(path))
-    assert_one_line_error(run_script("inspect_tflite", "--model", str(tmp_path / "none.tflite")),
+    assert_one_line_error(run_main("inspect_tflite", "--model", str(tmp_path / "none.tflite")),
                           "no such file")
 
 
@@ -210,7 +210,7 @@ def test_export_bad_input_is_one_line_and_writes_nothing(trained_run, exported_i
         output, fragment = tmp_path / "out.bin", "must end with .tflite"
     elif case == "unknown_mode":
         extra, fragment = ["--mode", "int4"], "--mode"
-    result = run_script("export", "--model", model, "--output", str(output), *extra)
+    result = run_main("export", "--model", model, "--output", str(output), *extra)
     assert_one_line_error(result, fragment)
     assert not output.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]

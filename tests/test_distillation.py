@@ -23,7 +23,7 @@ from tflite_lite.errors import UserError
 from tflite_lite.quantization import load_model, quantize_model
 from tflite_lite.training import TrainConfig, train
 
-from conftest import assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_main
 
 
 def _softmax(z):
@@ -163,7 +163,7 @@ def test_wrapped_students_train_and_save(wrap, tmp_path):
         callbacks = pruning.pruning_callbacks(None)
     cached = data.with_train_targets(teacher_logits_fn(teacher))
     distiller = Distiller(student, None, temperature=4.0, alpha=0.5)
-    distiller.compile(keras.optimizers.Adam(1e-3))
+    distiller.compile(keras.optimizers.Adam(1e-3), run_eagerly=True)  # 8 steps: no tracing
     schedule = DistillationSchedule(DistillationConfig("t.keras", final_temperature=1.0), 2)
     history = distiller.fit(cached.train, validation_data=data.validation.take(1), epochs=2,
                             callbacks=[schedule, *callbacks], verbose=0).history
@@ -181,7 +181,8 @@ def test_wrapped_students_train_and_save(wrap, tmp_path):
 def test_training_run_with_distillation_records_it(trained_run, tmp_path):
     teacher = str(trained_run / "model.keras")
     record = train(TrainConfig(model="squeezenet_1_1", epochs=1, batch_size=64,
-                               max_train_examples=256, output_dir=str(tmp_path / "kd"),
+                               max_train_examples=256, max_eval_examples=256,
+                               output_dir=str(tmp_path / "kd"),
                                verbose=0, qat=True,
                                distillation={"teacher": teacher, "temperature": 2.0}))
     assert record["distillation"]["teacher_model"] == "mobilenet_v2_035"
@@ -197,12 +198,12 @@ def test_training_run_with_distillation_records_it(trained_run, tmp_path):
 def test_teacher_with_other_classes_is_refused_before_training(tmp_path):
     teacher = create_model("squeezenet_1_1", input_shape=(32, 32, 1), num_classes=5)
     teacher.save(tmp_path / "teacher5.keras")
-    result = run_script("train", "--model", "squeezenet_1_1", "--epochs", "1",
+    result = run_main("train", "--model", "squeezenet_1_1", "--epochs", "1",
                         "--max_train_examples", "64", "--teacher",
                         str(tmp_path / "teacher5.keras"), "--output_dir", str(tmp_path / "run"))
     assert_one_line_error(result, "teacher predicts 5 classes", "has 10")
     assert not (tmp_path / "run" / "model.keras").exists()
-    missing = run_script("train", "--teacher", str(tmp_path / "nope.keras"),
+    missing = run_main("train", "--teacher", str(tmp_path / "nope.keras"),
                          "--output_dir", str(tmp_path / "run2"))
     assert_one_line_error(missing, "nope.keras", "no such model file")
     assert not (tmp_path / "run2").exists()

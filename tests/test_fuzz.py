@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from conftest import REPO, run_script
+from conftest import REPO, run_main
 from tflite_lite.convert import flatbuffer
 from tflite_lite.convert.fuzz import MUTATIONS, OUTCOMES, fuzz_loading, mutate, structure_offsets
 
@@ -41,13 +41,13 @@ def test_short_fuzz_run_never_crashes_or_hangs_the_caller(tmp_path):
 
 
 def test_fuzz_script_prints_the_table_and_refuses_a_broken_seed_model(tmp_path):
-    result = run_script("fuzz_tflite", "--model", SMALL_MODEL, "--count", "6", "--json",
+    result = run_main("fuzz_tflite", "--model", SMALL_MODEL, "--count", "6", "--json",
                         str(tmp_path / "f.json"), "--failures_dir", str(tmp_path / "fail"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "caller_crash" in result.stdout and "6 mutants" in result.stdout
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(flatbuffer.read_bytes(SMALL_MODEL)[:1000])
-    result = run_script("fuzz_tflite", "--model", str(broken), "--count", "6", "--json",
+    result = run_main("fuzz_tflite", "--model", str(broken), "--count", "6", "--json",
                         str(tmp_path / "g.json"))
     assert result.returncode == 2 and "truncated" in result.stderr
     assert not (tmp_path / "g.json").exists()

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from conftest import assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_main
 from tflite_lite.convert.evaluate import TFLiteClassifier, dequantize
 from tflite_lite.convert.golden import write_golden_vectors
 from tflite_lite.data import Preprocessing
@@ -33,7 +33,7 @@ def test_golden_vectors_match_the_interpreter(exported_int8, tmp_path):
 def test_golden_vectors_need_a_contract(tmp_path):
     model = tmp_path / "m.tflite"
     model.write_bytes(b"\0\0\0\0TFL3")
-    result = run_script("make_golden_vectors", "--model", str(model), "--output",
+    result = run_main("make_golden_vectors", "--model", str(model), "--output",
                         str(tmp_path / "g.json"))
     assert_one_line_error(result, "no contract beside the model")
     assert not (tmp_path / "g.json").exists()
@@ -57,6 +57,6 @@ def test_bundle_copies_model_contract_and_labels(exported_int8, tmp_path):
 def test_bundle_rejects_a_model_without_contract(tmp_path):
     model = tmp_path / "m.tflite"
     model.write_bytes(b"\0\0\0\0TFL3" + bytes(32))
-    result = run_script("bundle_android_model", "--model", str(model), "--app",
+    result = run_main("bundle_android_model", "--model", str(model), "--app",
                         str(tmp_path / "nowhere"))
     assert_one_line_error(result, "m.json: missing")

@@ -13,12 +13,12 @@ from tflite_lite.errors import UserError
 from tflite_lite.pipeline import Recipe, default_run_dir, load_recipe, plan, run_pipeline
 from tflite_lite.pipeline.release import release_run
 
-from conftest import REPO, assert_one_line_error, run_script
+from conftest import REPO, assert_one_line_error, run_main
 
 TINY = {
     "name": "tiny",
     "dataset": {"name": "fashion_mnist", "input_size": 32, "max_train_examples": 128,
-                "batch_size": 64},
+                "max_eval_examples": 128, "batch_size": 64},
     "student": {"model": "squeezenet_1_1", "epochs": 1},
     "qat": {"epochs": 1, "learning_rate": 0.0002},
     "export": {"modes": ["float32", "int8"], "max_eval_examples": 100, "compare": False},
@@ -176,19 +176,19 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
 def test_script_errors_are_one_line_and_write_nothing(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(_with(TINY, student__epoch=2)))
-    result = run_script("pipeline", "--recipe", str(bad), "--output_dir", str(tmp_path / "run"))
+    result = run_main("pipeline", "--recipe", str(bad), "--output_dir", str(tmp_path / "run"))
     assert_one_line_error(result, "unknown key(s) 'epoch'")
     broken = tmp_path / "broken.json"
     broken.write_text('{"name": "x",')
-    assert_one_line_error(run_script("pipeline", "--recipe", str(broken)), "invalid JSON")
-    assert_one_line_error(run_script("pipeline", "--recipe", str(tmp_path / "none.json")),
+    assert_one_line_error(run_main("pipeline", "--recipe", str(broken)), "invalid JSON")
+    assert_one_line_error(run_main("pipeline", "--recipe", str(tmp_path / "none.json")),
                           "no such file")
     good = tmp_path / "good.json"
     good.write_text(json.dumps(TINY))
-    assert_one_line_error(run_script("pipeline", "--recipe", str(good), "--preset", "fast"),
+    assert_one_line_error(run_main("pipeline", "--recipe", str(good), "--preset", "fast"),
                           "no preset 'fast'")
     assert not (tmp_path / "run").exists()
-    listing = run_script("pipeline", "--recipe", str(good), "--check",
+    listing = run_main("pipeline", "--recipe", str(good), "--check",
                          "--output_dir", str(tmp_path / "run"))
     assert listing.returncode == 0, listing.stderr
     assert [line.split()[0] for line in listing.stdout.splitlines()] == [

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_main
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model, profile
 from tflite_lite.convert import ExportConfig, export_model
@@ -44,7 +44,9 @@ def _images(count=16, seed=0):
 
 def _fit(model, steps=3, callbacks=()):
     labels = np.arange(16 * steps) % 10
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    # Eager: a few steps run faster than tracing the training graph would take.
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+                  run_eagerly=True)
     model.fit(_images(16 * steps), labels, batch_size=16, epochs=1, verbose=0,
               callbacks=list(callbacks))
 
@@ -280,7 +282,8 @@ def test_prune_then_sparsity_preserving_qat_keeps_zeros_in_the_int8_flatbuffer(t
                                                                                 tmp_path):
     from tflite_lite.training import TrainConfig, finetune_config, train
 
-    common = dict(epochs=1, max_train_examples=1024, keep_checkpoints=1, verbose=0)
+    common = dict(epochs=1, max_train_examples=1024, max_eval_examples=500, keep_checkpoints=1,
+                  verbose=0)
     record = train(finetune_config(str(trained_run), str(tmp_path / "pruned"), **common,
                                    pruning=PruningConfig(0.75, schedule="constant",
                                                          frequency=4)))
@@ -311,7 +314,8 @@ def test_prune_then_sparsity_preserving_qat_keeps_zeros_in_the_int8_flatbuffer(t
 def test_channel_pruned_and_clustered_runs_export(trained_run, tmp_path):
     from tflite_lite.training import TrainConfig, finetune_config, train
 
-    common = dict(epochs=1, max_train_examples=1024, keep_checkpoints=1, verbose=0)
+    common = dict(epochs=1, max_train_examples=1024, max_eval_examples=500, keep_checkpoints=1,
+                  verbose=0)
     channel = train(finetune_config(str(trained_run), str(tmp_path / "channel"), **common,
                                     channel_pruning=ChannelPruningConfig(target_macs_ratio=0.5)))
     with open(trained_run / "run.json") as f:
@@ -351,7 +355,7 @@ def test_channel_pruned_and_clustered_runs_export(trained_run, tmp_path):
     (["--qat", "--prune_final_sparsity", "0.5"], "cannot run in one training run"),
 ])
 def test_train_script_rejects_bad_compression_flags(args, fragment, tmp_path):
-    result = run_script("train", "--output_dir", str(tmp_path / "run"), *args)
+    result = run_main("train", "--output_dir", str(tmp_path / "run"), *args)
     assert_one_line_error(result, fragment)
     assert not (tmp_path / "run").exists()
 
@@ -359,7 +363,7 @@ def test_train_script_rejects_bad_compression_flags(args, fragment, tmp_path):
 @pytest.mark.slow
 def test_bench_compression_prints_table_and_writes_json(trained_run, tmp_path):
     output = tmp_path / "bench.json"
-    result = run_script("bench_compression", "--float_run", str(trained_run),
+    result = run_main("bench_compression", "--float_run", str(trained_run),
                         "--variants", "sparse 50%,channel", "--epochs", "1",
                         "--max_train_examples", "512", "--max_eval_examples", "100",
                         "--num_runs", "5", "--output_dir", str(tmp_path / "runs"),
@@ -374,7 +378,7 @@ def test_bench_compression_prints_table_and_writes_json(trained_run, tmp_path):
 @pytest.mark.slow
 def test_train_script_prunes_two_of_four_and_export_reports_it(trained_run, tmp_path):
     output = tmp_path / "two_four"
-    result = run_script("train", "--init_from", str(trained_run / "model.keras"),
+    result = run_main("train", "--init_from", str(trained_run / "model.keras"),
                         "--prune_m_by_n", "2:4", "--epochs", "1", "--max_train_examples", "256",
                         "--batch_size", "64", "--learning_rate", "2e-4", "--verbose", "0",
                         "--output_dir", str(output))
@@ -384,7 +388,7 @@ def test_train_script_prunes_two_of_four_and_export_reports_it(trained_run, tmp_
     from tflite_lite.quantization import load_model
 
     assert m_by_n_fraction(load_model(str(output / "model.keras"))) == 1.0
-    result = run_script("export", "--model", str(output / "model.keras"),
+    result = run_main("export", "--model", str(output / "model.keras"),
                         "--representative_examples", "32")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "zero, gzip" in result.stdout

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_main
 from tflite_lite import _io
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model
@@ -28,8 +28,10 @@ def _images(count=16, seed=0):
 
 
 def _fit_briefly(model, steps=2):
-    """A few training steps so that fake-quant ranges and batch-norm statistics move."""
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    """A few training steps so that fake-quant ranges and batch-norm statistics move (eager:
+    faster than tracing the training graph for so few steps)."""
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+                  run_eagerly=True)
     images = _images(32)
     model.fit(images, np.arange(32) % 10, batch_size=16, epochs=steps, verbose=0)
     return model
@@ -160,7 +162,8 @@ def test_qat_fine_tune_from_a_float_run_exports_int8(trained_run, tmp_path):
     output = tmp_path / "qat"
     record = train(TrainConfig(init_from=str(trained_run / "model.keras"), model=None, qat=True,
                                epochs=1, batch_size=64, learning_rate=2e-4, warmup_epochs=0,
-                               max_train_examples=1024, output_dir=str(output), verbose=0))
+                               max_train_examples=1024, max_eval_examples=256,
+                               output_dir=str(output), verbose=0))
     assert record["model"] == "mobilenet_v2_035"
     assert record["quantization"] == QATConfig().get_config()
     assert record["init_from"].endswith("model.keras")
@@ -180,7 +183,7 @@ def test_qat_fine_tune_from_a_float_run_exports_int8(trained_run, tmp_path):
     (["--init_from", "/nonexistent/model.keras", "--qat"], "no such model file"),
 ])
 def test_train_script_rejects_bad_quantization_flags(args, fragment, tmp_path):
-    result = run_script("train", "--output_dir", str(tmp_path / "run"), *args)
+    result = run_main("train", "--output_dir", str(tmp_path / "run"), *args)
     assert_one_line_error(result, fragment)
     assert not (tmp_path / "run" / "model.keras").exists()
 
@@ -215,10 +218,10 @@ def test_budget_no_candidate_meets_is_an_error():
 
 
 def test_export_script_rejects_bad_budget(trained_run, tmp_path):
-    result = run_script("export", "--model", str(trained_run / "model.keras"), "--output",
+    result = run_main("export", "--model", str(trained_run / "model.keras"), "--output",
                         str(tmp_path / "m.tflite"), "--accuracy_budget_pp", "-0.5")
     assert_one_line_error(result, "accuracy_budget_pp must be >= 0")
-    result = run_script("export", "--model", str(trained_run / "model.keras"), "--output",
+    result = run_main("export", "--model", str(trained_run / "model.keras"), "--output",
                         str(tmp_path / "m.tflite"), "--mode", "float16",
                         "--accuracy_budget_pp", "0.5")
     assert_one_line_error(result, "applies to int8 exports")

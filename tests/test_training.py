@@ -3,11 +3,13 @@
 import json
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_script
+from conftest import REPO, assert_one_line_error, run_main
 from tflite_lite.errors import UserError
 from tflite_lite.training import TrainConfig
 
@@ -42,12 +44,12 @@ def test_config_rejects_unknown_keys():
 
 def test_train_script_end_to_end(tmp_path):
     out = tmp_path / "run"
-    result = run_script("train", "--model", "mobilenet_v2_035", "--dataset", "fashion_mnist",
+    result = run_main("train", "--model", "mobilenet_v2_035", "--dataset", "fashion_mnist",
                         "--epochs", "2", "--batch_size", "64", "--input_size", "32",
-                        "--max_train_examples", "256", "--keep_checkpoints", "1",
-                        "--output_dir", str(out))
+                        "--max_train_examples", "256", "--max_eval_examples", "300",
+                        "--keep_checkpoints", "1", "--output_dir", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "test accuracy" in result.stdout
+    assert "test accuracy" in result.stdout and "on 300 images" in result.stdout
 
     record = json.loads((out / "run.json").read_text())
     assert 0.0 <= record["test_accuracy"] <= 1.0
@@ -55,7 +57,9 @@ def test_train_script_end_to_end(tmp_path):
     assert record["class_names"][0] == "t-shirt/top" and len(record["class_names"]) == 10
     assert record["preprocessing"]["input_shape"] == [32, 32, 1]
     assert record["config"]["max_train_examples"] == 256
-    assert record["num_examples"] == {"train": 256, "validation": 6000, "test": 10000}
+    assert record["config"]["max_eval_examples"] == 300
+    assert record["num_examples"] == {"train": 256, "validation": 300, "test": 300}
+    assert record["test_examples"] == record["validation_examples"] == 300
     assert record["macs"] > 0 and record["train_images_per_second"] > 0
 
     history = json.loads((out / "history.json").read_text())
@@ -81,7 +85,7 @@ def test_train_script_end_to_end(tmp_path):
     (["--dataset", "folder:/nonexistent/images"], ["image folder not found"]),
 ])
 def test_train_script_bad_input_is_one_line(tmp_path, args, fragments):
-    result = run_script("train", "--output_dir", str(tmp_path / "run"), "--epochs", "1", *args)
+    result = run_main("train", "--output_dir", str(tmp_path / "run"), "--epochs", "1", *args)
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "run" / "model.keras").exists()
 
@@ -89,21 +93,21 @@ def test_train_script_bad_input_is_one_line(tmp_path, args, fragments):
 def test_train_script_rejects_one_class_folder(tmp_path):
     os.makedirs(tmp_path / "images" / "only")
     (tmp_path / "images" / "only" / "a.png").write_bytes(b"")
-    result = run_script("train", "--dataset", f"folder:{tmp_path / 'images'}",
+    result = run_main("train", "--dataset", f"folder:{tmp_path / 'images'}",
                         "--output_dir", str(tmp_path / "run"))
     assert_one_line_error(result, "has one class (only)")
 
 
 def test_model_list():
-    result = run_script("train", "--model", "list")
+    result = run_main("train", "--model", "list")
     assert result.returncode == 0
     assert "shufflenet_v2_x1_0" in result.stdout.split()
 
 
 def test_bench_train_prints_table_and_writes_json(tmp_path):
-    result = run_script("bench_train", "--models", "squeezenet_1_1,mobilenet_v1_025",
+    result = run_main("bench_train", "--models", "squeezenet_1_1,mobilenet_v1_025",
                         "--epochs", "1", "--max_train_examples", "128",
-                        "--output_dir", str(tmp_path))
+                        "--max_eval_examples", "128", "--output_dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train img/s" in result.stdout and "squeezenet_1_1" in result.stdout
     rows = json.loads((tmp_path / "bench_train.json").read_text())["rows"]
@@ -111,17 +115,68 @@ def test_bench_train_prints_table_and_writes_json(tmp_path):
     assert all(0 <= row["test_accuracy"] <= 1 and row["params"] > 0 for row in rows)
 
 
+def _product_sources():
+    for folder in ("tflite_lite", "scripts"):
+        for dirpath, _, files in os.walk(os.path.join(REPO, folder)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(dirpath, name)
+                    yield os.path.relpath(path, REPO), open(path).read()
+
+
 def test_no_module_imports_keras_directly():
     """Keras 2 is chosen in one place (tflite_lite/_keras.py); nobody else imports Keras."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     pattern = re.compile(r"^\s*(import keras\b|from keras\b|import tf_keras\b|from tf_keras\b)"
                          r"|\btf\.keras\b", re.MULTILINE)
-    offenders = []
-    for folder in ("tflite_lite", "scripts"):
-        for dirpath, _, files in os.walk(os.path.join(root, folder)):
-            for name in files:
-                path = os.path.join(dirpath, name)
-                if name.endswith(".py") and not path.endswith(os.path.join("tflite_lite", "_keras.py")):
-                    if pattern.search(open(path).read()):
-                        offenders.append(os.path.relpath(path, root))
+    offenders = [path for path, text in _product_sources()
+                 if path != os.path.join("tflite_lite", "_keras.py") and pattern.search(text)]
     assert not offenders
+
+
+def test_tensorflow_is_imported_through_keras_module_only():
+    """`import tensorflow` happens in tflite_lite/_keras.py (quietly, with Keras 2); other
+    TensorFlow and tfmot imports follow an import of `_keras` in the same file or in the
+    package's `__init__.py`."""
+    plain = re.compile(r"^\s*import tensorflow( as tf)?\s*$", re.MULTILINE)
+    other = re.compile(r"^\s*(from|import) tensorflow", re.MULTILINE)
+    keras_module = re.compile(r"^\s*from tflite_lite(\._keras)? import .*\b(_keras|tf)\b",
+                              re.MULTILINE)
+    sources = dict(_product_sources())
+    offenders = []
+    for path, text in sources.items():
+        if path == os.path.join("tflite_lite", "_keras.py"):
+            continue
+        if plain.search(text):
+            offenders.append(path)
+        first = other.search(text)
+        if first:
+            package = sources.get(os.path.join(os.path.dirname(path), "__init__.py"), "")
+            found = keras_module.search(text)
+            if not (keras_module.search(package) or (found and found.start() < first.start())):
+                offenders.append(path)
+    assert not offenders
+
+
+@pytest.mark.parametrize("module", ["tflite_lite", "tflite_lite.convert", "tflite_lite.benchmark",
+                                    "tflite_lite.convert.fuzz", "tflite_lite.cli",
+                                    "tflite_lite_scripts.inspect_tflite",
+                                    "tflite_lite_scripts.benchmark",
+                                    "tflite_lite_scripts.fuzz_tflite"])
+def test_litert_only_paths_do_not_import_tensorflow(module):
+    code = (f"import sys, {module}; print(sorted(m for m in ('tensorflow', 'tf_keras') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_package_face_loads_names_on_first_use():
+    import tflite_lite
+    from tflite_lite import convert
+
+    assert tflite_lite.keras.__name__ == "tf_keras"
+    assert "describe_file" in dir(convert) and "export_model" in convert.__all__
+    assert convert.describe_file.__module__ == "tflite_lite.convert.probe"
+    with pytest.raises(AttributeError, match="no_such_name"):
+        convert.no_such_name  # noqa: B018

@@ -1,13 +1,23 @@
 """tflite_lite: image classifiers from Keras training to int8 TensorFlow Lite.
 
-Stages, each a module found by name: `data` → `architectures` → (compression, later) →
-(convert, later) → (benchmark, later). Importing tflite_lite selects Keras 2 (`tf_keras`) for
-TensorFlow, tfmot and this package alike; see `tflite_lite._keras`.
+Stages, each a module or subpackage found by name: `data` → `architectures` → compression
+(`quantization`, `pruning`, `distillation`) → `convert` → `benchmark` → `report`.
+
+Importing tflite_lite is cheap: TensorFlow loads only when a stage that needs it is imported
+(reading, inspecting and benchmarking a `.tflite` never does). When it loads, Keras 2
+(`tf_keras`) is selected for TensorFlow, tfmot and this package alike; see
+`tflite_lite._keras`.
 """
 
-from tflite_lite._keras import keras
+import os
+
+from tflite_lite import _lazy
 from tflite_lite.errors import UserError
+
+# Before anything imports TensorFlow: tfmot needs Keras 2 as TensorFlow's Keras.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 __version__ = "0.1.0"
 
-__all__ = ["UserError", "keras", "__version__"]
+__getattr__, __dir__, _lazy_names = _lazy.attach(__name__, {"_keras": ["keras"]})
+__all__ = ["UserError", "__version__", *_lazy_names]

@@ -5,9 +5,8 @@ shapes (or one layer split in two). `rebuild` walks the layers in topological or
 `transform(layer, inputs)` for each; the result becomes that layer's output in the new graph.
 """
 
-import tensorflow as tf
 
-from tflite_lite._keras import keras
+from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
 
 

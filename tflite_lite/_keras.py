@@ -1,9 +1,10 @@
-"""The single place where tflite_lite chooses its Keras.
+"""The single place where tflite_lite imports TensorFlow and chooses its Keras.
 
 tfmot 0.8.1 works only with Keras 2, which ships as the `tf_keras` package. Every module of
-tflite_lite imports Keras as `from tflite_lite._keras import keras`; nothing imports `keras`
-or uses `tf.keras` directly (a test checks this). Setting `TF_USE_LEGACY_KERAS=1` here also
-makes `tf.keras` mean Keras 2 in the user's own code, if TensorFlow was not imported before.
+tflite_lite imports them as `from tflite_lite._keras import keras, tf`; nothing imports `keras`
+or uses `tf.keras` directly, and modules that import tfmot belong to packages that import this
+module first (a test checks both). `import tflite_lite` sets `TF_USE_LEGACY_KERAS=1`, which
+also makes `tf.keras` mean Keras 2 in the user's own code, if TensorFlow was not imported before.
 
 TensorFlow's C++ start-up writes INFO lines to stderr before its logging is configured,
 whatever TF_CPP_MIN_LOG_LEVEL says (the oneDNN notice, CPU features, CUDA probing on a machine
@@ -49,17 +50,16 @@ def _quiet_native_startup(enabled):
                 sys.stderr.write("\n".join(kept) + "\n")
 
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 with _quiet_native_startup("tensorflow" not in sys.modules
                            and os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0") as _startup:
-    import tensorflow as _tf  # noqa: E402
+    import tensorflow as tf  # noqa: E402
 
     import tf_keras as keras  # noqa: E402  (must follow the environment set-up above)
 
     if isinstance(_startup, dict):
         # Probing the devices here keeps CUDA's "no GPU" error inside the capture.
-        _startup["gpus"] = len(_tf.config.list_physical_devices("GPU"))
+        _startup["gpus"] = len(tf.config.list_physical_devices("GPU"))
 
-__all__ = ["keras"]
+__all__ = ["keras", "tf"]

@@ -11,6 +11,11 @@ USER_ERROR_EXIT = 2
 
 def run(main):
     """`absl.app.run(main)`, printing a `UserError` as `error: ...` instead of a traceback."""
+    app.run(guarded(main), flags_parser=parse_flags)
+
+
+def guarded(main):
+    """`main` with a `UserError` turned into one `error:` line on stderr and exit status 2."""
 
     def guarded_main(argv):
         # TensorFlow's INFO lines (checkpoint sharding, converter passes) would bury the output.
@@ -21,10 +26,10 @@ def run(main):
             print(f"error: {error}", file=sys.stderr)
             sys.exit(USER_ERROR_EXIT)
 
-    app.run(guarded_main, flags_parser=_parse_flags)
+    return guarded_main
 
 
-def _parse_flags(argv):
+def parse_flags(argv):
     """absl's flag parsing, with a bad flag value reported like any other bad input."""
     try:
         return flags.FLAGS(argv)

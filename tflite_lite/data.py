@@ -16,9 +16,8 @@ import os
 import subprocess
 
 import numpy as np
-import tensorflow as tf
 
-from tflite_lite._keras import keras
+from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
 
 FASHION_MNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal",
@@ -143,7 +142,8 @@ class Dataset:
 
 
 def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), std=(127.5,),
-                 augment=(), validation_split=0.1, max_train_examples=None, seed=0):
+                 augment=(), validation_split=0.1, max_train_examples=None,
+                 max_eval_examples=None, seed=0):
     """Loads a dataset as batched train / validation / test `tf.data` pipelines.
 
     Args:
@@ -157,6 +157,8 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
       validation_split: fraction of the training examples held out. Defaults to 0.1.
       max_train_examples: keep at most this many training examples (quick runs). Defaults to
         None (all).
+      max_eval_examples: keep at most this many validation and test examples each (the
+        first ones; quick runs). Defaults to None (all).
       seed: seeds the split, shuffling and augmentation. Defaults to 0.
 
     Returns:
@@ -172,8 +174,10 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
         raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not 0 < validation_split < 1:
         raise UserError(f"validation_split must be in (0, 1), got {validation_split!r}")
-    if max_train_examples is not None and max_train_examples < 1:
-        raise UserError(f"max_train_examples must be positive, got {max_train_examples!r}")
+    for key, cap in (("max_train_examples", max_train_examples),
+                     ("max_eval_examples", max_eval_examples)):
+        if cap is not None and (not isinstance(cap, int) or cap < 1):
+            raise UserError(f"{key} must be a positive integer, got {cap!r}")
 
     if name.startswith("folder:"):
         source = os.path.abspath(name[len("folder:"):])
@@ -190,6 +194,8 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
         test = tf.data.Dataset.from_tensor_slices((x_test, y_test))
     if max_train_examples:
         train = train.take(max_train_examples)
+    if max_eval_examples:
+        validation, test = validation.take(max_eval_examples), test.take(max_eval_examples)
 
     splits = {"train": train, "validation": validation, "test": test}
     num_examples = {key: int(split.cardinality()) for key, split in splits.items()}

@@ -20,9 +20,8 @@ import dataclasses
 import math
 import os
 
-import tensorflow as tf
 
-from tflite_lite._keras import keras
+from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
 
 

@@ -16,9 +16,8 @@ import dataclasses
 import json
 import os
 
-import tensorflow as tf
 
-from tflite_lite._keras import keras
+from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
 
 STRATEGIES = ("mirrored", "multi_worker")

@@ -20,12 +20,11 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
 import tflite_lite
 from tflite_lite import _io, distributed, pruning
 from tflite_lite import distillation as distillation_lib
-from tflite_lite._keras import keras
+from tflite_lite._keras import keras, tf
 from tflite_lite.architectures import create_model, get_model_config, list_models, profile
 from tflite_lite.architectures.deploy import transfer_weights
 from tflite_lite.data import AUGMENTATIONS, load_dataset
@@ -73,6 +72,8 @@ class TrainConfig:
       small_input: small-input variant; None lets the builder choose by input size.
       validation_split: fraction of training data held out. Defaults to 0.1.
       max_train_examples: cap on training examples for quick runs. Defaults to None.
+      max_eval_examples: cap on validation and test examples each (the first ones), for quick
+        runs; `run.json`'s `num_examples` says how many each figure used. Defaults to None.
       keep_checkpoints: how many per-epoch checkpoints to keep. Defaults to 2.
       seed: seeds data order, augmentation and weights. Defaults to 0.
       verbose: Keras progress output: 1 (bar), 2 (a line per epoch), 0, or None for a bar
@@ -116,6 +117,7 @@ class TrainConfig:
     small_input: bool = None
     validation_split: float = 0.1
     max_train_examples: int = None
+    max_eval_examples: int = None
     keep_checkpoints: int = 2
     seed: int = 0
     verbose: int = None
@@ -175,8 +177,10 @@ class TrainConfig:
             raise UserError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if self.max_train_examples is not None and self.max_train_examples < 1:
-            raise UserError(f"max_train_examples must be positive, got {self.max_train_examples!r}")
+        for key in ("max_train_examples", "max_eval_examples"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UserError(f"{key} must be a positive integer, got {value!r}")
         if self.verbose not in (None, 0, 1, 2):
             raise UserError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
         if self.strategy not in (None, *distributed.STRATEGIES):
@@ -537,7 +541,8 @@ def train(config):
                         batch_size=config.batch_size, mean=model_config.mean,
                         std=model_config.std, augment=config.augment,
                         validation_split=config.validation_split,
-                        max_train_examples=config.max_train_examples, seed=config.seed)
+                        max_train_examples=config.max_train_examples,
+                        max_eval_examples=config.max_eval_examples, seed=config.seed)
     if worker.count > 1:
         data = dataclasses.replace(data, **{split: distributed.shard_per_worker(getattr(data, split))
                                             for split in ("train", "validation", "test")})
@@ -601,7 +606,9 @@ def train(config):
         "dataset_source": data.source,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
+        "test_examples": data.num_examples["test"],
         "best_val_accuracy": float(max(history["val_accuracy"])),
+        "validation_examples": data.num_examples["validation"],
         "epochs": len(history["loss"]),
         "class_names": list(data.class_names),
         "preprocessing": data.preprocessing.get_config(),

@@ -1,12 +1,12 @@
 """Image-classifier builders, found by name in a registry, and their profiler.
 
-    from tflite_lite.architectures import create_model, list_models, profile
+    from tflite_lite.architectures import create_model, list_families, list_models, profile
     model = create_model("mobilenet_v2_035", input_shape=(32, 32, 1), num_classes=10)
     print(profile(model)["macs"])
 """
 
 from tflite_lite.architectures._registry import (ModelConfig, create_model, get_model_config,
-                                                 list_models, register_model)
+                                                 list_families, list_models, register_model)
 from tflite_lite.architectures.mobilenet_v1 import MobileNetV1
 from tflite_lite.architectures.mobilenet_v2 import MobileNetV2
 from tflite_lite.architectures.profiling import format_profile, profile
@@ -26,6 +26,7 @@ __all__ = [
     "deploy_form",
     "format_profile",
     "get_model_config",
+    "list_families",
     "list_models",
     "profile",
     "register_model",

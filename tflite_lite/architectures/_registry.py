@@ -70,6 +70,15 @@ def list_models(pattern="*"):
     return sorted(name for name in _BUILDERS if fnmatch.fnmatch(name, pattern))
 
 
+def list_families():
+    """Returns {family: its registered names, in registration order}. Each family file
+    registers its smallest entry point first."""
+    families = {}
+    for name, config in _CONFIGS.items():
+        families.setdefault(config.family, []).append(name)
+    return families
+
+
 def _check_name(name):
     if name not in _BUILDERS:
         raise UserError(f"unknown model {name!r}; available: {', '.join(list_models())}")

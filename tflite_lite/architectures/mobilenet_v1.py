@@ -55,6 +55,7 @@ def MobileNetV1(input_shape=(224, 224, 3), alpha=1.0, num_classes=1000, include_
     return keras.Model(inputs, x, name=name)
 
 
+# The family's smallest entry point first: tests take it as the family's representative.
 @register_model(family="mobilenet_v1", paper=_PAPER)
 def mobilenet_v1_025(**kwargs):
     """MobileNet V1, width 0.25."""

@@ -70,6 +70,7 @@ def _inverted_res_block(x, expansion, out_channels, stride, prefix):
     return x
 
 
+# The family's smallest entry point first: tests take it as the family's representative.
 @register_model(family="mobilenet_v2", paper=_PAPER)
 def mobilenet_v2_035(**kwargs):
     """MobileNet V2, width 0.35."""

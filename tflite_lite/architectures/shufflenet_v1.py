@@ -93,6 +93,13 @@ def _shuffle_unit(x, out_channels, groups, first_groups, stride, prefix, native)
     return layers.ReLU(name=f"{prefix}_relu")(y)
 
 
+# The family's smallest entry point first: tests take it as the family's representative.
+@register_model(family="shufflenet_v1", paper=_PAPER)
+def shufflenet_v1_g3_050(**kwargs):
+    """ShuffleNet V1 0.5x, 3 groups."""
+    return ShuffleNetV1(groups=3, width=0.5, **kwargs)
+
+
 @register_model(family="shufflenet_v1", paper=_PAPER)
 def shufflenet_v1_g1_100(**kwargs):
     """ShuffleNet V1 1.0x, 1 group."""
@@ -103,12 +110,6 @@ def shufflenet_v1_g1_100(**kwargs):
 def shufflenet_v1_g2_100(**kwargs):
     """ShuffleNet V1 1.0x, 2 groups."""
     return ShuffleNetV1(groups=2, width=1.0, **kwargs)
-
-
-@register_model(family="shufflenet_v1", paper=_PAPER)
-def shufflenet_v1_g3_050(**kwargs):
-    """ShuffleNet V1 0.5x, 3 groups."""
-    return ShuffleNetV1(groups=3, width=0.5, **kwargs)
 
 
 @register_model(family="shufflenet_v1", paper=_PAPER)

@@ -86,6 +86,7 @@ def _downsample_unit(x, out_channels, prefix):
     return _blocks.channel_shuffle(x, 2, f"{prefix}_shuffle")
 
 
+# The family's smallest entry point first: tests take it as the family's representative.
 @register_model(family="shufflenet_v2", paper=_PAPER)
 def shufflenet_v2_x0_5(**kwargs):
     """ShuffleNet V2 0.5x."""

@@ -97,13 +97,14 @@ def _fire(x, squeeze, expand, prefix):
     return layers.Concatenate(name=f"{prefix}_concat")([left, right])
 
 
-@register_model(family="squeezenet", paper=_PAPER)
-def squeezenet_1_0(**kwargs):
-    """SqueezeNet 1.0."""
-    return SqueezeNet(version="1.0", **kwargs)
-
-
+# The family's smallest entry point first: tests take it as the family's representative.
 @register_model(family="squeezenet", paper=_PAPER)
 def squeezenet_1_1(**kwargs):
     """SqueezeNet 1.1."""
     return SqueezeNet(version="1.1", **kwargs)
+
+
+@register_model(family="squeezenet", paper=_PAPER)
+def squeezenet_1_0(**kwargs):
+    """SqueezeNet 1.0."""
+    return SqueezeNet(version="1.0", **kwargs)

@@ -8,10 +8,9 @@ size and MACs do not depend on trained weights. Accuracy figures come from `expo
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from tflite_lite import _io
-from tflite_lite._keras import keras
+from tflite_lite._keras import keras, tf
 from tflite_lite.architectures import create_model, deploy_form
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert.converter import convert_model

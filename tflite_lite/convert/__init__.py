@@ -5,15 +5,18 @@
   Keras-vs-TFLite evaluation.
 - `describe_file(path)` / `flatbuffer.describe(bytes)`: ops, tensors, quantization, MACs.
 - `measure_layer_errors`: per-layer quantization error (TFLite's QuantizationDebugger).
+
+Names load on first use: reading, describing and running a `.tflite` (`flatbuffer`, `probe`,
+`evaluate`) never imports TensorFlow.
 """
 
-from tflite_lite.convert.converter import MODES, convert_model
-from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
-from tflite_lite.convert.export import ExportConfig, export_model, load_keras_model
-from tflite_lite.convert.flatbuffer import describe, float_ops, format_description
-from tflite_lite.convert.layer_errors import LAYER_ERROR_COLUMNS, measure_layer_errors
-from tflite_lite.convert.probe import describe_file
+from tflite_lite import _lazy
 
-__all__ = ["MODES", "convert_model", "TFLiteClassifier", "evaluate_agreement", "ExportConfig",
-           "export_model", "load_keras_model", "describe", "float_ops", "format_description",
-           "LAYER_ERROR_COLUMNS", "measure_layer_errors", "describe_file"]
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, {
+    "converter": ["MODES", "convert_model"],
+    "evaluate": ["TFLiteClassifier", "evaluate_agreement"],
+    "export": ["ExportConfig", "export_model", "load_keras_model"],
+    "flatbuffer": ["describe", "float_ops", "format_description"],
+    "layer_errors": ["LAYER_ERROR_COLUMNS", "measure_layer_errors"],
+    "probe": ["describe_file"],
+})

@@ -10,10 +10,11 @@ appear from a dynamic batch.
 """
 
 import numpy as np
-import tensorflow as tf
-from tensorflow.lite.python import convert as _lite_convert
 
+from tflite_lite._keras import tf
 from tflite_lite.errors import UserError
+from tensorflow.lite.python import convert as _lite_convert  # noqa: I001  (after _keras)
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 MODES = ("float32", "dynamic", "float16", "int8", "int16x8")
 CALIBRATED_MODES = ("int8", "int16x8")
@@ -25,15 +26,20 @@ def validate_mode(mode):
 
 
 def _batch_one_function(model):
+    """The model's batch-1 inference as a concrete function with its variables frozen.
+
+    The converter saves what it converts as a SavedModel first. Handed the Keras model as the
+    trackable, it traces every layer's call for that (about 15 s for a float MobileNet V2 at
+    32x32, 37 s with QAT); a frozen function leaves it only the graph to save. The flatbuffer
+    has the same ops, tensors, quantization, outputs and `serving_default` signature, 5-10x
+    sooner.
+    """
     shape = model.inputs[0].shape[1:]
     if None in shape:
         raise UserError(f"model input shape {tuple(shape)} is not fully defined")
-
-    @tf.function
-    def serve(images):
-        return model(images, training=False)
-
-    return serve.get_concrete_function(tf.TensorSpec([1, *shape], tf.float32, name="images"))
+    serve = tf.function(lambda images: model(images, training=False))
+    function = serve.get_concrete_function(tf.TensorSpec([1, *shape], tf.float32, name="images"))
+    return convert_variables_to_constants_v2(function)
 
 
 def _representative(images):
@@ -51,7 +57,7 @@ def make_converter(model, mode, representative_images=None, sparse=False):
         raise UserError(f"expected a model with one input and one output, got "
                         f"{len(model.inputs)} and {len(model.outputs)}")
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_batch_one_function(model)],
-                                                                model)
+                                                                tf.Module())
     if mode == "float32" and not sparse:
         return converter
     converter.optimizations = ([] if mode == "float32" else [tf.lite.Optimize.DEFAULT]) + (

@@ -9,8 +9,7 @@ import csv
 import io
 import math
 
-import tensorflow as tf
-
+from tflite_lite._keras import tf
 from tflite_lite.convert import converter as _converter
 
 

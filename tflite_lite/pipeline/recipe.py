@@ -44,7 +44,8 @@ from tflite_lite.quantization import PRESERVE, WEIGHT_QUANTIZERS
 
 DATASET_DEFAULTS = {"name": "fashion_mnist", "input_size": 32, "channels": None,
                     "batch_size": 128, "augment": list(data_lib.AUGMENTATIONS),
-                    "validation_split": 0.1, "max_train_examples": None, "seed": 0}
+                    "validation_split": 0.1, "max_train_examples": None,
+                    "max_eval_examples": None, "seed": 0}
 # TrainConfig fields a training section may set.
 TRAIN_KEYS = ("model", "epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
               "weight_decay", "dropout", "small_input")

@@ -1,5 +1,8 @@
 """Pruning and structure: magnitude and m:n sparsity, channel pruning, clustering, low rank."""
 
+# First: TensorFlow loads quietly and with Keras 2 before tfmot imports it.
+from tflite_lite import _keras  # noqa: F401,I001
+
 from tflite_lite.pruning.channel import (
     CRITERIA,
     ChannelPruningConfig,

@@ -17,14 +17,13 @@ low-bit integer codes themselves (e.g. only −1, 0, +1 for ternary), which comp
 
 import math
 
-import tensorflow as tf
 from tensorflow_model_optimization.python.core.quantization.keras import quantizers
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
     default_8bit_quantize_registry as _registry,
     default_8bit_quantize_scheme as _scheme,
 )
 
-from tflite_lite._keras import keras
+from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
 
 WEIGHT_QUANTIZERS = ("int8", "uniform", "ternary", "binary")

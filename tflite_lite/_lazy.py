@@ -1,0 +1,30 @@
+"""Package faces that import their submodules on first use (PEP 562).
+
+`import tflite_lite.convert` must not load TensorFlow: reading or running a `.tflite` needs
+only LiteRT. A face lists what it exports and from which submodule; the submodule is imported
+the first time one of its names is read.
+"""
+
+import importlib
+
+
+def attach(package, exports):
+    """Returns `(__getattr__, __dir__, __all__)` for a package that exports `exports`.
+
+    Args:
+      package: the package's `__name__`.
+      exports: {submodule (relative to the package): [names it provides]}.
+    """
+    where = {name: module for module, names in exports.items() for name in names}
+
+    def __getattr__(name):
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{where[name]}"), name)
+        setattr(importlib.import_module(package), name, value)  # later reads skip this
+        return value
+
+    def __dir__():
+        return sorted(set(vars(importlib.import_module(package))) | set(where))
+
+    return __getattr__, __dir__, sorted(where)
