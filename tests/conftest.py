@@ -26,8 +26,7 @@ from tflite_lite import _keras  # noqa: E402,F401  (TensorFlow with Keras 2, bef
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(REPO, "scripts")
 # Training kept small wherever a test only needs a trained model, not a good one.
-SMALL_RUN = dict(epochs=1, batch_size=64, max_train_examples=512, max_eval_examples=256,
-                 keep_checkpoints=1, verbose=0)
+TRAINED_RUN_GROUP = pytest.mark.xdist_group("trained_run")
 
 
 def run_script(name, *args, timeout=600):
@@ -151,8 +150,23 @@ def fashion_mnist():
 
 
 @pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A MobileNet V2 0.35 run folder (model.keras + run.json), 32x32x1, trained one epoch on 128
+    images: for tests that need a real run folder, not a good model."""
+    from tflite_lite.training import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("tiny_run")
+    train(TrainConfig(model="mobilenet_v2_035", epochs=1, batch_size=64, max_train_examples=128,
+                      max_eval_examples=64, augment=(), keep_checkpoints=1,
+                      output_dir=str(folder), verbose=0))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """A briefly trained MobileNet V2 0.35 run folder (model.keras + run.json), 32x32x1."""
+    """A briefly trained MobileNet V2 0.35 run folder (model.keras + run.json), 32x32x1: for
+    tests that measure int8-vs-Keras agreement, which needs a model that has learned. Tests
+    that use it carry `TRAINED_RUN_GROUP`, so that pytest-xdist trains it on one worker."""
     from tflite_lite.training import TrainConfig, train
 
     folder = tmp_path_factory.mktemp("trained_run")
@@ -172,3 +186,4 @@ def exported_int8(trained_run):
                                          output=str(output), mode="int8", evaluate=True,
                                          representative_examples=64, max_eval_examples=500))
     return output, contract
+

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_main
+from conftest import REPO, TRAINED_RUN_GROUP, assert_one_line_error, run_main
 from tflite_lite.architectures import create_model, profile
 from tflite_lite.convert import (ExportConfig, convert_model, describe, describe_file,
                                  export_model, float_ops)
@@ -15,8 +15,10 @@ from tflite_lite.convert.evaluate import dequantize, quantize
 from tflite_lite.errors import UserError
 
 DYNAMIC_BATCH_OPS = {"SHAPE", "PACK"}
+ZOO_INT8 = os.path.join(REPO, "models", "squeezenet_1_1_fashion", "model_int8.tflite")
 
 
+@TRAINED_RUN_GROUP
 def test_int8_export_is_integer_faithful_and_complete(exported_int8):
     path, contract = exported_int8
     folder = path.parent
@@ -49,9 +51,9 @@ def test_int8_export_is_integer_faithful_and_complete(exported_int8):
     ("float16", "float32", "float16"),
     ("int16x8", "int16", "int8"),
 ])
-def test_other_modes(trained_run, tmp_path, mode, input_dtype, weight_dtype):
+def test_other_modes(tiny_run, tmp_path, mode, input_dtype, weight_dtype):
     output = tmp_path / f"model_{mode}.tflite"
-    contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
+    contract = export_model(ExportConfig(model_path=str(tiny_run / "model.keras"),
                                          output=str(output), mode=mode,
                                          representative_examples=8))
     description = describe(output.read_bytes())
@@ -105,6 +107,7 @@ def test_shufflenet_v1_deploy_form_is_exact_and_native():
     assert deploy_form(native, "shufflenet_v1_g3_050") is native
 
 
+@TRAINED_RUN_GROUP
 def test_keep_worst_layers_in_float(trained_run, tmp_path):
     output = tmp_path / "mixed.tflite"
     contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
@@ -132,9 +135,9 @@ def test_contract_quantization_formula():
     assert np.all(np.abs(dequantize(q, scale, zero_point) - values)[inside] <= scale / 2)
 
 
-def test_export_script_end_to_end(trained_run, tmp_path):
+def test_export_script_end_to_end(tiny_run, tmp_path):
     output = tmp_path / "out" / "m.tflite"
-    result = run_main("export", "--model", str(trained_run / "model.keras"), "--mode", "int8",
+    result = run_main("export", "--model", str(tiny_run / "model.keras"), "--mode", "int8",
                         "--dataset", "fashion_mnist", "--output", str(output), "--evaluate",
                         "--representative_examples", "32", "--max_eval_examples", "200")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -162,6 +165,7 @@ def _bad_files(folder, good):
     return paths
 
 
+@TRAINED_RUN_GROUP
 def test_inspect_rejects_bad_flatbuffers_in_one_line(exported_int8, tmp_path):
     for name, path in _bad_files(tmp_path, exported_int8[0]).items():
         result = run_main("inspect_tflite", "--model", str(path))
@@ -170,6 +174,7 @@ def test_inspect_rejects_bad_flatbuffers_in_one_line(exported_int8, tmp_path):
                           "no such file")
 
 
+@TRAINED_RUN_GROUP
 def test_mutated_flatbuffers_parse_or_raise_user_error(exported_int8):
     data = bytearray(exported_int8[0].read_bytes())
     rng = np.random.default_rng(1)
@@ -188,10 +193,9 @@ def test_mutated_flatbuffers_parse_or_raise_user_error(exported_int8):
 
 @pytest.mark.parametrize("case", ["missing", "empty", "not_keras", "class_mismatch",
                                   "bad_output", "unknown_mode"])
-def test_export_bad_input_is_one_line_and_writes_nothing(trained_run, exported_int8, tmp_path,
-                                                         case):
+def test_export_bad_input_is_one_line_and_writes_nothing(tiny_run, tmp_path, case):
     output = tmp_path / "out.tflite"
-    model = str(trained_run / "model.keras")
+    model = str(tiny_run / "model.keras")
     extra, fragment = [], None
     if case == "missing":
         model, fragment = str(tmp_path / "nope.keras"), "no such model file"
@@ -199,7 +203,7 @@ def test_export_bad_input_is_one_line_and_writes_nothing(trained_run, exported_i
         (tmp_path / "empty.keras").write_bytes(b"")
         model, fragment = str(tmp_path / "empty.keras"), "empty file"
     elif case == "not_keras":
-        model, fragment = str(exported_int8[0]), "not a Keras model"
+        model, fragment = ZOO_INT8, "not a Keras model"
     elif case == "class_mismatch":
         path = tmp_path / "five" / "model.keras"
         path.parent.mkdir()

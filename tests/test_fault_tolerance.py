@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_script
+from conftest import REPO, TRAINED_RUN_GROUP, assert_one_line_error, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -132,12 +132,13 @@ def test_kill_9_during_training_resumes_from_the_last_finished_epoch(tmp_path):
     assert not (run / "backup").exists()
 
 
+@TRAINED_RUN_GROUP
 def test_kill_9_during_export_leaves_no_tflite_and_a_rerun_completes(trained_run, tmp_path):
     output = tmp_path / "export" / "model_int8.tflite"
     command = [sys.executable, os.path.join(REPO, "scripts", "export.py"), "--model",
                str(trained_run / "model.keras"), "--mode", "int8", "--output", str(output),
-               "--noevaluate"]
-    for delay in (2.0, 6.0):  # importing TensorFlow, then converting
+               "--evaluate"]  # evaluating on the whole test split keeps it busy past 6 s
+    for delay in (2.0, 6.0):  # importing TensorFlow, then converting or evaluating
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         time.sleep(delay)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_main
+from conftest import TRAINED_RUN_GROUP, assert_one_line_error, run_main
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model, profile
 from tflite_lite.convert import ExportConfig, export_model
@@ -259,10 +259,10 @@ def test_low_rank_refuses_layers_it_cannot_split():
 
 # --- training runs and exports ---------------------------------------------------------------
 
-def test_train_config_checks_and_round_trips_compression(trained_run):
+def test_train_config_checks_and_round_trips_compression(tiny_run):
     from tflite_lite.training import TrainConfig
 
-    source = str(trained_run / "model.keras")
+    source = str(tiny_run / "model.keras")
     with pytest.raises(UserError, match="cannot run in one training run"):
         TrainConfig(init_from=source, model=None, qat=True, pruning=PruningConfig())
     with pytest.raises(UserError, match="starts from trained weights"):
@@ -270,7 +270,7 @@ def test_train_config_checks_and_round_trips_compression(trained_run):
     with pytest.raises(UserError, match="apply with qat only"):
         TrainConfig(qat_preserve="sparsity")
     with pytest.raises(UserError, match="holds the init_from model"):
-        TrainConfig(init_from=source, model=None, output_dir=str(trained_run))
+        TrainConfig(init_from=source, model=None, output_dir=str(tiny_run))
     config = TrainConfig(init_from=source, model=None, pruning=PruningConfig(0.75),
                          low_rank={"energy": 0.8})
     restored = TrainConfig.from_config(json.loads(json.dumps(config.get_config())))
@@ -278,6 +278,7 @@ def test_train_config_checks_and_round_trips_compression(trained_run):
 
 
 @pytest.mark.slow
+@TRAINED_RUN_GROUP
 def test_prune_then_sparsity_preserving_qat_keeps_zeros_in_the_int8_flatbuffer(trained_run,
                                                                                 tmp_path):
     from tflite_lite.training import TrainConfig, finetune_config, train
@@ -311,6 +312,7 @@ def test_prune_then_sparsity_preserving_qat_keeps_zeros_in_the_int8_flatbuffer(t
 
 
 @pytest.mark.slow
+@TRAINED_RUN_GROUP
 def test_channel_pruned_and_clustered_runs_export(trained_run, tmp_path):
     from tflite_lite.training import TrainConfig, finetune_config, train
 
@@ -361,6 +363,7 @@ def test_train_script_rejects_bad_compression_flags(args, fragment, tmp_path):
 
 
 @pytest.mark.slow
+@TRAINED_RUN_GROUP
 def test_bench_compression_prints_table_and_writes_json(trained_run, tmp_path):
     output = tmp_path / "bench.json"
     result = run_main("bench_compression", "--float_run", str(trained_run),
@@ -376,6 +379,7 @@ def test_bench_compression_prints_table_and_writes_json(trained_run, tmp_path):
 
 
 @pytest.mark.slow
+@TRAINED_RUN_GROUP
 def test_train_script_prunes_two_of_four_and_export_reports_it(trained_run, tmp_path):
     output = tmp_path / "two_four"
     result = run_main("train", "--init_from", str(trained_run / "model.keras"),

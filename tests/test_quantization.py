@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import assert_one_line_error, run_main
+from conftest import TRAINED_RUN_GROUP, assert_one_line_error, run_main
 from tflite_lite import _io
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model
@@ -156,6 +156,7 @@ def test_layer_qat_cannot_handle_is_named():
                                                    num_classes=10)))
 
 
+@TRAINED_RUN_GROUP
 def test_qat_fine_tune_from_a_float_run_exports_int8(trained_run, tmp_path):
     from tflite_lite.training import TrainConfig, train
 
@@ -217,11 +218,11 @@ def test_budget_no_candidate_meets_is_an_error():
                                max_float_layers=0)
 
 
-def test_export_script_rejects_bad_budget(trained_run, tmp_path):
-    result = run_main("export", "--model", str(trained_run / "model.keras"), "--output",
+def test_export_script_rejects_bad_budget(tiny_run, tmp_path):
+    result = run_main("export", "--model", str(tiny_run / "model.keras"), "--output",
                         str(tmp_path / "m.tflite"), "--accuracy_budget_pp", "-0.5")
     assert_one_line_error(result, "accuracy_budget_pp must be >= 0")
-    result = run_main("export", "--model", str(trained_run / "model.keras"), "--output",
+    result = run_main("export", "--model", str(tiny_run / "model.keras"), "--output",
                         str(tmp_path / "m.tflite"), "--mode", "float16",
                         "--accuracy_budget_pp", "0.5")
     assert_one_line_error(result, "applies to int8 exports")
