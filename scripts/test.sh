@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Set up, then run the fast test suite on two pytest-xdist workers (the tests that share the
-# trained run stay on one). Extra arguments go to pytest (e.g. `-m slow` for the long tests,
-# `-k data` for a subset, `-n 0` for one process).
+# Set up, then run the fast test suite on two pytest-xdist workers. Extra arguments go to
+# pytest (e.g. `-m slow` for the long tests, `-k data` for a subset, `-n 0` for one process).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -n 2 "$@"

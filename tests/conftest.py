@@ -9,6 +9,7 @@ Session fixtures build, train and export once what several test files need.
 """
 
 import contextlib
+import fcntl
 import importlib.util
 import io
 import logging
@@ -26,7 +27,6 @@ from tflite_lite import _keras  # noqa: E402,F401  (TensorFlow with Keras 2, bef
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(REPO, "scripts")
 # Training kept small wherever a test only needs a trained model, not a good one.
-TRAINED_RUN_GROUP = pytest.mark.xdist_group("trained_run")
 
 
 def run_script(name, *args, timeout=600):
@@ -165,23 +165,29 @@ def tiny_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A briefly trained MobileNet V2 0.35 run folder (model.keras + run.json), 32x32x1: for
-    tests that measure int8-vs-Keras agreement, which needs a model that has learned. Tests
-    that use it carry `TRAINED_RUN_GROUP`, so that pytest-xdist trains it on one worker."""
+    tests that measure int8-vs-Keras agreement, which needs a model that has learned. Under
+    pytest-xdist the first worker that needs it trains it; the other waits and reads it."""
     from tflite_lite.training import TrainConfig, train
 
-    folder = tmp_path_factory.mktemp("trained_run")
-    train(TrainConfig(model="mobilenet_v2_035", epochs=2, batch_size=64,
-                      max_train_examples=8000, max_eval_examples=1000, keep_checkpoints=1,
-                      output_dir=str(folder), verbose=0))
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # this session's folder, common to its workers
+    folder = shared / "trained_run"
+    with open(shared / "trained_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "run.json").exists():
+            train(TrainConfig(model="mobilenet_v2_035", epochs=2, batch_size=64,
+                              max_train_examples=8000, max_eval_examples=1000,
+                              keep_checkpoints=1, output_dir=str(folder), verbose=0))
     return folder
 
 
 @pytest.fixture(scope="session")
-def exported_int8(trained_run):
+def exported_int8(trained_run, tmp_path_factory):
     """The trained run exported to int8 (with a 500-image evaluation): (tflite path, contract)."""
     from tflite_lite.convert import ExportConfig, export_model
 
-    output = trained_run / "model_int8.tflite"
+    output = tmp_path_factory.mktemp("exported_int8") / "model_int8.tflite"
     contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
                                          output=str(output), mode="int8", evaluate=True,
                                          representative_examples=64, max_eval_examples=500))

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import REPO, TRAINED_RUN_GROUP, assert_one_line_error, run_main
+from conftest import REPO, assert_one_line_error, run_main
 from tflite_lite.architectures import create_model, profile
 from tflite_lite.convert import (ExportConfig, convert_model, describe, describe_file,
                                  export_model, float_ops)
@@ -18,7 +18,6 @@ DYNAMIC_BATCH_OPS = {"SHAPE", "PACK"}
 ZOO_INT8 = os.path.join(REPO, "models", "squeezenet_1_1_fashion", "model_int8.tflite")
 
 
-@TRAINED_RUN_GROUP
 def test_int8_export_is_integer_faithful_and_complete(exported_int8):
     path, contract = exported_int8
     folder = path.parent
@@ -107,7 +106,6 @@ def test_shufflenet_v1_deploy_form_is_exact_and_native():
     assert deploy_form(native, "shufflenet_v1_g3_050") is native
 
 
-@TRAINED_RUN_GROUP
 def test_keep_worst_layers_in_float(trained_run, tmp_path):
     output = tmp_path / "mixed.tflite"
     contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
@@ -165,7 +163,6 @@ def _bad_files(folder, good):
     return paths
 
 
-@TRAINED_RUN_GROUP
 def test_inspect_rejects_bad_flatbuffers_in_one_line(exported_int8, tmp_path):
     for name, path in _bad_files(tmp_path, exported_int8[0]).items():
         result = run_main("inspect_tflite", "--model", str(path))
@@ -174,7 +171,6 @@ def test_inspect_rejects_bad_flatbuffers_in_one_line(exported_int8, tmp_path):
                           "no such file")
 
 
-@TRAINED_RUN_GROUP
 def test_mutated_flatbuffers_parse_or_raise_user_error(exported_int8):
     data = bytearray(exported_int8[0].read_bytes())
     rng = np.random.default_rng(1)

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, TRAINED_RUN_GROUP, assert_one_line_error, run_script
+from conftest import REPO, assert_one_line_error, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -132,7 +132,6 @@ def test_kill_9_during_training_resumes_from_the_last_finished_epoch(tmp_path):
     assert not (run / "backup").exists()
 
 
-@TRAINED_RUN_GROUP
 def test_kill_9_during_export_leaves_no_tflite_and_a_rerun_completes(trained_run, tmp_path):
     output = tmp_path / "export" / "model_int8.tflite"
     command = [sys.executable, os.path.join(REPO, "scripts", "export.py"), "--model",

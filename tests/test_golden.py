@@ -4,13 +4,12 @@ import json
 
 import numpy as np
 
-from conftest import TRAINED_RUN_GROUP, assert_one_line_error, run_main
+from conftest import assert_one_line_error, run_main
 from tflite_lite.convert.evaluate import TFLiteClassifier, dequantize
 from tflite_lite.convert.golden import write_golden_vectors
 from tflite_lite.data import Preprocessing
 
 
-@TRAINED_RUN_GROUP
 def test_golden_vectors_match_the_interpreter(exported_int8, tmp_path):
     path, contract = exported_int8
     record = write_golden_vectors(str(path), str(tmp_path / "golden.json"), count=3, top_k=2)
@@ -40,7 +39,6 @@ def test_golden_vectors_need_a_contract(tmp_path):
     assert not (tmp_path / "g.json").exists()
 
 
-@TRAINED_RUN_GROUP
 def test_bundle_copies_model_contract_and_labels(exported_int8, tmp_path):
     from tflite_lite.convert.bundle import bundle_for_android
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import TRAINED_RUN_GROUP, assert_one_line_error, run_main
+from conftest import assert_one_line_error, run_main
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model, profile
 from tflite_lite.convert import ExportConfig, export_model
@@ -278,7 +278,6 @@ def test_train_config_checks_and_round_trips_compression(tiny_run):
 
 
 @pytest.mark.slow
-@TRAINED_RUN_GROUP
 def test_prune_then_sparsity_preserving_qat_keeps_zeros_in_the_int8_flatbuffer(trained_run,
                                                                                 tmp_path):
     from tflite_lite.training import TrainConfig, finetune_config, train
@@ -312,7 +311,6 @@ def test_prune_then_sparsity_preserving_qat_keeps_zeros_in_the_int8_flatbuffer(t
 
 
 @pytest.mark.slow
-@TRAINED_RUN_GROUP
 def test_channel_pruned_and_clustered_runs_export(trained_run, tmp_path):
     from tflite_lite.training import TrainConfig, finetune_config, train
 
@@ -363,7 +361,6 @@ def test_train_script_rejects_bad_compression_flags(args, fragment, tmp_path):
 
 
 @pytest.mark.slow
-@TRAINED_RUN_GROUP
 def test_bench_compression_prints_table_and_writes_json(trained_run, tmp_path):
     output = tmp_path / "bench.json"
     result = run_main("bench_compression", "--float_run", str(trained_run),
@@ -379,7 +376,6 @@ def test_bench_compression_prints_table_and_writes_json(trained_run, tmp_path):
 
 
 @pytest.mark.slow
-@TRAINED_RUN_GROUP
 def test_train_script_prunes_two_of_four_and_export_reports_it(trained_run, tmp_path):
     output = tmp_path / "two_four"
     result = run_main("train", "--init_from", str(trained_run / "model.keras"),

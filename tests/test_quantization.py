@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TRAINED_RUN_GROUP, assert_one_line_error, run_main
+from conftest import assert_one_line_error, run_main
 from tflite_lite import _io
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model
@@ -156,7 +156,6 @@ def test_layer_qat_cannot_handle_is_named():
                                                    num_classes=10)))
 
 
-@TRAINED_RUN_GROUP
 def test_qat_fine_tune_from_a_float_run_exports_int8(trained_run, tmp_path):
     from tflite_lite.training import TrainConfig, train
 
