@@ -367,7 +367,7 @@ def test_bench_compression_prints_table_and_writes_json(trained_run, tmp_path):
                         "--variants", "sparse 50%,channel", "--epochs", "1",
                         "--max_train_examples", "512", "--max_eval_examples", "100",
                         "--num_runs", "5", "--output_dir", str(tmp_path / "runs"),
-                        "--json", str(output), timeout=1200)
+                        "--json", str(output))
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads(output.read_text())["rows"]
     assert [row["variant"] for row in rows] == ["dense", "sparse 50%", "channel"]
@@ -380,8 +380,8 @@ def test_train_script_prunes_two_of_four_and_export_reports_it(trained_run, tmp_
     output = tmp_path / "two_four"
     result = run_main("train", "--init_from", str(trained_run / "model.keras"),
                         "--prune_m_by_n", "2:4", "--epochs", "1", "--max_train_examples", "256",
-                        "--batch_size", "64", "--learning_rate", "2e-4", "--verbose", "0",
-                        "--output_dir", str(output))
+                        "--max_eval_examples", "256", "--batch_size", "64", "--learning_rate",
+                        "2e-4", "--verbose", "0", "--output_dir", str(output))
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((output / "run.json").read_text())
     assert record["compression"]["pruning"]["m_by_n"] == "2:4"
