@@ -19,6 +19,8 @@ import math
 
 from tensorflow_model_optimization.python.core.quantization.keras import quantizers
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+    default_8bit_quantize_configs as _configs,
+    default_8bit_quantize_layout_transform as _layout,
     default_8bit_quantize_registry as _registry,
     default_8bit_quantize_scheme as _scheme,
 )
@@ -128,15 +130,39 @@ class LowBitWeightsQuantizeConfig(_registry.Default8BitQuantizeConfig):
 class _LowBitRegistry(_registry.Default8BitQuantizeRegistry):
     def __init__(self, layer_names, method, bits):
         super().__init__()
-        self._layer_names = frozenset(layer_names)
+        self.layer_names = frozenset(layer_names)
         self._method, self._bits = method, bits
 
     def get_quantize_config(self, layer):
-        config = super().get_quantize_config(layer)
-        if layer.name not in self._layer_names:
+        return self.low_bit(layer.name, super().get_quantize_config(layer))
+
+    def low_bit(self, layer_name, config):
+        """`config` with low-bit weights if `layer_name` is one of the low-bit layers."""
+        if layer_name not in self.layer_names or isinstance(config, LowBitWeightsQuantizeConfig):
             return config
         return LowBitWeightsQuantizeConfig(config.weight_attrs, config.activation_attrs,
                                            config.quantize_output, self._method, self._bits)
+
+
+class _LowBitLayoutTransform(_layout.Default8BitQuantizeLayoutTransform):
+    """tfmot's 8-bit transforms, then low-bit weights for the low-bit layers they annotated.
+    The transforms give some layers a config of their own, which the registry never sees: a
+    conv before a ReLU (as in SqueezeNet) gets a no-op config, without weight quantization."""
+
+    def __init__(self, registry):
+        self._registry = registry
+
+    def apply(self, model, layer_quantize_map):
+        model, layer_quantize_map = super().apply(model, layer_quantize_map)
+        default = _registry.Default8BitQuantizeRegistry()
+        for name in self._registry.layer_names & layer_quantize_map.keys():
+            config = layer_quantize_map[name].get("quantize_config")
+            if isinstance(config, _configs.NoOpQuantizeConfig):  # weights only, no activation
+                weight_attrs = default.get_quantize_config(model.get_layer(name)).weight_attrs
+                config = _registry.Default8BitQuantizeConfig(weight_attrs, [], False)
+            if config is not None:
+                layer_quantize_map[name]["quantize_config"] = self._registry.low_bit(name, config)
+        return model, layer_quantize_map
 
 
 class LowBitQuantizeScheme(_scheme.Default8BitQuantizeScheme):
@@ -147,6 +173,9 @@ class LowBitQuantizeScheme(_scheme.Default8BitQuantizeScheme):
         super().__init__()
         validate_weight_quantizer(method, bits)
         self._registry = _LowBitRegistry(layer_names, method, bits)
+
+    def get_layout_transformer(self):
+        return _LowBitLayoutTransform(self._registry)
 
     def get_quantize_registry(self):
         return self._registry
