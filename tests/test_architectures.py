@@ -9,7 +9,7 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit.default_8bit_quantize_registry import (  # noqa: E501
     Default8BitQuantizeRegistry)
 
-from conftest import family_representatives
+from conftest import family_representatives, mark_slow
 from tflite_lite.architectures import (create_model, get_model_config, list_families,
                                        list_models, profile)
 from tflite_lite.errors import UserError
@@ -91,7 +91,9 @@ def test_every_layer_is_supported_by_tfmot_8bit_qat(name, build):
     assert not unsupported
 
 
-@pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
+# tfmot wraps ShuffleNet V1's 600 layers in about 20 s: slow.
+@pytest.mark.parametrize("name", mark_slow(FAMILY_REPRESENTATIVES,
+                                          lambda name: name.startswith("shufflenet_v1")))
 def test_tfmot_quantize_model_accepts_each_family(name, build):
     qat = tfmot.quantization.keras.quantize_model(build(name))
     assert any(type(layer).__name__ == "QuantizeWrapperV2" for layer in qat.layers)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import assert_one_line_error, run_main
+from conftest import assert_one_line_error, family_representatives, mark_slow, run_main
 from tflite_lite import _io
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model
@@ -16,11 +16,9 @@ from tflite_lite.quantization import (LowBitWeightQuantizer, QATConfig, check_qu
                                       deploy_qat_model, load_model, quantize_model)
 
 SHAPE = (32, 32, 1)
-# ShuffleNet V1 (the deployment rebuild) and SqueezeNet 1.1 run in the fast suite; the others
-# take 10-50 s each and run with the slow tests.
-FAMILIES = ("shufflenet_v1_g3_050", "squeezenet_1_1") + tuple(
-    pytest.param(name, marks=pytest.mark.slow) for name in
-    ("mobilenet_v1_050", "mobilenet_v2_035", "shufflenet_v2_x0_5", "squeezenet_1_0"))
+# One model per registered family. QAT → deploy → int8 of SqueezeNet 1.1 runs in the fast suite
+# (about 3 s); the other families take 10-45 s each and run with the slow tests.
+FAMILIES = mark_slow(family_representatives(), lambda name: name != "squeezenet_1_1")
 
 
 def _images(count=16, seed=0):
@@ -106,18 +104,20 @@ def test_low_bit_weights_get_gradients_straight_through():
     assert gradient is not None and float(tf.norm(gradient)) > 0
 
 
-@pytest.mark.parametrize("method,bits,most", [
-    ("ternary", 8, 3),
-    pytest.param("binary", 8, 2, marks=pytest.mark.slow),
-    pytest.param("uniform", 4, 15, marks=pytest.mark.slow)])
-def test_low_bit_weights_are_stored_as_their_codes_in_int8(method, bits, most):
-    model = create_model("mobilenet_v2_035", input_shape=SHAPE, num_classes=10)
+# SqueezeNet 1.1 ternary in the fast suite (about 8 s); MobileNet V2 takes about 30 s a case.
+@pytest.mark.parametrize("name,method,bits,most", [
+    ("squeezenet_1_1", "ternary", 8, 3),
+    *[pytest.param("mobilenet_v2_035", *case, marks=pytest.mark.slow)
+      for case in [("ternary", 8, 3), ("binary", 8, 2), ("uniform", 4, 15)]]])
+def test_low_bit_weights_are_stored_as_their_codes_in_int8(name, method, bits, most):
+    model = create_model(name, input_shape=SHAPE, num_classes=10)
     qat = _fit_briefly(quantize_model(model, QATConfig(method, bits)))
     tflite = convert_model(qat, "int8", _images(16))
     assert float_ops(describe(tflite)) == []
     report = measure_weight_bits(tflite)
-    # The first conv (144 weights) and the classifier (12,800) stay 8-bit: at most
-    # 12,944 * (8 - 1) / ~395k = 0.23 bits on top of the low-bit layers' own.
+    # The first conv and the classifier stay 8-bit: for MobileNet V2 0.35, at most
+    # (144 + 12,800) * (8 - 1) / ~395k = 0.23 bits on top of the low-bit layers' own (SqueezeNet
+    # 1.1: (576 + 5,120) * 7 / ~723k = 0.06).
     assert report["effective_bits"] <= np.log2(most) + 0.25, report
     eight_bit = measure_weight_bits(convert_model(_fit_briefly(quantize_model(model)), "int8",
                                                   _images(16)))
@@ -156,6 +156,9 @@ def test_layer_qat_cannot_handle_is_named():
                                                    num_classes=10)))
 
 
+# QAT fine-tuning and export of MobileNet V2 take about 45 s: slow. The fast suite's small
+# pipeline fine-tunes SqueezeNet 1.1 with QAT and exports it to int8.
+@pytest.mark.slow
 def test_qat_fine_tune_from_a_float_run_exports_int8(trained_run, tmp_path):
     from tflite_lite.training import TrainConfig, train
 
