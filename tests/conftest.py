@@ -198,12 +198,13 @@ def trained_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def exported_int8(trained_run, tmp_path_factory):
-    """The trained run exported to int8 (with a 500-image evaluation): (tflite path, contract)."""
+def exported_int8(tiny_run, tmp_path_factory):
+    """The tiny run exported to int8 with its contract and labels: (tflite path, contract). For
+    tests that need a real int8 flatbuffer, not an accurate one."""
     from tflite_lite.convert import ExportConfig, export_model
 
     folder = _made_once(tmp_path_factory, "exported_int8", lambda folder: export_model(
-        ExportConfig(model_path=str(trained_run / "model.keras"),
-                     output=str(folder / "model_int8.tflite"), mode="int8", evaluate=True,
-                     representative_examples=64, max_eval_examples=500)))
+        ExportConfig(model_path=str(tiny_run / "model.keras"),
+                     output=str(folder / "model_int8.tflite"), mode="int8",
+                     representative_examples=16)))
     return folder / "model_int8.tflite", json.loads((folder / "model_int8.json").read_text())

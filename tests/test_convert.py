@@ -18,8 +18,18 @@ DYNAMIC_BATCH_OPS = {"SHAPE", "PACK"}
 ZOO_INT8 = os.path.join(REPO, "models", "squeezenet_1_1_fashion", "model_int8.tflite")
 
 
-def test_int8_export_is_integer_faithful_and_complete(exported_int8):
-    path, contract = exported_int8
+@pytest.fixture(scope="module")
+def trained_int8(trained_run, tmp_path_factory):
+    """The trained run exported to int8 with a 500-image evaluation: (tflite path, contract)."""
+    output = tmp_path_factory.mktemp("trained_int8") / "model_int8.tflite"
+    contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
+                                         output=str(output), mode="int8", evaluate=True,
+                                         representative_examples=64, max_eval_examples=500))
+    return output, contract
+
+
+def test_int8_export_is_integer_faithful_and_complete(trained_int8):
+    path, contract = trained_int8
     folder = path.parent
     assert json.loads((folder / "model_int8.json").read_text()) == contract
     assert (folder / "labels.txt").read_text().splitlines()[:2] == ["t-shirt/top", "trouser"]

@@ -44,7 +44,7 @@ def test_config_rejects_unknown_keys():
 
 def test_train_script_end_to_end(tmp_path):
     out = tmp_path / "run"
-    result = run_main("train", "--model", "mobilenet_v2_035", "--dataset", "fashion_mnist",
+    result = run_main("train", "--model", "squeezenet_1_1", "--dataset", "fashion_mnist",
                         "--epochs", "2", "--batch_size", "64", "--input_size", "32",
                         "--max_train_examples", "256", "--max_eval_examples", "300",
                         "--keep_checkpoints", "1", "--output_dir", str(out))
