@@ -29,7 +29,7 @@ _CRITERION = flags.DEFINE_enum("channel_criterion", "l1", CRITERIA, "Channel ran
 _TARGET_MACS = flags.DEFINE_float("channel_target_macs", 0.5,
                                   "Channel pruning keeps at most this share of the MACs.")
 _NUM_RUNS = flags.DEFINE_integer("num_runs", 200, "Timed inferences per model.", lower_bound=1)
-_MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
+_MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N images only.",
                                  lower_bound=1)
 _MAX_TRAIN = flags.DEFINE_integer("max_train_examples", None,
                                   "Fine-tune on N training images (quick runs).", lower_bound=1)

@@ -22,6 +22,11 @@ import tempfile
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # pytest-xdist workers share the cores: one TensorFlow thread each runs the suite about
+    # 10% faster on 2 cores than each worker's default thread pools competing.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 from tflite_lite import _keras  # noqa: E402,F401  (TensorFlow with Keras 2, before any test)
 

@@ -66,7 +66,8 @@ def benchmark_compression(float_run, output_dir, epochs=2, learning_rate=5e-4, n
       channel_criterion / channel_target_macs: the channel-pruning variant's settings.
       channel_epochs: fine-tuning epochs for channel pruning. Defaults to `epochs`.
       num_runs: timed inferences per model. Defaults to 200.
-      max_eval_examples: evaluate on the first N test images. Defaults to None (all).
+      max_eval_examples: evaluate (fine-tuning runs and int8 exports) on the first N
+        validation and test images. Defaults to None (all).
       max_train_examples: fine-tune on N training images (quick runs). Defaults to None.
       progress: called with a line after each variant. Defaults to print.
 
@@ -90,7 +91,8 @@ def benchmark_compression(float_run, output_dir, epochs=2, learning_rate=5e-4, n
             variant_epochs = (1 if parent else (channel_epochs or epochs) if name == "channel"
                               else epochs)
             record = train(finetune_config(run_dir, out, variant_epochs, learning_rate,
-                                           max_train_examples=max_train_examples, **overrides))
+                                           max_train_examples=max_train_examples,
+                                           max_eval_examples=max_eval_examples, **overrides))
             run_dir, minutes = out, record["wall_seconds"] / 60
         run_dirs[name] = run_dir
         contract = export_model(ExportConfig(

@@ -40,11 +40,13 @@ def _export(model_path, output, mode, max_eval_examples):
                                      max_eval_examples=max_eval_examples))
 
 
-def _qat_finetune(float_run, output_dir, epochs, learning_rate, qat_config=None):
+def _qat_finetune(float_run, output_dir, epochs, learning_rate, max_eval_examples,
+                  qat_config=None):
     qat_config = qat_config or QATConfig()
     return train(finetune_config(float_run, output_dir, epochs, learning_rate, qat=True,
                                  weight_quantizer=qat_config.weight_quantizer,
-                                 weight_bits=qat_config.weight_bits))
+                                 weight_bits=qat_config.weight_bits,
+                                 max_eval_examples=max_eval_examples))
 
 
 def benchmark_qat(float_runs, output_dir, epochs=1, learning_rate=2e-4, num_runs=100,
@@ -65,7 +67,8 @@ def benchmark_qat(float_runs, output_dir, epochs=1, learning_rate=2e-4, num_runs
         fp32 = _export(float_model, os.path.join(out, "float32", "model.tflite"), "float32", None)
         ptq = _export(float_model, os.path.join(out, "ptq", "model_int8.tflite"), "int8",
                       max_eval_examples)
-        qat_record = _qat_finetune(run_dir, os.path.join(out, "qat"), epochs, learning_rate)
+        qat_record = _qat_finetune(run_dir, os.path.join(out, "qat"), epochs, learning_rate,
+                                   max_eval_examples)
         qat = _export(os.path.join(out, "qat", "model.keras"),
                       os.path.join(out, "qat", "model_int8.tflite"), "int8", max_eval_examples)
         float_accuracy = ptq["evaluation"]["keras_accuracy"]
@@ -108,7 +111,7 @@ def benchmark_low_bit(float_run, output_dir, epochs=1, learning_rate=2e-4,
         config = QATConfig(method, bits)
         label = f"{bits}-bit" if method in ("int8", "uniform") else method
         out = os.path.join(output_dir, label)
-        _qat_finetune(float_run, out, epochs, learning_rate, config)
+        _qat_finetune(float_run, out, epochs, learning_rate, max_eval_examples, config)
         contract = _export(os.path.join(out, "model.keras"),
                            os.path.join(out, "model_int8.tflite"), "int8", max_eval_examples)
         rows.append({
