@@ -167,7 +167,8 @@ def test_qat_fine_tune_from_a_float_run_exports_int8(trained_run, tmp_path):
     output = tmp_path / "qat"
     record = train(TrainConfig(init_from=str(trained_run / "model.keras"), model=None, qat=True,
                                epochs=1, batch_size=64, learning_rate=2e-4, warmup_epochs=0,
-                               max_train_examples=1024, max_eval_examples=256,
+                               augment=(),  # as the float run was trained
+                               max_train_examples=2048, max_eval_examples=256,
                                output_dir=str(output), verbose=0))
     assert record["model"] == "mobilenet_v2_035"
     assert record["quantization"] == QATConfig().get_config()
