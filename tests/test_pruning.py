@@ -122,7 +122,9 @@ def test_pruning_a_model_without_prunable_layers_is_an_error():
 # --- channel pruning -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["mobilenet_v1_050", "mobilenet_v2_035", "shufflenet_v2_x0_5",
-                                  "squeezenet_1_0", "shufflenet_v1_g3_050"])
+                                  "squeezenet_1_0",
+                                  # 600 layers, 7 s; the deployment test below prunes it fast
+                                  pytest.param("shufflenet_v1_g3_050", marks=pytest.mark.slow)])
 def test_channel_pruning_rebuilds_a_smaller_model_with_the_same_function(name):
     model = _logits_model(name)
     config = ChannelPruningConfig(fraction=0.5, criterion="activation")
@@ -314,7 +316,8 @@ def test_prune_then_sparsity_preserving_qat_keeps_zeros_in_the_int8_flatbuffer(t
 def test_channel_pruned_and_clustered_runs_export(trained_run, tmp_path):
     from tflite_lite.training import TrainConfig, finetune_config, train
 
-    common = dict(epochs=1, max_train_examples=1024, max_eval_examples=500, keep_checkpoints=1,
+    # Structure, not accuracy, is under test: four short runs.
+    common = dict(epochs=1, max_train_examples=256, max_eval_examples=128, keep_checkpoints=1,
                   verbose=0)
     channel = train(finetune_config(str(trained_run), str(tmp_path / "channel"), **common,
                                     channel_pruning=ChannelPruningConfig(target_macs_ratio=0.5)))
@@ -365,7 +368,7 @@ def test_bench_compression_prints_table_and_writes_json(trained_run, tmp_path):
     output = tmp_path / "bench.json"
     result = run_main("bench_compression", "--float_run", str(trained_run),
                         "--variants", "sparse 50%,channel", "--epochs", "1",
-                        "--max_train_examples", "512", "--max_eval_examples", "100",
+                        "--max_train_examples", "256", "--max_eval_examples", "100",
                         "--num_runs", "5", "--output_dir", str(tmp_path / "runs"),
                         "--json", str(output))
     assert result.returncode == 0, result.stderr[-2000:]
