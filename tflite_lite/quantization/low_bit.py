@@ -154,12 +154,12 @@ class _LowBitLayoutTransform(_layout.Default8BitQuantizeLayoutTransform):
 
     def apply(self, model, layer_quantize_map):
         model, layer_quantize_map = super().apply(model, layer_quantize_map)
-        default = _registry.Default8BitQuantizeRegistry()
         for name in self._registry.layer_names & layer_quantize_map.keys():
             config = layer_quantize_map[name].get("quantize_config")
             if isinstance(config, _configs.NoOpQuantizeConfig):  # weights only, no activation
-                weight_attrs = default.get_quantize_config(model.get_layer(name)).weight_attrs
-                config = _registry.Default8BitQuantizeConfig(weight_attrs, [], False)
+                layer = model.get_layer(name)
+                weights = self._registry.get_quantize_config(layer).weight_attrs
+                config = _registry.Default8BitQuantizeConfig(weights, [], False)
             if config is not None:
                 layer_quantize_map[name]["quantize_config"] = self._registry.low_bit(name, config)
         return model, layer_quantize_map
