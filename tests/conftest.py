@@ -32,7 +32,6 @@ from tflite_lite import _keras  # noqa: E402,F401  (TensorFlow with Keras 2, bef
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(REPO, "scripts")
-# Training kept small wherever a test only needs a trained model, not a good one.
 
 
 def run_script(name, *args, timeout=600):

@@ -18,16 +18,14 @@ FIXTURES = os.path.join(REPO, "tests", "fixtures", "benchmark_model")
 
 
 @pytest.fixture(scope="module")
-def two_models(tiny_run, tmp_path_factory):
+def two_models(tiny_run, exported_int8, tmp_path_factory):
     """The tiny run exported to int8 and to float32: (int8 path, float32 path)."""
     from tflite_lite.convert import ExportConfig, export_model
 
-    folder = tmp_path_factory.mktemp("bench")
-    paths = [str(folder / f"model_{mode}.tflite") for mode in ("int8", "float32")]
-    for path, mode in zip(paths, ("int8", "float32")):
-        export_model(ExportConfig(model_path=str(tiny_run / "model.keras"), output=path,
-                                  mode=mode, representative_examples=32))
-    return tuple(paths)
+    float_path = tmp_path_factory.mktemp("bench") / "model_float32.tflite"
+    export_model(ExportConfig(model_path=str(tiny_run / "model.keras"), output=str(float_path),
+                              mode="float32"))
+    return str(exported_int8[0]), str(float_path)
 
 
 def test_latency_stats():
