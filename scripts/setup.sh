@@ -19,5 +19,11 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv" >&2
   "${PYTHON:-python3}" -m venv .venv
 fi
-echo "setup: installing tflite_lite and its dependencies into .venv" >&2
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+# The install is editable: only a change of the declared dependencies needs pip again.
+stamp=.venv/.tflite_lite_setup
+wanted=$(cat setup.cfg pyproject.toml | sha256sum | cut -d" " -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "setup: installing tflite_lite and its dependencies into .venv" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+  echo "$wanted" > "$stamp"
+fi
