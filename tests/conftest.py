@@ -28,7 +28,15 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
-from tflite_lite import _keras  # noqa: E402,F401  (TensorFlow with Keras 2, before any test)
+
+def pytest_configure(config):
+    """TensorFlow with Keras 2 before any test module imports it; not in a pytest-xdist
+    controller, which runs no test (and would delay starting its workers by TensorFlow's
+    start-up)."""
+    if config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput"):
+        return
+    from tflite_lite import _keras  # noqa: F401
+
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(REPO, "scripts")

@@ -11,6 +11,7 @@ augmented, then normalized as `(pixel - mean) / std` on raw 0-255 pixels.
 """
 
 import dataclasses
+import functools
 import gzip
 import os
 import subprocess
@@ -258,7 +259,10 @@ def _augment(image, seed, augment):
     return image
 
 
+@functools.lru_cache(maxsize=None)
 def _load_arrays(name):
+    """(train, test, class names, source) of a named dataset, read-only; read once per process
+    (a pipeline loads its dataset once per stage)."""
     loaders = {
         "fashion_mnist": (_load_fashion_mnist, FASHION_MNIST_CLASSES),
         "mnist": (lambda: (_keras_download("mnist"), "keras.datasets"), MNIST_CLASSES),
@@ -270,6 +274,8 @@ def _load_arrays(name):
     ((x_train, y_train), (x_test, y_test)), source = load()
     if x_train.ndim == 3:  # grayscale: add the channel axis
         x_train, x_test = x_train[..., None], x_test[..., None]
+    for array in (x_train, y_train, x_test, y_test):
+        array.flags.writeable = False
     return (x_train, y_train.reshape(-1)), (x_test, y_test.reshape(-1)), class_names, source
 
 
