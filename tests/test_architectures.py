@@ -19,6 +19,9 @@ REQUIRED = ["mobilenet_v1_100", "mobilenet_v2_100", "shufflenet_v1_g3_100",
             "shufflenet_v2_x1_0", "squeezenet_1_0", "squeezenet_1_1"]
 
 FAMILY_REPRESENTATIVES = family_representatives()
+# ShuffleNet V1 1.0x with 2, 4 or 8 groups: 470-1,320 layers, 2-6 s per extra 224-px build;
+# their 224-px cases run with the slow tests (g3, the paper's reference, stays fast).
+HEAVY_224 = {"shufflenet_v1_g2_100", "shufflenet_v1_g4_100", "shufflenet_v1_g8_100"}
 
 # (model, paper MACs, paper params) at 224x224x3 and 1000 classes; None = not stated.
 PAPER_FIGURES = [
@@ -54,14 +57,14 @@ def test_builds_small_grayscale_and_predicts(name, build):
     np.testing.assert_allclose(np.sum(probs, axis=-1), 1.0, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", mark_slow(ALL_MODELS, HEAVY_224.__contains__))
 def test_builds_imagenet_shape(name, build):
     model = build(name, input_shape=(224, 224, 3), num_classes=1000)
     assert model.input_shape == (None, 224, 224, 3)
     assert model.output_shape == (None, 1000)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", mark_slow(ALL_MODELS, HEAVY_224.__contains__))
 def test_layer_names_are_stable_snake_case(name, build):
     """Two builds of the same variant name their layers alike: the small-input build at 32x32x1
     and the same variant at 224x224x3 with 1,000 classes."""

@@ -250,6 +250,13 @@ def _rebuild(model, plan, overrides):
     return _graph.rebuild(model, transform)
 
 
+def _kept_channels(plan):
+    """A plan's kept channels, hashable."""
+    return tuple(sorted((name, *(None if kept is None else tuple(int(i) for i in kept)
+                                 for kept in channels))
+                        for name, channels in plan.items()))
+
+
 def _select(model, groups, scores, units, unit_scores, fraction, config):
     return _rebuild(model, *channel_plan(model, groups, scores, units, unit_scores, fraction,
                                          config))
@@ -283,10 +290,17 @@ def prune_channels(model, config, calibration_images=None):
         return _select(model, groups, scores, units, unit_scores, config.fraction, config)
     budget = config.target_macs_ratio * profile(model)["macs"]
     low, high, best = 0.0, 0.95, None
-    for _ in range(12):  # bisection on the fraction: MACs fall as it grows
+    fits = {}  # kept channels -> (model, fits the budget): late in the bisection,
+    for _ in range(12):  # neighbouring fractions keep the same channels
         fraction = (low + high) / 2
-        candidate = _select(model, groups, scores, units, unit_scores, fraction, config)
-        if profile(candidate)["macs"] <= budget:
+        plan, overrides = channel_plan(model, groups, scores, units, unit_scores, fraction,
+                                       config)
+        key = _kept_channels(plan)
+        if key not in fits:
+            candidate = _rebuild(model, plan, overrides)
+            fits[key] = candidate, profile(candidate)["macs"] <= budget
+        candidate, fit = fits[key]
+        if fit:
             high, best = fraction, candidate
         else:
             low = fraction
