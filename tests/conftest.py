@@ -212,23 +212,12 @@ def _made_once(tmp_path_factory, name, make):
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """A MobileNet V2 0.35 run folder (model.keras + run.json), 32x32x1, trained one epoch on 128
-    images: for tests that need a real run folder, not a good model."""
-    from tflite_lite.training import TrainConfig, train
-
-    return _made_once(tmp_path_factory, "tiny_run", lambda folder: train(TrainConfig(
-        model="mobilenet_v2_035", epochs=1, batch_size=64, max_train_examples=128,
-        max_eval_examples=64, augment=(), keep_checkpoints=1, output_dir=str(folder),
-        verbose=0)))
-
-
-@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """A briefly trained MobileNet V2 0.35 run folder (model.keras + run.json), 32x32x1: for
-    tests that measure int8-vs-Keras agreement, which needs a model that has learned. One
-    epoch at a high rate from the first step: 96 steps, about 20 s alone; 0.75 accuracy and
-    int8 agreement 0.978 on 500 test images."""
+    """A briefly trained MobileNet V2 0.35 run folder (model.keras + run.json), 32x32x1, the one
+    training of the session: for tests that measure int8-vs-Keras agreement, which needs a model
+    that has learned, and for those that need any real run folder. One epoch at a high rate
+    from the first step: 96 steps, about 20 s alone; 0.75 accuracy and int8 agreement 0.978 on
+    500 test images."""
     from tflite_lite.training import TrainConfig, train
 
     return _made_once(tmp_path_factory, "trained_run", lambda folder: train(TrainConfig(
@@ -238,13 +227,13 @@ def trained_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def exported_int8(tiny_run, tmp_path_factory):
-    """The tiny run exported to int8 with its contract and labels: (tflite path, contract). For
-    tests that need a real int8 flatbuffer, not an accurate one."""
+def exported_int8(trained_run, tmp_path_factory):
+    """The trained run exported to int8 with its contract and labels: (tflite path, contract).
+    For tests that need a real int8 flatbuffer, not an evaluated one."""
     from tflite_lite.convert import ExportConfig, export_model
 
     folder = _made_once(tmp_path_factory, "exported_int8", lambda folder: export_model(
-        ExportConfig(model_path=str(tiny_run / "model.keras"),
+        ExportConfig(model_path=str(trained_run / "model.keras"),
                      output=str(folder / "model_int8.tflite"), mode="int8",
                      representative_examples=16)))
     return folder / "model_int8.tflite", json.loads((folder / "model_int8.json").read_text())

@@ -142,7 +142,10 @@ def test_profile_counts_a_hand_computed_model():
     assert result["keras_params"] == 3 * 3 * 8 * 16 + 4 * 16 + 3 * 3 * 16 + 16 + 4 * 8 + 8 + 45
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v1_050", "mobilenet_v2_035", "shufflenet_v1_g3_050",
+# ShuffleNet V1's cases (3.5-4.5 s per build: 600 layers at 0.5x) with the slow tests; its
+# 32-px build is checked with every registered model above.
+@pytest.mark.parametrize("name", ["mobilenet_v1_050", "mobilenet_v2_035",
+                                  pytest.param("shufflenet_v1_g3_050", marks=pytest.mark.slow),
                                   "shufflenet_v2_x0_5", "squeezenet_1_1"])
 def test_small_input_keeps_a_larger_final_map_at_32px(name, build):
     small = build(name, include_top=False)
@@ -151,7 +154,8 @@ def test_small_input_keeps_a_larger_final_map_at_32px(name, build):
     assert max(large.output_shape[1:3]) <= 2
 
 
-@pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES + ["squeezenet_1_0"])
+@pytest.mark.parametrize("name", mark_slow(FAMILY_REPRESENTATIVES + ["squeezenet_1_0"],
+                                          lambda name: name.startswith("shufflenet_v1")))
 @pytest.mark.parametrize("small_input", [True, False])
 def test_smallest_input_builds_in_both_variants(name, small_input, build):
     model = build(name, input_shape=(28, 28, 1), small_input=small_input)

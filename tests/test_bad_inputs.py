@@ -123,7 +123,7 @@ def _fill(text, paths):
 
 
 @pytest.fixture(scope="module")
-def bad(tmp_path_factory, tiny_run):
+def bad(tmp_path_factory, trained_run):
     """The bad inputs, written once: broken files, odd folders, recipes; {name: path}."""
     from tflite_lite._keras import keras
     from tflite_lite.architectures import create_model
@@ -142,7 +142,7 @@ def bad(tmp_path_factory, tiny_run):
         "tflite_as_keras": good,
         "a_file": b"a file where a folder belongs\n",
     }
-    paths = {"tmp": str(tmp), "trained": str(tiny_run / "model.keras")}
+    paths = {"tmp": str(tmp), "trained": str(trained_run / "model.keras")}
     for name, content in files.items():
         suffix = {"a_file": "", "tflite_as_keras": ".keras"}.get(name, "." + name.split("_")[-1])
         path = tmp / (name + suffix)

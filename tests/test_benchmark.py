@@ -18,12 +18,12 @@ FIXTURES = os.path.join(REPO, "tests", "fixtures", "benchmark_model")
 
 
 @pytest.fixture(scope="module")
-def two_models(tiny_run, exported_int8, tmp_path_factory):
-    """The tiny run exported to int8 and to float32: (int8 path, float32 path)."""
+def two_models(trained_run, exported_int8, tmp_path_factory):
+    """The trained run exported to int8 and to float32: (int8 path, float32 path)."""
     from tflite_lite.convert import ExportConfig, export_model
 
     float_path = tmp_path_factory.mktemp("bench") / "model_float32.tflite"
-    export_model(ExportConfig(model_path=str(tiny_run / "model.keras"), output=str(float_path),
+    export_model(ExportConfig(model_path=str(trained_run / "model.keras"), output=str(float_path),
                               mode="float32"))
     return str(exported_int8[0]), str(float_path)
 

@@ -60,9 +60,9 @@ def test_int8_export_is_integer_faithful_and_complete(trained_int8):
     ("float16", "float32", "float16"),
     ("int16x8", "int16", "int8"),
 ])
-def test_other_modes(tiny_run, tmp_path, mode, input_dtype, weight_dtype):
+def test_other_modes(trained_run, tmp_path, mode, input_dtype, weight_dtype):
     output = tmp_path / f"model_{mode}.tflite"
-    contract = export_model(ExportConfig(model_path=str(tiny_run / "model.keras"),
+    contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
                                          output=str(output), mode=mode,
                                          representative_examples=8))
     description = describe(output.read_bytes())
@@ -143,9 +143,9 @@ def test_contract_quantization_formula():
     assert np.all(np.abs(dequantize(q, scale, zero_point) - values)[inside] <= scale / 2)
 
 
-def test_export_script_end_to_end(tiny_run, tmp_path):
+def test_export_script_end_to_end(trained_run, tmp_path):
     output = tmp_path / "out" / "m.tflite"
-    result = run_main("export", "--model", str(tiny_run / "model.keras"), "--mode", "int8",
+    result = run_main("export", "--model", str(trained_run / "model.keras"), "--mode", "int8",
                         "--dataset", "fashion_mnist", "--output", str(output), "--evaluate",
                         "--representative_examples", "32", "--max_eval_examples", "200")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -199,9 +199,9 @@ def test_mutated_flatbuffers_parse_or_raise_user_error(exported_int8):
 
 @pytest.mark.parametrize("case", ["missing", "empty", "not_keras", "class_mismatch",
                                   "bad_output", "unknown_mode"])
-def test_export_bad_input_is_one_line_and_writes_nothing(tiny_run, tmp_path, case):
+def test_export_bad_input_is_one_line_and_writes_nothing(trained_run, tmp_path, case):
     output = tmp_path / "out.tflite"
-    model = str(tiny_run / "model.keras")
+    model = str(trained_run / "model.keras")
     extra, fragment = [], None
     if case == "missing":
         model, fragment = str(tmp_path / "nope.keras"), "no such model file"

@@ -178,10 +178,10 @@ def test_wrapped_students_train_and_save(wrap, tmp_path):
         np.testing.assert_allclose(reloaded(images), student(images), atol=1e-6)
 
 
-def test_training_run_with_distillation_records_it(tiny_run, tmp_path):
-    teacher = str(tiny_run / "model.keras")
+def test_training_run_with_distillation_records_it(trained_run, tmp_path):
+    teacher = str(trained_run / "model.keras")
     record = train(TrainConfig(model="squeezenet_1_1", epochs=1, batch_size=64,
-                               max_train_examples=256, max_eval_examples=256,
+                               max_train_examples=128, max_eval_examples=128,
                                output_dir=str(tmp_path / "kd"),
                                verbose=0, qat=True,
                                distillation={"teacher": teacher, "temperature": 2.0}))

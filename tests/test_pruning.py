@@ -261,10 +261,10 @@ def test_low_rank_refuses_layers_it_cannot_split():
 
 # --- training runs and exports ---------------------------------------------------------------
 
-def test_train_config_checks_and_round_trips_compression(tiny_run):
+def test_train_config_checks_and_round_trips_compression(trained_run):
     from tflite_lite.training import TrainConfig
 
-    source = str(tiny_run / "model.keras")
+    source = str(trained_run / "model.keras")
     with pytest.raises(UserError, match="cannot run in one training run"):
         TrainConfig(init_from=source, model=None, qat=True, pruning=PruningConfig())
     with pytest.raises(UserError, match="starts from trained weights"):
@@ -272,7 +272,7 @@ def test_train_config_checks_and_round_trips_compression(tiny_run):
     with pytest.raises(UserError, match="apply with qat only"):
         TrainConfig(qat_preserve="sparsity")
     with pytest.raises(UserError, match="holds the init_from model"):
-        TrainConfig(init_from=source, model=None, output_dir=str(tiny_run))
+        TrainConfig(init_from=source, model=None, output_dir=str(trained_run))
     config = TrainConfig(init_from=source, model=None, pruning=PruningConfig(0.75),
                          low_rank={"energy": 0.8})
     restored = TrainConfig.from_config(json.loads(json.dumps(config.get_config())))

@@ -25,13 +25,13 @@ def _images(count=16, seed=0):
     return np.random.default_rng(seed).standard_normal((count, *SHAPE)).astype(np.float32)
 
 
-def _fit_briefly(model, steps=2):
-    """A few training steps so that fake-quant ranges and batch-norm statistics move (eager:
-    faster than tracing the training graph for so few steps)."""
+def _fit_briefly(model, epochs=2):
+    """Epochs of two training steps, so that fake-quant ranges and batch-norm statistics move
+    (eager: faster than tracing the training graph for so few steps)."""
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                   run_eagerly=True)
     images = _images(32)
-    model.fit(images, np.arange(32) % 10, batch_size=16, epochs=steps, verbose=0)
+    model.fit(images, np.arange(32) % 10, batch_size=16, epochs=epochs, verbose=0)
     return model
 
 
@@ -113,7 +113,7 @@ def test_low_bit_weights_get_gradients_straight_through():
       for case in [("ternary", 8, 3), ("binary", 8, 2), ("uniform", 4, 15)]]])
 def test_low_bit_weights_are_stored_as_their_codes_in_int8(name, method, bits, most):
     model = create_model(name, input_shape=SHAPE, num_classes=10)
-    qat = _fit_briefly(quantize_model(model, QATConfig(method, bits)))
+    qat = _fit_briefly(quantize_model(model, QATConfig(method, bits)), epochs=1)
     tflite = convert_model(qat, "int8", _images(16))
     assert float_ops(describe(tflite)) == []
     report = measure_weight_bits(tflite)
@@ -121,8 +121,8 @@ def test_low_bit_weights_are_stored_as_their_codes_in_int8(name, method, bits, m
     # (144 + 12,800) * (8 - 1) / ~395k = 0.23 bits on top of the low-bit layers' own (SqueezeNet
     # 1.1: (576 + 5,120) * 7 / ~723k = 0.06).
     assert report["effective_bits"] <= np.log2(most) + 0.25, report
-    eight_bit = measure_weight_bits(convert_model(_fit_briefly(quantize_model(model)), "int8",
-                                                  _images(16)))
+    eight_bit = measure_weight_bits(convert_model(_fit_briefly(quantize_model(model), epochs=1),
+                                                  "int8", _images(16)))
     assert report["gzip_bytes"] < 0.75 * eight_bit["gzip_bytes"]
 
 
@@ -223,11 +223,11 @@ def test_budget_no_candidate_meets_is_an_error():
                                max_float_layers=0)
 
 
-def test_export_script_rejects_bad_budget(tiny_run, tmp_path):
-    result = run_main("export", "--model", str(tiny_run / "model.keras"), "--output",
+def test_export_script_rejects_bad_budget(trained_run, tmp_path):
+    result = run_main("export", "--model", str(trained_run / "model.keras"), "--output",
                         str(tmp_path / "m.tflite"), "--accuracy_budget_pp", "-0.5")
     assert_one_line_error(result, "accuracy_budget_pp must be >= 0")
-    result = run_main("export", "--model", str(tiny_run / "model.keras"), "--output",
+    result = run_main("export", "--model", str(trained_run / "model.keras"), "--output",
                         str(tmp_path / "m.tflite"), "--mode", "float16",
                         "--accuracy_budget_pp", "0.5")
     assert_one_line_error(result, "applies to int8 exports")

@@ -106,8 +106,8 @@ def test_model_list():
 
 def test_bench_train_prints_table_and_writes_json(tmp_path):
     result = run_main("bench_train", "--models", "squeezenet_1_1,mobilenet_v1_025",
-                        "--epochs", "1", "--max_train_examples", "128",
-                        "--max_eval_examples", "128", "--output_dir", str(tmp_path))
+                        "--epochs", "1", "--max_train_examples", "64",
+                        "--max_eval_examples", "64", "--output_dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train img/s" in result.stdout and "squeezenet_1_1" in result.stdout
     rows = json.loads((tmp_path / "bench_train.json").read_text())["rows"]
