@@ -104,6 +104,24 @@ def test_model_list():
     assert "shufflenet_v2_x1_0" in result.stdout.split()
 
 
+def test_training_step_is_traced_once():
+    """`train()` creates the optimizer's and the metrics' variables before `fit()`: created in
+    the first step, they make TensorFlow trace the step a second time."""
+    from tflite_lite._keras import keras, tf
+    from tflite_lite.training import _build_step_state
+
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    data = tf.data.Dataset.from_tensor_slices((np.zeros((4, 8, 8, 1), np.float32),
+                                               np.zeros(4, np.int32))).batch(2)
+    _build_step_state(model, model.output_shape, data.element_spec)
+    model.fit(data, epochs=2, verbose=0)
+    assert model.train_function.experimental_get_tracing_count() == 1
+
+
 def test_bench_train_prints_table_and_writes_json(tmp_path):
     result = run_main("bench_train", "--models", "squeezenet_1_1,mobilenet_v1_025",
                         "--epochs", "1", "--max_train_examples", "64",
