@@ -189,6 +189,14 @@ def load_model(path, compile=False):  # noqa: A002  (Keras' own argument name)
         raise UserError(f"{path}: no such model file")
     if os.path.getsize(path) == 0:
         raise UserError(f"{path}: empty file, not a Keras model")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[4:8] == b"TFL3":
+        raise UserError(f"{path}: not a Keras model but a TFLite flatbuffer; give the trained "
+                        ".keras file it was exported from")
+    if not head.startswith((b"PK", b"\x89HDF")):
+        raise UserError(f"{path}: not a Keras model (a .keras file is a zip archive; this is "
+                        "neither a zip archive nor an HDF5 file)")
     try:
         # Keras' warnings about a file it then refuses would bury the one-line error.
         with warnings.catch_warnings(record=True) as caught, quantize_scope(), \
