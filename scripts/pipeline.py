@@ -5,10 +5,11 @@ Usage:
   python scripts/pipeline.py --recipe models/mobilenet_v2_035_fashion/recipe.json --preset short
 
 Writes RUN/<stage>/ (training runs, exports, benchmark.json), RUN/run.json (the recipe and every
-measured figure), RUN/report.md and its plots. RUN defaults to runs/<recipe name>[_<preset>].
-`--check` validates the recipe and prints the stages without running anything; `--release
-models/NAME` then copies the final int8 model, contract and labels into the zoo folder and writes
-its model card.
+measured figure), RUN/report.md and its plots. RUN defaults to runs/<recipe name>_<preset>
+(without `--preset`, the recipe's empty preset names it, e.g. `full`). `--check` validates the
+recipe and lists the stages (which have finished, which will run) without running anything;
+`--release models/NAME` then copies the final int8 model, contract and labels into the zoo
+folder and writes its model card.
 """
 
 import os
@@ -16,7 +17,7 @@ import os
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.pipeline import default_run_dir, load_recipe, plan, run_pipeline
+from tflite_lite.pipeline import default_run_dir, describe_plan, load_recipe, run_pipeline
 from tflite_lite.pipeline.release import release_run
 
 _RECIPE = flags.DEFINE_string("recipe", None, "Recipe JSON file.", required=True)
@@ -34,12 +35,7 @@ def main(argv):
     recipe = load_recipe(_RECIPE.value, _PRESET.value)
     run_dir = _OUTPUT_DIR.value or default_run_dir(recipe)
     if _CHECK.value:
-        if recipe.teacher_recipe is not None:
-            teacher_dir = default_run_dir(recipe.teacher_recipe)
-            print(f"{'teacher':10s} {'recipe':9s} {teacher_dir}/student  "
-                  f"(runs {recipe.teacher['recipe']} first)")
-        for stage in plan(recipe, run_dir):
-            print(f"{stage.name:10s} {stage.kind:9s} {stage.folder}  [{stage.fingerprint}]")
+        print(describe_plan(recipe, run_dir))
         return
     record = run_pipeline(recipe, run_dir)
     with open(os.path.join(run_dir, "report.md")) as f:

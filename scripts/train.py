@@ -16,8 +16,8 @@ channel pruning `--channel_prune_fraction 0.5 --channel_prune_criterion l1` (or
 `--low_rank_energy 0.9`. Then QAT that keeps the zeros or clusters: `--init_from PRUNED/model.keras
 --qat --qat_preserve sparsity` (or clusters).
 
-Distillation: `--teacher runs/t/model.keras --temperature 4 --alpha 0.1` (optionally
-`--final_temperature`, `--final_alpha`, `--nocache_teacher_logits`); combines with `--qat` and
+Distillation: `--teacher runs/t/model.keras --temperature 4 --alpha 0.5` (optionally
+`--final_temperature`, `--final_alpha`, `--cache_teacher_logits`); combines with `--qat` and
 pruning.
 
 Several machines: run the same command on each with `--strategy multi_worker` and its own

@@ -198,19 +198,3 @@ def test_package_face_loads_names_on_first_use():
     assert convert.describe_file.__module__ == "tflite_lite.convert.probe"
     with pytest.raises(AttributeError, match="no_such_name"):
         convert.no_such_name  # noqa: B018
-
-
-def test_readme_tables_have_no_stray_rows():
-    """A blank line inside a Markdown table ends it: the rows after it render as raw text."""
-    lines = open(os.path.join(REPO, "README.md")).read().splitlines()
-    fenced = False
-    for number, line in enumerate(lines, 1):
-        if line.startswith("```"):
-            fenced = not fenced
-        previous = lines[number - 2] if number > 1 else ""
-        if fenced or not line.startswith("|") or previous.startswith("|"):
-            continue
-        # A table starts here: its header, then the separator row.
-        separator = lines[number] if number < len(lines) else ""
-        assert re.fullmatch(r"\|( *:?-+:? *\|)+", separator.strip()), \
-            f"README.md line {number}: a table row outside a table"

@@ -1,6 +1,6 @@
 """Knowledge distillation: a student learns from labels and from a frozen teacher's logits.
 
-    distiller = Distiller(student, teacher, temperature=4.0, alpha=0.1)
+    distiller = Distiller(student, teacher, temperature=4.0, alpha=0.5)
     distiller.compile(optimizer="adam", metrics=["accuracy"])
     distiller.fit(data.train, epochs=5,
                   callbacks=[DistillationSchedule(DistillationConfig(...), epochs=5)])
@@ -33,7 +33,7 @@ class DistillationConfig:
       teacher: path of the teacher's `.keras` file (float or QAT).
       temperature: softmax temperature T at the first epoch. Defaults to 4.0.
       alpha: weight of the label cross-entropy at the first epoch; the distillation term gets
-        1 − alpha. Defaults to 0.1.
+        1 − alpha. Defaults to 0.5.
       final_temperature: T at the last epoch, reached linearly; None keeps `temperature`.
       final_alpha: alpha at the last epoch, reached linearly; None keeps `alpha`.
       cache_teacher_logits: compute the teacher's logits once, on the un-augmented training
@@ -43,7 +43,7 @@ class DistillationConfig:
 
     teacher: str
     temperature: float = 4.0
-    alpha: float = 0.1
+    alpha: float = 0.5
     final_temperature: float = None
     final_alpha: float = None
     cache_teacher_logits: bool = False
@@ -160,10 +160,10 @@ class Distiller(keras.Model):
       teacher: the Keras model to learn from; frozen. May be None when every training batch
         carries cached teacher logits.
       temperature: initial T. Defaults to 4.0.
-      alpha: initial weight of the label cross-entropy. Defaults to 0.1.
+      alpha: initial weight of the label cross-entropy. Defaults to 0.5.
     """
 
-    def __init__(self, student, teacher=None, temperature=4.0, alpha=0.1, **kwargs):
+    def __init__(self, student, teacher=None, temperature=4.0, alpha=0.5, **kwargs):
         super().__init__(**kwargs)
         self.student = student
         self.teacher = teacher

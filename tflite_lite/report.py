@@ -9,15 +9,18 @@ def format_table(rows, columns):
       columns: (key, header, format spec) triples, e.g. ("macs", "MACs", ",d").
 
     Returns:
-      The table as one string, header first.
+      The table as one string, header first; text columns (spec "s") left-aligned, numbers
+      right-aligned.
     """
     cells = [[header for _, header, _ in columns]]
     for row in rows:
         cells.append(["-" if row.get(key) is None else format(row[key], spec)
                       for key, _, spec in columns])
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                       for i, (cell, w) in enumerate(zip(line, widths))) for line in cells]
+    left = [spec == "s" for _, _, spec in columns]
+    lines = ["  ".join(cell.ljust(w) if is_left else cell.rjust(w)
+                       for cell, w, is_left in zip(line, widths, left)).rstrip()
+             for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -25,28 +28,46 @@ def format_table(rows, columns):
 RUN_SUMMARY_COLUMNS = (
     ("artifact", "artifact", "s"), ("keras_accuracy", "Keras acc", ".4f"),
     ("tflite_accuracy", "TFLite acc", ".4f"), ("agreement", "agreement", ".4f"),
-    ("size_bytes", "bytes", ",d"), ("p50_ms", "p50 ms (1 thr)", ".3f"),
-    ("ratio_to_baseline", "x float32", ".2f"),
+    ("test_images", "test images", ",d"), ("size_bytes", "bytes", ",d"),
+    ("p50_ms", "p50 ms (1 thr)", ".3f"), ("ratio_to_baseline", "latency vs first", ".2f"),
 )
 
 
+def _run_folders(run_dir, benchmark_json):
+    """(folder of the contracts, benchmark JSON path) of a run folder: a training run with
+    its exports beside `model.keras`, a pipeline run (`export/`, `benchmark/`) or a pipeline's
+    `export/` folder itself."""
+    import glob
+    import os
+
+    exports, bench = run_dir, os.path.join(run_dir, benchmark_json)
+    if not glob.glob(os.path.join(run_dir, "*.tflite")) and os.path.isdir(
+            os.path.join(run_dir, "export")):
+        exports = os.path.join(run_dir, "export")
+    if not os.path.isfile(bench):
+        sibling = os.path.join(os.path.dirname(os.path.abspath(exports)), "benchmark",
+                               "benchmark.json")
+        bench = sibling if os.path.isfile(sibling) else os.path.join(exports, benchmark_json)
+    return exports, bench
+
+
 def summarize_run(run_dir, benchmark_json="benchmark.json"):
-    """One row per exported `.tflite` of a run folder: accuracy (Keras vs TFLite), size and
-    latency, from the files the export and benchmark stages wrote (contract JSONs and
-    `benchmark_json`). Returns (rows, table text)."""
+    """One row per exported `.tflite` of a run folder (a training run, a pipeline run or its
+    `export/` folder): accuracy (Keras vs TFLite), size and latency, from the contract JSONs
+    and `benchmark_json` (a pipeline's `benchmark/benchmark.json`). Returns (rows, table)."""
     import glob
     import json
     import os
 
+    exports, bench = _run_folders(run_dir, benchmark_json)
     latency = {}
-    path = os.path.join(run_dir, benchmark_json)
-    if os.path.isfile(path):
-        with open(path) as f:
+    if os.path.isfile(bench):
+        with open(bench) as f:
             for row in json.load(f)["rows"]:
                 if row["threads"] == 1:
                     latency[os.path.basename(row["model"])] = row
     rows = []
-    for contract_path in sorted(glob.glob(os.path.join(run_dir, "*.json"))):
+    for contract_path in sorted(glob.glob(os.path.join(exports, "*.json"))):
         with open(contract_path) as f:
             contract = json.load(f)
         if not isinstance(contract, dict) or "model_file" not in contract:
@@ -56,6 +77,7 @@ def summarize_run(run_dir, benchmark_json="benchmark.json"):
         rows.append({"artifact": contract["model_file"], "size_bytes": contract["size_bytes"],
                      **{k: evaluation.get(k) for k in ("keras_accuracy", "tflite_accuracy",
                                                         "agreement")},
+                     "test_images": evaluation.get("num_examples"),
                      "p50_ms": measured.get("p50_ms"),
                      "ratio_to_baseline": measured.get("ratio_to_baseline")})
     return rows, format_table(rows, RUN_SUMMARY_COLUMNS)

@@ -11,7 +11,7 @@ import os
 import shutil
 
 from tflite_lite import _io
-from tflite_lite.convert.export import CONTRACT_FORMAT, LABELS_FILE
+from tflite_lite.convert.export import CONTRACT_FORMAT, LABELS_FILE, rebase_contract
 from tflite_lite.convert.flatbuffer import read_bytes
 from tflite_lite.errors import UserError
 
@@ -46,7 +46,9 @@ def bundle_for_android(model_path, app_dir, name=None):
     name = name or f"{os.path.basename(folder)}_{stem}"
     target = os.path.join(app_dir, ASSETS, name)
     os.makedirs(target, exist_ok=True)
-    for source in (model_path, contract_path, labels_path):
+    for source in (model_path, labels_path):
         with _io.atomic_path(os.path.join(target, os.path.basename(source))) as tmp:
             shutil.copyfile(source, tmp)
+    _io.write_json(os.path.join(target, os.path.basename(contract_path)),
+                   rebase_contract(contract, folder, target))
     return target

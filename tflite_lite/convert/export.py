@@ -7,6 +7,8 @@ Writes, each atomically: the `.tflite`; `labels.txt` (one class name per line, i
 order) beside it; and `<stem>.json`, the contract an app or a later stage reads: input and
 output tensors (shape, dtype, scale, zero point), preprocessing, class names, ops, size, MACs
 and, with `evaluate`, Keras vs TFLite accuracy and their top-1 agreement on the test set.
+Its file paths (`source_model`, `export_config.model_path` / `output`) are relative to the
+contract's own folder, so no machine's folders leak into a model that is shipped.
 
 The contract JSON is the source of truth. The flatbuffer also carries the labels and the
 runtime part of the contract as model metadata entries (`tflite_lite.labels`,
@@ -34,6 +36,7 @@ from tflite_lite.errors import UserError
 
 CONTRACT_FORMAT = "tflite_lite.contract/1"
 LABELS_FILE = "labels.txt"
+_EXPORT_CONFIG_PATHS = ("model_path", "output")
 
 
 @dataclasses.dataclass
@@ -113,6 +116,23 @@ class ExportConfig:
     @property
     def labels_path(self):
         return os.path.join(os.path.dirname(self.output), LABELS_FILE)
+
+
+def rebase_contract(contract, old_folder, new_folder):
+    """`contract` with its file paths, relative to `old_folder` (or absolute, as older
+    contracts wrote them), made relative to `new_folder`, where the contract is going."""
+
+    def move(path):
+        if path is None:
+            return None
+        return os.path.relpath(os.path.abspath(os.path.join(old_folder, path)),
+                               os.path.abspath(new_folder))
+
+    contract = dict(contract, source_model=move(contract.get("source_model")))
+    if contract.get("export_config"):
+        contract["export_config"] = dict(contract["export_config"], **{
+            key: move(contract["export_config"].get(key)) for key in _EXPORT_CONFIG_PATHS})
+    return contract
 
 
 def load_keras_model(path):
@@ -282,10 +302,11 @@ def export_model(config):
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative),
         evaluation=evaluation,
-        source_model=os.path.abspath(config.model_path),
+        source_model=config.model_path,
         export_config=config.get_config(),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
+    contract = rebase_contract(contract, os.getcwd(), os.path.dirname(config.contract_path) or ".")
     _write(config, tflite, class_names, contract)
     return contract
 

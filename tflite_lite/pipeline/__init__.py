@@ -6,7 +6,7 @@ prune → QAT → export → benchmark → report, in one run folder.
 """
 
 from tflite_lite.pipeline.recipe import Recipe, default_run_dir, load_recipe
-from tflite_lite.pipeline.runner import plan, run_pipeline
+from tflite_lite.pipeline.runner import describe_plan, plan, run_pipeline
 
 
-__all__ = ["Recipe", "load_recipe", "plan", "run_pipeline", "default_run_dir"]
+__all__ = ["Recipe", "load_recipe", "plan", "describe_plan", "run_pipeline", "default_run_dir"]

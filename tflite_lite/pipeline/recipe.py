@@ -7,7 +7,7 @@
                                              # or {"recipe": "models/x/recipe.json"}
       "student": {"model": "mobilenet_v2_035", "epochs": 15},
       "baseline": true,                          # the student again, without the teacher
-      "distillation": {"temperature": 4.0, "alpha": 0.1},
+      "distillation": {"temperature": 4.0, "alpha": 0.5},
       "pruning": {"final_sparsity": 0.5, "epochs": 2},
       "qat": {"epochs": 1, "learning_rate": 0.0002},
       "export": {"modes": ["float32", "int8"], "evaluate": true},
@@ -16,7 +16,8 @@
     }
 
 A preset is a partial recipe merged over the rest (nested objects key by key; null removes a
-key). Every section is optional except `student`. A teacher given as another recipe is that
+key). No preset given means the recipe's empty preset (`"full": {}`), if it has one, so the run
+folder is named the same either way. Every section is optional except `student`. A teacher given as another recipe is that
 recipe's student (its float model), trained first in that recipe's own run folder
 (`runs/<name>`) unless it has finished there.
 
@@ -119,6 +120,8 @@ class Recipe:
         _check_keys("", config, SECTIONS)
         presets = config.get("presets") or {}
         _check_keys("presets", presets, list(presets))
+        if preset is None:  # the recipe as written is its empty preset, if it has one
+            preset = next((name for name, override in presets.items() if override == {}), None)
         if preset is not None:
             if preset not in presets:
                 raise UserError(f"recipe has no preset {preset!r}; presets: "

@@ -9,6 +9,7 @@ import os
 import shutil
 
 from tflite_lite import _io
+from tflite_lite.convert.export import rebase_contract
 from tflite_lite.errors import UserError
 
 MODEL_FILE = "model_int8.tflite"
@@ -47,7 +48,7 @@ def release_run(run_dir, zoo_dir, command=None):
     source = os.path.join(export_dir, artifact["file"])
     with open(os.path.splitext(source)[0] + ".json") as f:
         contract = json.load(f)
-    contract["model_file"] = MODEL_FILE
+    contract = dict(rebase_contract(contract, export_dir, zoo_dir), model_file=MODEL_FILE)
     os.makedirs(zoo_dir, exist_ok=True)
     for origin, name in ((source, MODEL_FILE), (os.path.join(export_dir, LABELS_FILE),
                                                  LABELS_FILE)):

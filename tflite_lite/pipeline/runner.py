@@ -22,6 +22,7 @@ from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert import ExportConfig, export_model
 from tflite_lite.distillation import DistillationConfig
 from tflite_lite.pipeline import report
+from tflite_lite.report import format_table
 from tflite_lite.pipeline.recipe import FINETUNE_KEYS, FLOAT_MODES, QAT_KEYS, default_run_dir
 from tflite_lite.training import TrainConfig, train
 
@@ -175,6 +176,35 @@ def _finished(stage):
     return False
 
 
+def format_seconds(seconds):
+    """`12 s` under two minutes, `3.4 min` above."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def describe_plan(recipe, run_dir):
+    """The `--check` listing: a table of the stages, their folders, whether each has already
+    finished with these settings, and their fingerprints (a hash of the settings and inputs)."""
+    rows = []
+    if recipe.teacher_recipe is not None:
+        teacher_dir = _teacher_run_dir(recipe)
+        teacher = next(s for s in plan(recipe.teacher_recipe, teacher_dir) if s.name == "student")
+        rows.append({"stage": "teacher", "kind": f"recipe {recipe.teacher_recipe.name}",
+                     "folder": teacher.folder, "state": _state(teacher),
+                     "fingerprint": teacher.fingerprint})
+    for stage in plan(recipe, run_dir):
+        rows.append({"stage": stage.name, "kind": stage.kind, "folder": stage.folder,
+                     "state": _state(stage), "fingerprint": stage.fingerprint})
+    return format_table(rows, (("stage", "stage", "s"), ("kind", "kind", "s"),
+                               ("state", "state", "s"), ("fingerprint", "fingerprint", "s"),
+                               ("folder", "folder", "s")))
+
+
+def _state(stage):
+    if _finished(stage):
+        return "finished"
+    return "to rerun" if os.path.isfile(os.path.join(stage.folder, STAGE_FILE)) else "to run"
+
+
 def _read_json(path):
     if not os.path.isfile(path):
         return None
@@ -236,7 +266,7 @@ def run_pipeline(recipe, run_dir, log=print):
         _mark_done(stage, seconds, figures)
         history[stage.name] = {"status": "ran", "seconds": seconds,
                                "fingerprint": stage.fingerprint}
-        log(f"pipeline: {stage.name}: done in {seconds / 60:.1f} min")
+        log(f"pipeline: {stage.name}: done in {format_seconds(seconds)}")
     return report.write_report(recipe, run_dir, stages, history)
 
 
