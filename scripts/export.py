@@ -64,7 +64,7 @@ def main(argv):
         keep_float_layers=_KEEP_FLOAT.value, max_eval_examples=_MAX_EVAL.value,
         accuracy_budget_pp=_BUDGET.value, max_float_layers=_MAX_FLOAT_LAYERS.value,
         sparse=_SPARSE.value)
-    contract = export_model(config)
+    contract = export_model(config, verbose=1)
     print(f"{config.output}: {contract['mode']}, {contract['size_bytes']:,} bytes, "
           f"{contract['macs']:,} MACs, input {contract['input']['dtype']}"
           f"{contract['input']['shape']}, output {contract['output']['dtype']}")

@@ -96,6 +96,14 @@ def _tiny_classifier(seed, width=8):
     return keras.Model(inputs, keras.layers.Activation("softmax", name="predictions")(x))
 
 
+def test_distiller_is_built_like_its_student():
+    """Built at construction, so BackupAndRestore backs it up (it warns and skips an unbuilt
+    model) and a resume has the variables to restore into."""
+    distiller = Distiller(_tiny_classifier(0), _tiny_classifier(1))
+    assert distiller.built
+    assert len(distiller.trainable_variables) == 4
+
+
 def test_alpha_zero_pulls_the_student_to_the_teacher():
     """With alpha = 0 only the teacher's soft targets train the student: the student's KL to
     the teacher falls and it comes to agree with the teacher's top-1 on the batch."""
@@ -193,6 +201,39 @@ def test_training_run_with_distillation_records_it(trained_run, tmp_path):
     assert load_model(str(tmp_path / "kd" / "model.keras")) is not None
     config = TrainConfig.from_config(record["config"])
     assert config.distillation.teacher == teacher
+
+
+@pytest.mark.slow
+def test_interrupted_distillation_resumes_after_its_last_epoch(trained_run, tmp_path,
+                                                                monkeypatch):
+    """Stopped right after epoch 1 (its backup and checkpoint written), the same command goes
+    on with epoch 2: the first epoch's figures are kept and the schedule is at epoch 2."""
+    from tflite_lite import training
+
+    config = TrainConfig(model="squeezenet_1_1", epochs=2, batch_size=64,
+                         max_train_examples=128, max_eval_examples=128,
+                         output_dir=str(tmp_path / "kd"), verbose=0,
+                         distillation={"teacher": str(trained_run / "model.keras"),
+                                       "alpha": 0.2, "final_alpha": 0.8})
+    save_checkpoint = training.EpochCheckpoint.on_epoch_end
+
+    def stop_after_epoch_1(self, epoch, logs=None):
+        save_checkpoint(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.EpochCheckpoint, "on_epoch_end", stop_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    first = json.loads((tmp_path / "kd" / "history.json").read_text())
+    assert len(first["loss"]) == 1 and (tmp_path / "kd" / "backup").is_dir()
+
+    monkeypatch.setattr(training.EpochCheckpoint, "on_epoch_end", save_checkpoint)
+    record = train(config)
+    assert record["resumed_from_epoch"] == 1 and record["epochs"] == 2
+    history = json.loads((tmp_path / "kd" / "history.json").read_text())
+    assert history["loss"][0] == first["loss"][0]
+    assert history["alpha"] == pytest.approx([0.2, 0.8])
+    assert not (tmp_path / "kd" / "backup").exists()
 
 
 def test_teacher_with_other_classes_is_refused_before_training(tmp_path):

@@ -16,49 +16,27 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 
-_STARTUP_NOISE = re.compile(
-    r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog\(\)|To enable the "
-    r"following instructions: )")
+from tflite_lite import _native
+
 _NO_GPU = re.compile(r"^E\d{4} .*failed call to cuInit")
 
 
-@contextlib.contextmanager
-def _quiet_native_startup(enabled):
-    """Captures file descriptor 2 inside the block; re-emits the lines that are not start-up
-    noise (also when the block raises)."""
-    if not enabled:
-        yield None
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    state = {"gpus": None}
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield state
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            lines = capture.read().decode(errors="replace").splitlines()
-            kept = [line for line in lines if not _STARTUP_NOISE.match(line)
-                    and not (state["gpus"] == 0 and _NO_GPU.match(line))]
-            if kept:
-                sys.stderr.write("\n".join(kept) + "\n")
+def _drop_no_gpu_error(lines, state):
+    """CUDA's "failed call to cuInit" is noise only when there is indeed no GPU."""
+    return [line for line in lines if not (state.get("gpus") == 0 and _NO_GPU.match(line))]
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-with _quiet_native_startup("tensorflow" not in sys.modules
-                           and os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0") as _startup:
+_quiet = "tensorflow" not in sys.modules
+with (_native.filtered_stderr(_native.STARTUP, keep=_drop_no_gpu_error) if _quiet
+      else contextlib.nullcontext({})) as _startup:
     import tensorflow as tf  # noqa: E402
 
     import tf_keras as keras  # noqa: E402  (must follow the environment set-up above)
 
-    if isinstance(_startup, dict):
+    if _quiet:
         # Probing the devices here keeps CUDA's "no GPU" error inside the capture.
         _startup["gpus"] = len(tf.config.list_physical_devices("GPU"))
 

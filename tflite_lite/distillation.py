@@ -175,6 +175,10 @@ class Distiller(keras.Model):
         self.temperature = tf.Variable(float(temperature), trainable=False, name="temperature")
         self.alpha = tf.Variable(float(alpha), trainable=False, name="alpha")
         self._trackers = {name: keras.metrics.Mean(name) for name in ("loss", "ce_loss", "kd_loss")}
+        if getattr(student, "inputs", None) is not None:
+            # Built now, like the student: BackupAndRestore refuses (with a warning) to back up
+            # an unbuilt model, and a resume restores into the variables that exist.
+            self.build(student.input_shape)
 
     def call(self, inputs, training=None):
         return self.student(inputs, training=training)

@@ -11,6 +11,7 @@ appear from a dynamic batch.
 
 import numpy as np
 
+from tflite_lite import _native
 from tflite_lite._keras import tf
 from tflite_lite.errors import UserError
 from tensorflow.lite.python import convert as _lite_convert  # noqa: I001  (after _keras)
@@ -102,7 +103,8 @@ def convert_model(model, mode, representative_images=None, sparse=False):
     """
     converter = make_converter(model, mode, representative_images, sparse=sparse)
     try:
-        return bytes(converter.convert())
+        with _native.filtered_stderr(_native.CONVERTER):
+            return bytes(converter.convert())
     except Exception as error:  # noqa: BLE001  (the converter raises many types)
         message = str(error).strip().splitlines()
         raise UserError(f"TFLite conversion ({mode}) failed: "
@@ -114,16 +116,18 @@ def calibrate(model, representative_images):
     converter = make_converter(model, "int8", representative_images)
     converter.experimental_mlir_quantizer = True
     converter._experimental_calibrate_only = True  # noqa: SLF001  (TFLite's own selective path)
-    return bytes(converter.convert())
+    with _native.filtered_stderr(_native.CONVERTER):
+        return bytes(converter.convert())
 
 
 def quantize_calibrated(calibrated, float_tensors=(), numeric_verify=False):
     """Full int8 (int8 I/O) model from a calibrated one, keeping the ops that produce
     `float_tensors` (tensor names) in float; with `numeric_verify`, the debug model that
     TFLite's QuantizationDebugger reads."""
-    return bytes(_lite_convert.mlir_quantize(
-        calibrated, fully_quantize=not numeric_verify,
-        input_data_type=tf.float32 if numeric_verify else tf.int8,
-        output_data_type=tf.float32 if numeric_verify else tf.int8,
-        enable_numeric_verify=numeric_verify,
-        denylisted_nodes=list(float_tensors) or None))
+    with _native.filtered_stderr(_native.CONVERTER):
+        return bytes(_lite_convert.mlir_quantize(
+            calibrated, fully_quantize=not numeric_verify,
+            input_data_type=tf.float32 if numeric_verify else tf.int8,
+            output_data_type=tf.float32 if numeric_verify else tf.int8,
+            enable_numeric_verify=numeric_verify,
+            denylisted_nodes=list(float_tensors) or None))

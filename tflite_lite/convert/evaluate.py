@@ -3,6 +3,7 @@
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from tflite_lite import _native, _progress
 from tflite_lite.convert import flatbuffer
 from tflite_lite.errors import UserError
 
@@ -22,16 +23,17 @@ def dequantize(values, scale, zero_point):
 def allocated_interpreter(**kwargs):
     """An `Interpreter(**kwargs)` with tensors allocated: XNNPACK where it can prepare the
     graph, else LiteRT's builtin kernels (XNNPACK refuses weights in TFLite's sparse format)."""
-    try:
-        interpreter = Interpreter(**kwargs)
-        interpreter.allocate_tensors()
-    except RuntimeError as error:
-        if "XNNPack" not in str(error):
-            raise
-        interpreter = Interpreter(
-            **kwargs,
-            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        interpreter.allocate_tensors()
+    with _native.filtered_stderr(_native.INTERPRETER):
+        try:
+            interpreter = Interpreter(**kwargs)
+            interpreter.allocate_tensors()
+        except RuntimeError as error:
+            if "XNNPack" not in str(error):
+                raise
+            interpreter = Interpreter(
+                **kwargs,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            interpreter.allocate_tensors()
     return interpreter
 
 
@@ -91,23 +93,28 @@ class TFLiteClassifier:
         return np.stack([self.raw_output(image) for image in images])
 
 
-def evaluate_agreement(keras_model, classifier, dataset):
+def evaluate_agreement(keras_model, classifier, dataset, total=None, verbose=0):
     """Top-1 accuracy of both models on `dataset` and how often their top-1 classes agree.
 
     Args:
       keras_model: the source Keras model.
       classifier: a `TFLiteClassifier` of its export.
       dataset: batched `(images, labels)` (preprocessed), e.g. `Dataset.test`.
+      total: the number of images in `dataset`, for the progress bar. Defaults to None.
+      verbose: 1 shows a progress bar (with `total`). Defaults to 0.
 
     Returns:
       A dict with `num_examples`, `keras_accuracy`, `tflite_accuracy` and `agreement`.
     """
     labels, keras_top1, raw = [], [], []
+    progress = _progress.Progress("evaluating Keras and TFLite", total,
+                                  verbose=verbose and total is not None)
     for images, batch_labels in dataset:
         images = images.numpy()
         keras_top1.append(np.argmax(keras_model(images, training=False).numpy(), axis=-1))
         raw.append(classifier.raw_outputs(images))
         labels.append(batch_labels.numpy().reshape(-1))
+        progress.update(len(images))
     labels, keras_top1, raw = (np.concatenate(a) for a in (labels, keras_top1, raw))
     if raw.ndim != 2:
         raise UserError(f"expected class scores of shape (classes,), got {raw.shape[1:]}")

@@ -19,11 +19,12 @@ which has no build for this TensorFlow.
 import dataclasses
 import datetime
 import json
+import math
 import os
 
 import numpy as np
 
-from tflite_lite import _io
+from tflite_lite import _io, _progress
 from tflite_lite import quantization
 from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
@@ -194,8 +195,13 @@ def _tensor_contract(tensor):
             "zero_point": tensor["zero_point"][0] if tensor["zero_point"] else None}
 
 
-def export_model(config):
+def export_model(config, verbose=0):
     """Converts, checks, optionally evaluates, and writes the export files.
+
+    Args:
+      config: an `ExportConfig`.
+      verbose: 1 prints each step (calibration and conversion, evaluation with a progress
+        bar) as it runs. Defaults to 0.
 
     Returns:
       The contract (also written to `config.contract_path`).
@@ -242,21 +248,31 @@ def export_model(config):
     representative = (_representative_images(data, config.representative_examples)
                       if config.mode in _converter.CALIBRATED_MODES else None)
     kept_float, mixed_plan, mode = [], None, config.mode
+    calibrating = (f", calibrating on {len(representative):,} images"
+                   if representative is not None else "")
     if config.accuracy_budget_pp is not None:
         images, labels = _validation_set(data)
-        tflite, mixed_plan = select_mixed_precision(
-            model, representative, images, labels, config.accuracy_budget_pp,
-            config.max_float_layers)
+        with _progress.step(f"{config.output}: trying int8, int8 with float layers and "
+                            f"int16x8 on {len(images):,} validation images{calibrating}",
+                            verbose):
+            tflite, mixed_plan = select_mixed_precision(
+                model, representative, images, labels, config.accuracy_budget_pp,
+                config.max_float_layers)
         chosen = next(c for c in mixed_plan["candidates"] if c["candidate"] == mixed_plan["chosen"])
         mode, kept_float = chosen["mode"], chosen["float_layers"]
     elif config.keep_float_layers:
-        calibrated = _converter.calibrate(model, representative)
-        errors = measure_layer_errors(calibrated, representative[:64])
-        kept_float = errors[:config.keep_float_layers]
-        tflite = _converter.quantize_calibrated(calibrated, [row["tensor"] for row in kept_float])
+        with _progress.step(f"{config.output}: converting to int8{calibrating}, keeping "
+                            f"{config.keep_float_layers} layer(s) in float", verbose):
+            calibrated = _converter.calibrate(model, representative)
+            errors = measure_layer_errors(calibrated, representative[:64])
+            kept_float = errors[:config.keep_float_layers]
+            tflite = _converter.quantize_calibrated(calibrated,
+                                                    [row["tensor"] for row in kept_float])
     else:
-        tflite = _converter.convert_model(model, config.mode, representative,
-                                          sparse=config.sparse)
+        with _progress.step(f"{config.output}: converting to {config.mode}{calibrating}",
+                            verbose):
+            tflite = _converter.convert_model(model, config.mode, representative,
+                                              sparse=config.sparse)
 
     description = flatbuffer.describe(tflite)
     float_ops = (flatbuffer.float_ops(description)
@@ -281,8 +297,9 @@ def export_model(config):
     if config.evaluate:
         test = data.test if config.max_eval_examples is None else (
             data.test.unbatch().take(config.max_eval_examples).batch(128))
-        evaluation = dict(evaluate_agreement(model, TFLiteClassifier(tflite), test),
-                          dataset=dataset_name)
+        total = min(data.num_examples["test"], config.max_eval_examples or math.inf)
+        evaluation = dict(evaluate_agreement(model, TFLiteClassifier(tflite), test, total,
+                                             verbose), dataset=dataset_name)
 
     contract = dict(
         runtime,

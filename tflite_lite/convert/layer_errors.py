@@ -8,7 +8,9 @@ quantization steps (1/sqrt(12) ≈ 0.29 is the floor of plain rounding).
 import csv
 import io
 import math
+import warnings
 
+from tflite_lite import _native
 from tflite_lite._keras import tf
 from tflite_lite.convert import converter as _converter
 
@@ -32,9 +34,12 @@ def measure_layer_errors(calibrated, images):
       `max_abs_error`.
     """
     debug_model = _converter.quantize_calibrated(calibrated, numeric_verify=True)
-    debugger = tf.lite.experimental.QuantizationDebugger(quant_debug_model_content=debug_model,
-                                                         debug_dataset=_dataset(images))
-    debugger.run()
+    with _native.filtered_stderr(_native.INTERPRETER), warnings.catch_warnings():
+        # The debugger runs TensorFlow's own interpreter, which warns that LiteRT replaces it.
+        warnings.filterwarnings("ignore", "(?s).*tf.lite.Interpreter is deprecated")
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            quant_debug_model_content=debug_model, debug_dataset=_dataset(images))
+        debugger.run()
     dump = io.StringIO()
     debugger.layer_statistics_dump(dump)
     rows = []

@@ -221,7 +221,7 @@ def _run_stage(stage, log):
         for job in stage.settings["exports"]:
             log(f"pipeline: export {job['stage']} → {job['mode']}")
             config = ExportConfig(**{k: v for k, v in job.items() if k not in ("stage",)})
-            contract = export_model(config)
+            contract = export_model(config, verbose=1)
             figures[os.path.basename(config.output)] = contract.get("evaluation")
         return figures
     config = BenchmarkConfig(models=tuple(stage.settings["models"]),
