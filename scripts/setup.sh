@@ -23,7 +23,9 @@ fi
 stamp=.venv/.tflite_lite_setup
 wanted=$(cat setup.cfg pyproject.toml | sha256sum | cut -d" " -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  echo "setup: installing tflite_lite and its dependencies into .venv" >&2
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+  echo "setup: installing tflite_lite and its dependencies into .venv" \
+    "(TensorFlow among them: about 1 GB, a few minutes on a first run)" >&2
+  # pip's own lines (and its download bars on a terminal) show the progress.
+  .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev]"
   echo "$wanted" > "$stamp"
 fi

@@ -11,6 +11,7 @@ import pytest
 from tflite_lite.architectures import create_model
 from tflite_lite.errors import UserError
 from tflite_lite.pipeline import Recipe, default_run_dir, load_recipe, plan, run_pipeline
+from tflite_lite.pipeline import report as pipeline_report
 from tflite_lite.pipeline.release import release_run
 
 from conftest import REPO, assert_one_line_error, run_main
@@ -21,7 +22,7 @@ TINY = {
                 "max_eval_examples": 128, "batch_size": 64},
     "student": {"model": "squeezenet_1_1", "epochs": 1},
     "qat": {"epochs": 1, "learning_rate": 0.0002},
-    "export": {"modes": ["float32", "int8"], "max_eval_examples": 100, "compare": False},
+    "export": {"modes": ["float32", "int8"], "compare": False},
     "benchmark": {"num_runs": 5, "warmup_runs": 1},
 }
 DISTILLED = dict(TINY, export=dict(TINY["export"], compare=True), teacher={"model": "squeezenet_1_1", "epochs": 1}, baseline=True,
@@ -107,6 +108,8 @@ def test_presets_merge_and_unknown_preset():
     with pytest.raises(UserError, match="no preset 'long'"):
         Recipe.from_config(recipe, preset="long")
     assert default_run_dir(short) == os.path.join("runs", "tiny_short")
+    with_full = _with(recipe, presets__full={})
+    assert default_run_dir(Recipe.from_config(with_full)) == os.path.join("runs", "tiny_full")
 
 
 def test_fingerprints_follow_the_settings_downstream(tmp_path):
@@ -137,8 +140,21 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     report = open(os.path.join(run_dir, "report.md")).read()
     assert "qat_int8.tflite" in report and "![accuracy vs latency]" in report
+    # Every accuracy of the report is on the same test images, and says how many.
+    assert {row["eval_examples"] for row in record["artifacts"]} == {128}
+    assert {row["test_examples"] for row in record["training"]} == {128}
+    assert "the first 128 test images (the Training table's too)" in report
+    # QAT fine-tunes the student: its curve continues at the student's last epoch.
+    assert pipeline_report._epoch_offsets(record["training"]) == (
+        {"student": 0, "qat": 1}, {"student": None, "qat": "student"})
     with open(os.path.join(run_dir, "run.json")) as f:
         assert json.load(f)["recipe"]["name"] == "tiny"
+    for folder in (run_dir, os.path.join(run_dir, "export")):  # the run, or its exports
+        summary = run_main("summarize_run", "--run_dir", folder)
+        assert summary.returncode == 0, summary.stderr
+        rows = [line.split() for line in summary.stdout.splitlines()[2:]]
+        assert sorted(row[0] for row in rows) == ["qat_int8.tflite", "student_float32.tflite"]
+        assert all(float(row[6]) > 0 for row in rows), summary.stdout  # p50 ms
 
     stamp = os.path.getmtime(os.path.join(run_dir, "export", "qat_int8.tflite"))
     again = run_pipeline(Recipe.from_config(TINY), run_dir, log=lines.append)
@@ -162,6 +178,8 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
                                        "model_int8.tflite"]
     contract = json.loads((zoo / "model_int8.json").read_text())
     assert contract["model_file"] == "model_int8.tflite"
+    assert not os.path.isabs(contract["source_model"])  # no machine path in the zoo
+    assert os.path.samefile(zoo / contract["source_model"], student.parent / "qat" / "model.keras")
     assert (zoo / "model_int8.tflite").read_bytes() == open(
         os.path.join(run_dir, "export", "qat_int8.tflite"), "rb").read()
     assert f"{record['artifacts'][1]['tflite_accuracy']:.4f}" in card
@@ -191,8 +209,10 @@ def test_script_errors_are_one_line_and_write_nothing(tmp_path):
     listing = run_main("pipeline", "--recipe", str(good), "--check",
                          "--output_dir", str(tmp_path / "run"))
     assert listing.returncode == 0, listing.stderr
-    assert [line.split()[0] for line in listing.stdout.splitlines()] == [
-        "student", "qat", "export", "benchmark"]
+    header, _, *rows = listing.stdout.splitlines()
+    assert header.split() == ["stage", "kind", "state", "fingerprint", "folder"]
+    assert [row.split()[0] for row in rows] == ["student", "qat", "export", "benchmark"]
+    assert all(" to run " in row for row in rows)
     assert not (tmp_path / "run").exists()
 
 

@@ -143,7 +143,7 @@ class Recipe:
             distillation=config.get("distillation"),
             pruning=_finetune(config, "pruning", PRUNING_KEYS),
             qat=_finetune(config, "qat", QAT_KEYS),
-            export=_merge(EXPORT_DEFAULTS, _section(config, "export", EXPORT_DEFAULTS)),
+            export=_export_section(config),
             benchmark=(None if config.get("benchmark", {}) is None else _merge(
                 BENCHMARK_DEFAULTS, _section(config, "benchmark", BENCHMARK_DEFAULTS))))
         try:
@@ -341,6 +341,16 @@ def _finetune(config, key, allowed):
 def default_run_dir(recipe):
     """`runs/<name>`, with `_<preset>` for a preset."""
     return os.path.join("runs", recipe.name + (f"_{recipe.preset}" if recipe.preset else ""))
+
+
+def _export_section(config):
+    """The export settings; evaluation uses the training runs' test images (the dataset's
+    `max_eval_examples`) unless the export section says otherwise, so that a report compares
+    figures measured on the same images."""
+    export = _merge(EXPORT_DEFAULTS, _section(config, "export", EXPORT_DEFAULTS))
+    if "max_eval_examples" not in (config.get("export") or {}):
+        export["max_eval_examples"] = (config.get("dataset") or {}).get("max_eval_examples")
+    return export
 
 
 def load_recipe(path, preset=None, _parents=()):

@@ -16,13 +16,14 @@ PLOTS = {"accuracy_vs_size": "accuracy_vs_size.png",
 TRAINING_COLUMNS = (
     ("stage", "stage", "s"), ("model", "model", "s"), ("how", "how", "s"),
     ("epochs", "epochs", "d"), ("minutes", "minutes", ".1f"),
-    ("test_accuracy", "test acc", ".4f"), ("params", "params", ",d"), ("macs", "MACs", ",d"),
+    ("test_accuracy", "test acc", ".4f"), ("test_examples", "test images", ",d"),
+    ("params", "params", ",d"), ("macs", "MACs", ",d"),
 )
 ARTIFACT_COLUMNS = (
     ("file", "file", "s"), ("keras_accuracy", "Keras acc", ".4f"),
     ("tflite_accuracy", "TFLite acc", ".4f"), ("agreement", "agreement", ".4f"),
-    ("size_kb", "KB", ".1f"), ("gzip_kb", "gzip KB", ".1f"), ("macs", "MACs", ",d"),
-    ("p50_ms", "p50 ms", ".3f"), ("ratio", "x first", ".2f"),
+    ("eval_examples", "test images", ",d"), ("size_kb", "KB", ".1f"), ("gzip_kb", "gzip KB", ".1f"),
+    ("macs", "MACs", ",d"), ("p50_ms", "p50 ms", ".3f"), ("ratio", "latency vs first", ".2f"),
 )
 
 
@@ -54,10 +55,13 @@ def training_rows(stages, histories):
             continue
         record = _read_json(os.path.join(stage.folder, "run.json")) or {}
         histories[stage.name] = _read_json(os.path.join(stage.folder, "history.json")) or {}
-        rows.append({"stage": stage.name, "model": record.get("model"), "how": _how(record),
+        rows.append({"stage": stage.name, "folder": stage.folder, "model": record.get("model"),
+                     "how": _how(record),
                      "epochs": record.get("epochs"),
                      "minutes": (record.get("wall_seconds") or 0) / 60,
                      "test_accuracy": record.get("test_accuracy"),
+                     "test_examples": record.get("test_examples"),
+                     "init_from": record.get("init_from"),
                      "params": record.get("params"), "macs": record.get("macs"),
                      "train_seconds": record.get("train_seconds"),
                      "wall_seconds": record.get("wall_seconds")})
@@ -103,7 +107,7 @@ def pareto_front(points):
     return front
 
 
-def _plot(run_dir, artifacts, histories):
+def _plot(run_dir, artifacts, training, histories):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,23 +132,55 @@ def _plot(run_dir, artifacts, histories):
         axes.grid(alpha=0.3)
         written[key] = _save(figure, os.path.join(run_dir, PLOTS[key]))
     if any(h.get("val_accuracy") for h in histories.values()):
-        figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-        for name, history in histories.items():
-            epochs = range(1, len(history.get("val_accuracy", [])) + 1)
-            if history.get("val_accuracy"):
-                left.plot(epochs, history["val_accuracy"], marker=".", label=name)
-            if history.get("loss"):
-                right.plot(range(1, len(history["loss"]) + 1), history["loss"], marker=".",
-                           label=name)
-        left.set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
-        right.set(xlabel="epoch", ylabel="training loss", title="training loss")
-        for axes in (left, right):
-            axes.legend(fontsize=7)
-            axes.grid(alpha=0.3)
-        written["training_curves"] = _save(figure, os.path.join(run_dir,
-                                                                PLOTS["training_curves"]))
+        written["training_curves"] = _plot_training_curves(plt, run_dir, training, histories)
     plt.close("all")
     return written
+
+
+def _epoch_offsets(training):
+    """Each stage's first epoch: a fine-tuning stage starts where the stage it reads ended."""
+    folders = {os.path.abspath(os.path.join(row["folder"], "model.keras")): row["stage"]
+               for row in training}
+    offsets, parents = {}, {}
+    for row in training:  # in run order: a parent comes before its fine-tuning
+        parent = folders.get(row["init_from"] or "")
+        parents[row["stage"]] = parent
+        offsets[row["stage"]] = (offsets.get(parent, 0) + (
+            next(r for r in training if r["stage"] == parent)["epochs"] or 0)) if parent else 0
+    return offsets, parents
+
+
+def _plot_training_curves(plt, run_dir, training, histories):
+    """Validation accuracy and training cross-entropy per epoch (a distilled stage's label
+    term), and, when a stage distils, its total loss (alpha·CE + (1 − alpha)·KD) apart."""
+    from matplotlib.ticker import MaxNLocator
+
+    offsets, parents = _epoch_offsets(training)
+    distilled = [name for name, h in histories.items() if h.get("kd_loss")]
+    figure, panels = plt.subplots(1, 3 if distilled else 2, figsize=(15 if distilled else 10, 4))
+    series = (("val_accuracy", "validation accuracy"), ("cross_entropy", "training cross-entropy"),
+              ("loss", "distillation loss (total)"))
+    colors = {}
+    for (key, title), axes in zip(series, panels):
+        for name, history in histories.items():
+            values = history.get("ce_loss" if key == "cross_entropy" and name in distilled
+                                 else "loss" if key == "cross_entropy" else key)
+            if key == "loss" and name not in distilled or not values:
+                continue
+            epochs = [offsets[name] + i for i in range(1, len(values) + 1)]
+            parent = histories.get(parents[name] or "", {})
+            parent_key = ("ce_loss" if parents[name] in distilled else "loss") if (
+                key == "cross_entropy") else key
+            if parent.get(parent_key) and key != "loss":  # continue the parent's line
+                epochs, values = [offsets[name]] + epochs, [parent[parent_key][-1]] + values
+            label = name + (" (CE term)" if key == "cross_entropy" and name in distilled else "")
+            line, = axes.plot(epochs, values, marker=".", label=label, color=colors.get(name))
+            colors[name] = line.get_color()
+        axes.set(xlabel="epoch", ylabel=title, title=title)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.legend(fontsize=7)
+        axes.grid(alpha=0.3)
+    return _save(figure, os.path.join(run_dir, PLOTS["training_curves"]))
 
 
 def _save(figure, path):
@@ -177,7 +213,7 @@ def write_report(recipe, run_dir, stages, history):
     histories = {}
     training = training_rows(stages, histories)
     artifacts = artifact_rows(stages)
-    plots = _plot(run_dir, artifacts, histories)
+    plots = _plot(run_dir, artifacts, training, histories)
     record = {
         "recipe": recipe.get_config(),
         "run_dir": os.path.abspath(run_dir),
@@ -193,6 +229,25 @@ def write_report(recipe, run_dir, stages, history):
         with open(tmp, "w") as f:
             f.write(render_markdown(record))
     return record
+
+
+def _duration(seconds):
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _artifacts_note(training, artifacts):
+    """Which test images the accuracies are on, and what the latency column is relative to."""
+    counts = {row.get("eval_examples") for row in artifacts} - {None}
+    trained = {row.get("test_examples") for row in training} - {None}
+    if len(counts) == 1:
+        count = counts.pop()
+        same = " (the Training table's too)" if trained == {count} else ""
+        where = f"the first {count:,} test images{same}"
+    else:
+        where = "the test images counted in each row"
+    first = artifacts[0]["file"] if artifacts else "the first file"
+    return (f"Accuracy on {where}; p50 latency on LiteRT, 1 thread, all files interleaved; "
+            f"latency vs first: p50 over `{first}`'s.")
 
 
 def render_markdown(record):
@@ -216,7 +271,7 @@ def render_markdown(record):
         lines += [gain + ".", ""]
     lines += ["## Training", "", "```", format_table(record["training"], TRAINING_COLUMNS), "```",
               "", "## Artifacts", "",
-              "Accuracy on the test split; latency on LiteRT, 1 thread, all files interleaved.", "",
+              _artifacts_note(record["training"], record["artifacts"]), "",
               "```", format_table(record["artifacts"], ARTIFACT_COLUMNS), "```", ""]
     for key, file in record["plots"].items():
         lines += [f"![{key.replace('_', ' ')}]({file})", ""]
@@ -224,5 +279,5 @@ def render_markdown(record):
     for name, status in record["stages"].items():
         seconds = status.get("seconds")
         lines.append(f"- {name}: {status['status']}" +
-                     (f" in {seconds / 60:.1f} min" if seconds is not None else ""))
+                     (f" in {_duration(seconds)}" if seconds is not None else ""))
     return "\n".join(lines) + "\n"
