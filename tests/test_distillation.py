@@ -51,7 +51,7 @@ def test_config_round_trip_and_schedule():
     assert config.values_at(0, 5) == (6.0, 0.2)
     assert config.values_at(4, 5) == pytest.approx((2.0, 0.6))
     assert config.values_at(2, 5) == pytest.approx((4.0, 0.4))
-    assert DistillationConfig("t.keras").values_at(3, 5) == (4.0, 0.1)
+    assert DistillationConfig("t.keras").values_at(3, 5) == (4.0, 0.5)
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
