@@ -119,6 +119,28 @@ def readme_command_lines():
     return list(dict.fromkeys(lines))
 
 
+def readme_python_blocks(section="## Using the library"):
+    """The ```python blocks of one README section, in order."""
+    text = open(README).read()
+    start = text.index(section)
+    end = text.find("\n## ", start + len(section))
+    return re.findall(r"```python\n(.*?)```", text[start:end if end > 0 else None], re.DOTALL)
+
+
+def test_readme_library_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The "Using the library" blocks, one after another in one namespace, as in a notebook."""
+    blocks = readme_python_blocks()
+    assert len(blocks) >= 2 and "tflite_lite.export(" in blocks[0]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, README, "exec"), namespace)  # noqa: S102  (our own README)
+    printed = capsys.readouterr().out
+    assert "ExportResult(int8" in printed and "0 float ops" in printed
+    assert (tmp_path / "runs" / "notebook" / "model_int8.json").is_file()
+    assert namespace["result"].evaluation["num_examples"] == 500
+
+
 def test_readme_tables_have_no_stray_rows():
     """A blank line inside a Markdown table ends it: the rows after it render as raw text."""
     lines = open(README).read().splitlines()

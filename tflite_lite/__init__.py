@@ -3,6 +3,11 @@
 Stages, each a module or subpackage found by name: `data` → `architectures` → compression
 (`quantization`, `pruning`, `distillation`) → `convert` → `benchmark` → `report`.
 
+The everyday calls are here, loaded on first use: `create_model`, `list_models`,
+`load_dataset`, `TrainConfig`, `train`, `quantize_model`, `prune_model`, `Distiller`, `export`
+(a Keras 2 or Keras 3 model in memory or on disk → checked `.tflite`), `evaluate`,
+`benchmark`, `run_pipeline`.
+
 Importing tflite_lite is cheap: TensorFlow loads only when a stage that needs it is imported
 (reading, inspecting and benchmarking a `.tflite` never does). When it loads, Keras 2
 (`tf_keras`) is selected for TensorFlow, tfmot and this package alike; see
@@ -19,5 +24,16 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 __version__ = "0.1.0"
 
-__getattr__, __dir__, _lazy_names = _lazy.attach(__name__, {"_keras": ["keras"]})
+__getattr__, __dir__, _lazy_names = _lazy.attach(__name__, {
+    "_keras": ["keras"],
+    "architectures": ["create_model", "list_models"],
+    "data": ["load_dataset"],
+    "training": ["TrainConfig", "train"],
+    "quantization": ["quantize_model"],
+    "pruning": ["prune_model"],
+    "distillation": ["Distiller"],
+    "convert.api": ["export", "evaluate"],
+    "benchmark": ["benchmark"],
+    "pipeline": ["run_pipeline"],
+})
 __all__ = ["UserError", "__version__", *_lazy_names]

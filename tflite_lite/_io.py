@@ -7,8 +7,12 @@ import os
 import re
 import socket
 import tempfile
+import zipfile
 
 from tflite_lite.errors import UserError
+
+# Bytes 4-8 of every TFLite flatbuffer (its FlatBuffers file identifier).
+TFLITE_FILE_IDENTIFIER = b"TFL3"
 
 
 def _file_mode():
@@ -93,3 +97,13 @@ def write_csv(path, rows, columns=None):
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
+
+
+def saved_keras_version(path):
+    """The Keras version that saved a `.keras` zip archive ("2.21.0", "3.15.1"), or None for
+    another file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return str(json.loads(archive.read("metadata.json")).get("keras_version"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None

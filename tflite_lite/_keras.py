@@ -40,4 +40,22 @@ with (_native.filtered_stderr(_native.STARTUP, keep=_drop_no_gpu_error) if _quie
         # Probing the devices here keeps CUDA's "no GPU" error inside the capture.
         _startup["gpus"] = len(tf.config.list_physical_devices("GPU"))
 
-__all__ = ["keras", "tf"]
+
+
+def is_keras3_model(model):
+    """Whether `model` is a Keras 3 model (the `keras` package), not a tf_keras one."""
+    return type(model).__module__.split(".")[0] == "keras"
+
+
+def require_tf_keras(model, what):
+    """Raises a one-line `UserError` for a Keras 3 model: `what` (QAT, pruning, clustering)
+    needs tfmot, which works on tf_keras (Keras 2) models only."""
+    if is_keras3_model(model):
+        from tflite_lite.errors import UserError
+
+        raise UserError(f"{what} needs a tf_keras (Keras 2) model, not a Keras 3 model: build "
+                        "it with `from tflite_lite import keras` or create_model(...); a Keras 3 "
+                        "model can be exported as it is (tflite_lite.export)")
+
+
+__all__ = ["keras", "tf", "is_keras3_model", "require_tf_keras"]

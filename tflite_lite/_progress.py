@@ -66,9 +66,9 @@ class Progress:
         return text
 
     def update(self, count):
-        self.done = min(self.done + count, self.total)
         if not self.verbose:
             return
+        self.done = min(self.done + count, self.total)
         now = time.perf_counter()
         if self._terminal:
             if now - self._printed > 0.1 or self.done >= self.total:

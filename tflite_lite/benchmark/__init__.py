@@ -9,15 +9,19 @@
 
 import os
 import platform
+import sys
+import tempfile
+import types
 
 from tflite_lite import _io
 from tflite_lite.benchmark.device import (DeviceConfig, benchmark_device,
                                           parse_benchmark_model_output)
 from tflite_lite.benchmark.host import (LATENCY_COLUMNS, BenchmarkConfig, benchmark_host,
                                         latency_stats, run_litert_benchmark)
+from tflite_lite.errors import UserError
 from tflite_lite.report import format_table
 
-__all__ = ["BenchmarkConfig", "DeviceConfig", "LATENCY_COLUMNS", "benchmark_device",
+__all__ = ["BenchmarkConfig", "DeviceConfig", "LATENCY_COLUMNS", "benchmark", "benchmark_device",
            "benchmark_host", "cross_check", "latency_stats", "parse_benchmark_model_output",
            "run_benchmark", "run_litert_benchmark"]
 
@@ -25,6 +29,44 @@ CROSS_CHECK_COLUMNS = (("name", "model", "s"), ("threads", "thr", "d"),
                        ("p50_ms", "ours p50 ms", ".3f"),
                        ("litert_benchmark_median_ms", "litert-benchmark median ms", ".2f"),
                        ("litert_benchmark_ratio", "ours / theirs", ".3f"))
+
+
+def benchmark(models, threads=(1,), num_runs=100, warmup_runs=10, baseline=None):
+    """Host latency of `.tflite` models on LiteRT, each in its own process, interleaved.
+
+    Args:
+      models: paths, flatbuffer bytes or `ExportResult`s (a dict names them; in-memory ones
+        are written to a temporary folder for the workers).
+      threads: thread counts to run each model at. Defaults to (1,).
+      num_runs: timed runs per model and thread count. Defaults to 100.
+      warmup_runs: untimed runs first. Defaults to 10.
+      baseline: the name or path the ratios are against. Defaults to None (the first).
+
+    Returns:
+      One row per (model, threads): `benchmark_host`'s figures (p50_ms, p90_ms, init_ms, ...).
+    """
+    named = dict(models) if isinstance(models, dict) else {
+        (m if isinstance(m, (str, os.PathLike)) else f"model_{i}"): m
+        for i, m in enumerate(models)}
+    with tempfile.TemporaryDirectory(prefix="tflite_lite_bench_") as folder:
+        paths = {}
+        for name, model in named.items():
+            if isinstance(model, (str, os.PathLike)):
+                paths[name] = os.fspath(model)
+                continue
+            data = getattr(model, "tflite", model)
+            if not isinstance(data, (bytes, bytearray)):
+                raise UserError(f"cannot benchmark a {type(model).__name__}: give a .tflite "
+                                "path, its bytes or an ExportResult")
+            paths[name] = os.path.join(folder, f"{os.path.basename(str(name))}.tflite")
+            with open(paths[name], "wb") as f:
+                f.write(data)
+        config = BenchmarkConfig(models=tuple(paths.values()), threads=tuple(threads),
+                                 num_runs=num_runs, warmup_runs=warmup_runs,
+                                 baseline=paths.get(baseline, baseline))
+        rows = benchmark_host(config)
+    by_path = {path: name for name, path in paths.items()}
+    return [dict(row, model=str(by_path[row["model"]])) for row in rows]
 
 
 def cross_check(rows, config):
@@ -73,3 +115,14 @@ def run_benchmark(config, json_path=None, csv_path=None, with_cross_check=False)
     if csv_path:
         _io.write_csv(csv_path, rows)
     return rows
+
+
+class _CallableModule(types.ModuleType):
+    """`tflite_lite.benchmark(...)` is `benchmark(...)` whether the name resolves to this
+    package (once imported) or to the function."""
+
+    def __call__(self, *args, **kwargs):
+        return benchmark(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

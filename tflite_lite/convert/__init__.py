@@ -1,5 +1,7 @@
 """Converter stage: Keras model → checked, measured TFLite flatbuffer.
 
+- `export(model, mode=..., calibration=..., evaluate_on=...)`: a model in memory (tf_keras or
+  Keras 3) or a `.keras` path → `ExportResult` (bytes, contract, int8 check, parity; `save`).
 - `convert_model(model, mode, representative_images)`: the flatbuffer bytes (`MODES`).
 - `export_model(ExportConfig(...))`: `.tflite` + `labels.txt` + contract JSON, int8 check,
   Keras-vs-TFLite evaluation.
@@ -13,9 +15,11 @@ Names load on first use: reading, describing and running a `.tflite` (`flatbuffe
 from tflite_lite import _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, {
+    "api": ["ExportResult", "export"],
     "converter": ["MODES", "convert_model"],
     "evaluate": ["TFLiteClassifier", "evaluate_agreement"],
-    "export": ["ExportConfig", "export_model", "load_keras_model"],
+    "export": ["ExportConfig", "export_model"],
+    "keras_files": ["load_keras_model"],
     "flatbuffer": ["describe", "float_ops", "format_description"],
     "layer_errors": ["LAYER_ERROR_COLUMNS", "measure_layer_errors"],
     "probe": ["describe_file"],

@@ -11,7 +11,8 @@ import os
 import shutil
 
 from tflite_lite import _io
-from tflite_lite.convert.export import CONTRACT_FORMAT, LABELS_FILE, rebase_contract
+from tflite_lite.convert.api import CONTRACT_FORMAT, LABELS_FILE
+from tflite_lite.convert.export import rebase_contract
 from tflite_lite.convert.flatbuffer import read_bytes
 from tflite_lite.errors import UserError
 

@@ -17,26 +17,23 @@ which has no build for this TensorFlow.
 """
 
 import dataclasses
-import datetime
 import json
-import math
 import os
 
 import numpy as np
 
-from tflite_lite import _io, _progress
+from tflite_lite import _progress
 from tflite_lite import quantization
 from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
-from tflite_lite.convert import flatbuffer
-from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
+from tflite_lite.convert.api import (LABELS_FILE, calibration_images, finish_export,
+                                     model_shapes)
+from tflite_lite.convert.keras_files import load_keras_model
 from tflite_lite.convert.layer_errors import measure_layer_errors
 from tflite_lite.convert.mixed_precision import select_mixed_precision
 from tflite_lite.data import Preprocessing, load_dataset
 from tflite_lite.errors import UserError
 
-CONTRACT_FORMAT = "tflite_lite.contract/1"
-LABELS_FILE = "labels.txt"
 _EXPORT_CONFIG_PATHS = ("model_path", "output")
 
 
@@ -136,11 +133,6 @@ def rebase_contract(contract, old_folder, new_folder):
     return contract
 
 
-def load_keras_model(path):
-    """Loads a `.keras` file in safe mode; any failure is one `UserError` line."""
-    return quantization.load_model(path)
-
-
 def _run_record(model_path):
     path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "run.json")
     if not os.path.isfile(path):
@@ -150,30 +142,6 @@ def _run_record(model_path):
             return json.load(f)
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: unreadable run record ({error})") from None
-
-
-def _model_shapes(model):
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise UserError(f"expected a classifier with one input and one output, got "
-                        f"{len(model.inputs)} inputs and {len(model.outputs)} outputs")
-    input_shape = tuple(model.inputs[0].shape[1:])
-    output_shape = tuple(model.outputs[0].shape[1:])
-    if len(input_shape) != 3 or None in input_shape or len(output_shape) != 1:
-        raise UserError(f"expected an image classifier (H, W, C) → (classes,), got "
-                        f"{input_shape} → {output_shape}")
-    return input_shape, output_shape[0]
-
-
-def _representative_images(data, count):
-    images = []
-    for batch, _ in data.train:
-        images.append(batch.numpy())
-        if sum(len(b) for b in images) >= count:
-            break
-    images = np.concatenate(images)[:count]
-    if len(images) == 0:
-        raise UserError("the representative set is empty: the dataset has no training images")
-    return images
 
 
 def _validation_set(data, limit=2000):
@@ -187,12 +155,6 @@ def _validation_set(data, limit=2000):
     if not images:
         raise UserError("accuracy_budget_pp needs validation images; the dataset has none")
     return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
-
-
-def _tensor_contract(tensor):
-    return {"name": tensor["name"], "shape": tensor["shape"], "dtype": tensor["dtype"],
-            "scale": tensor["scale"][0] if tensor["scale"] else None,
-            "zero_point": tensor["zero_point"][0] if tensor["zero_point"] else None}
 
 
 def export_model(config, verbose=0):
@@ -212,7 +174,7 @@ def export_model(config, verbose=0):
     """
     config.validate()
     model = load_keras_model(config.model_path)
-    input_shape, num_classes = _model_shapes(model)
+    input_shape, num_classes = model_shapes(model)
     run = _run_record(config.model_path)
     restructured = (run.get("compression") or {}).get("restructured")
     registered = run.get("model") if run.get("model") in list_models() else None
@@ -245,7 +207,7 @@ def export_model(config, verbose=0):
         raise UserError(f"run.json lists {len(class_names)} class names, the model predicts "
                         f"{num_classes} classes")
 
-    representative = (_representative_images(data, config.representative_examples)
+    representative = (calibration_images(data, config.representative_examples, input_shape)
                       if config.mode in _converter.CALIBRATED_MODES else None)
     kept_float, mixed_plan, mode = [], None, config.mode
     calibrating = (f", calibrating on {len(representative):,} images"
@@ -274,68 +236,21 @@ def export_model(config, verbose=0):
             tflite = _converter.convert_model(model, config.mode, representative,
                                               sparse=config.sparse)
 
-    description = flatbuffer.describe(tflite)
-    float_ops = (flatbuffer.float_ops(description)
-                 if mode in _converter.CALIBRATED_MODES else [])
-    if float_ops and not (config.allow_float_ops or kept_float):
-        shown = "; ".join(float_ops[:3]) + (" ..." if len(float_ops) > 3 else "")
-        raise UserError(f"{config.mode} export still computes {len(float_ops)} op(s) in float: "
-                        f"{shown} (allow with --allow_float_ops)")
-
-    runtime = {
-        "format": CONTRACT_FORMAT,
-        "mode": mode,
-        "input": _tensor_contract(description["inputs"][0]),
-        "output": dict(_tensor_contract(description["outputs"][0]), activation="softmax"),
-        "preprocessing": preprocessing.get_config(),
-        "class_names": class_names,
-    }
-    tflite = flatbuffer.embed_metadata(tflite, {
-        flatbuffer.CONTRACT_METADATA: json.dumps(runtime).encode(),
-        flatbuffer.LABELS_METADATA: ("\n".join(class_names) + "\n").encode()})
-    evaluation = None
-    if config.evaluate:
-        test = data.test if config.max_eval_examples is None else (
-            data.test.unbatch().take(config.max_eval_examples).batch(128))
-        total = min(data.num_examples["test"], config.max_eval_examples or math.inf)
-        evaluation = dict(evaluate_agreement(model, TFLiteClassifier(tflite), test, total,
-                                             verbose), dataset=dataset_name)
-
-    contract = dict(
-        runtime,
-        model_file=os.path.basename(config.output),
-        labels_file=LABELS_FILE,
-        num_classes=num_classes,
-        size_bytes=len(tflite),
-        macs=description["macs"],
-        ops=description["op_counts"],
-        float_ops=float_ops,
-        quantization=run.get("quantization"),
-        compression=run.get("compression"),
-        weights=(flatbuffer.measure_weight_bits(tflite)
-                 if mode in _converter.CALIBRATED_MODES else None),
+    result = finish_export(
+        model, tflite, mode, preprocessing, class_names,
+        allow_float_ops=config.allow_float_ops or bool(kept_float),
+        evaluate_on=data if config.evaluate else None,
+        max_eval_examples=config.max_eval_examples, verbose=verbose,
+        quantization=run.get("quantization"), compression=run.get("compression"),
         mixed_precision=mixed_plan,
         float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative),
-        evaluation=evaluation,
-        source_model=config.model_path,
-        export_config=config.get_config(),
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    )
-    contract = rebase_contract(contract, os.getcwd(), os.path.dirname(config.contract_path) or ".")
-    _write(config, tflite, class_names, contract)
-    return contract
-
-
-def _write(config, tflite, class_names, contract):
-    try:  # the model last: a `.tflite` on disk always has its labels and contract beside it
-        with _io.atomic_path(config.labels_path) as tmp:
-            with open(tmp, "w") as f:
-                f.write("\n".join(class_names) + "\n")
-        _io.write_json(config.contract_path, contract)
-        with _io.atomic_path(config.output) as tmp:
-            with open(tmp, "wb") as f:
-                f.write(tflite)
-    except OSError as error:
-        raise UserError(f"cannot write the export to {config.output}: {error.strerror}") from None
+        source_model=config.model_path, export_config=config.get_config())
+    if result.evaluation is not None:
+        result.evaluation["dataset"] = dataset_name
+    result.contract = rebase_contract(result.contract, os.getcwd(),
+                                      os.path.dirname(config.contract_path) or ".")
+    result.save(config.output)
+    return dict(result.contract, model_file=os.path.basename(config.output),
+                labels_file=LABELS_FILE)

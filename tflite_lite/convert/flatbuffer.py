@@ -12,9 +12,10 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils
 
+from tflite_lite import _io
 from tflite_lite.errors import UserError
 
-FILE_IDENTIFIER = b"TFL3"
+FILE_IDENTIFIER = _io.TFLITE_FILE_IDENTIFIER
 CONTRACT_METADATA = "tflite_lite.contract"
 LABELS_METADATA = "tflite_lite.labels"
 

@@ -16,7 +16,7 @@ from tensorflow_model_optimization.python.core.clustering.keras.cluster_wrapper 
     ClusterWeights,
 )
 
-from tflite_lite._keras import keras
+from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.errors import UserError
 from tflite_lite.pruning.magnitude import copy_model, kernel_values
 
@@ -78,6 +78,7 @@ def cluster_model(model, config):
     Raises:
       UserError: the model has no clusterable layer, or `per_layer` names a layer it lacks.
     """
+    require_tf_keras(model, "clustering")
     config.validate()
     names = {layer.name for layer in model.layers if isinstance(layer, _CLUSTERABLE)}
     if not names:

@@ -18,7 +18,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
     PruneLowMagnitude,
 )
 
-from tflite_lite._keras import keras
+from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.errors import UserError
 
 SCHEDULES = ("constant", "polynomial")
@@ -141,6 +141,7 @@ def prune_model(model, config):
     Raises:
       UserError: the model has no prunable layer, or is already wrapped.
     """
+    require_tf_keras(model, "pruning")
     config.validate()
     if is_pruned(model):
         raise UserError("the model is already wrapped for pruning")

@@ -19,7 +19,8 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
 
-from tflite_lite._keras import keras
+from tflite_lite import _io
+from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.architectures import create_model, deploy, get_model_config
 from tflite_lite.errors import UserError
 from tflite_lite.quantization import low_bit
@@ -116,6 +117,7 @@ def quantize_model(model, config=None):
     Raises:
       UserError: the model is already quantized, or holds a layer tfmot cannot quantize.
     """
+    require_tf_keras(model, "QAT")
     config = config or QATConfig()
     config.validate()
     if is_quantized(model):
@@ -191,9 +193,13 @@ def load_model(path, compile=False):  # noqa: A002  (Keras' own argument name)
         raise UserError(f"{path}: empty file, not a Keras model")
     with open(path, "rb") as f:
         head = f.read(8)
-    if head[4:8] == b"TFL3":
+    if head[4:8] == _io.TFLITE_FILE_IDENTIFIER:
         raise UserError(f"{path}: not a Keras model but a TFLite flatbuffer; give the trained "
                         ".keras file it was exported from")
+    version = _io.saved_keras_version(path) if head.startswith(b"PK") else None
+    if version and version.startswith("3"):
+        raise UserError(f"{path}: saved by Keras {version}; training, QAT, pruning and "
+                        "clustering need a tf_keras (Keras 2) model (export takes it as it is)")
     if not head.startswith((b"PK", b"\x89HDF")):
         raise UserError(f"{path}: not a Keras model (a .keras file is a zip archive; this is "
                         "neither a zip archive nor an HDF5 file)")

@@ -1,0 +1,173 @@
+"""The top-level API on models in memory: `export`, `evaluate` and `benchmark` for tf_keras
+(Keras 2) and Keras 3 models, and a Keras 3 `.keras` file through `scripts/export.py`."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import tflite_lite
+from tflite_lite import keras
+from tflite_lite.errors import UserError
+
+from conftest import assert_one_line_error, run_main
+
+API = {"create_model", "list_models", "load_dataset", "TrainConfig", "train", "quantize_model",
+       "prune_model", "Distiller", "export", "evaluate", "benchmark", "run_pipeline",
+       "UserError"}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tflite_lite.load_dataset("fashion_mnist", batch_size=64, max_train_examples=1024,
+                                    max_eval_examples=256)
+
+
+def _tiny(library, seed):
+    library.utils.set_random_seed(seed)
+    inputs = library.Input((32, 32, 1))
+    x = library.layers.Conv2D(16, 3, strides=2, activation="relu")(inputs)
+    x = library.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
+    x = library.layers.GlobalAveragePooling2D()(x)
+    outputs = library.layers.Dense(10, activation="softmax")(x)
+    model = library.Model(inputs, outputs)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture(scope="module")
+def models(data):
+    """A tf_keras and a Keras 3 model, each trained briefly on the same images (to about 60%:
+    an untrained model's near-ties would make Keras vs TFLite agreement a coin toss)."""
+    import keras as keras3
+
+    trained = {}
+    for name, library in (("tf_keras", keras), ("keras3", keras3)):
+        model = _tiny(library, 0)
+        model.fit(data.train, epochs=5, verbose=0)
+        trained[name] = model
+    return trained
+
+
+def test_top_level_api_is_listed_and_loads_on_first_use():
+    assert API <= set(tflite_lite.__all__)
+    assert tflite_lite.export.__module__ == "tflite_lite.convert.api"
+    assert callable(tflite_lite.benchmark)
+
+
+@pytest.mark.parametrize("flavour", ["tf_keras", "keras3"])
+def test_export_in_memory_is_int8_and_agrees(models, data, flavour, tmp_path):
+    model = models[flavour]
+    result = tflite_lite.export(model, calibration=data, evaluate_on=data)
+    contract = result.contract
+    assert contract["keras"] == flavour and contract["mode"] == "int8"
+    assert contract["input"]["dtype"] == contract["output"]["dtype"] == "int8"
+    assert result.float_ops == []
+    keras_accuracy = model.evaluate(data.test, verbose=0)[1]
+    assert result.evaluation["keras_accuracy"] == pytest.approx(keras_accuracy, abs=1e-6)
+    assert result.evaluation["num_examples"] == 256
+    assert result.evaluation["agreement"] >= 0.9
+    assert abs(result.evaluation["tflite_accuracy"] - keras_accuracy) <= 0.05
+    assert contract["class_names"] == list(data.class_names)
+
+    path = result.save(tmp_path / "out" / "model_int8.tflite")
+    assert sorted(os.listdir(tmp_path / "out")) == ["labels.txt", "model_int8.json",
+                                                    "model_int8.tflite"]
+    saved = json.loads((tmp_path / "out" / "model_int8.json").read_text())
+    assert saved["model_file"] == "model_int8.tflite" and saved["size_bytes"] == len(
+        result.tflite)
+    again = tflite_lite.evaluate(path, data)
+    assert again["tflite_accuracy"] == result.evaluation["tflite_accuracy"]
+
+
+def test_export_takes_numpy_arrays_and_benchmark_takes_bytes(models, data):
+    images, labels = map(np.concatenate, zip(*[(x.numpy(), y.numpy()) for x, y in data.test]))
+    result = tflite_lite.export(models["keras3"], calibration=images[:64],
+                                evaluate_on=(images, labels), class_names=list("abcdefghij"))
+    assert result.contract["class_names"][0] == "a"
+    assert result.contract["representative_examples"] == 64
+    figures = tflite_lite.evaluate(result.tflite, (images, labels))
+    assert figures["tflite_accuracy"] == result.evaluation["tflite_accuracy"]
+    float32 = tflite_lite.export(models["keras3"], mode="float32")
+    assert float32.contract["input"]["dtype"] == "float32" and float32.evaluation is None
+    rows = tflite_lite.benchmark({"int8": result, "float32": float32.tflite}, num_runs=5,
+                                 warmup_runs=1)
+    assert [row["model"] for row in rows] == ["int8", "float32"]
+    assert all(row["p50_ms"] > 0 for row in rows) and rows[0]["ratio_to_baseline"] == 1.0
+
+
+def test_keras3_file_exports_through_the_script(models, tmp_path):
+    path = tmp_path / "k3.keras"
+    models["keras3"].save(path)
+    result = run_main("export", "--model", str(path), "--dataset", "fashion_mnist",
+                      "--evaluate", "--max_eval_examples", "200",
+                      "--representative_examples", "64")
+    assert result.returncode == 0, result.stderr
+    contract = json.loads((tmp_path / "model_int8.json").read_text())
+    assert contract["keras"] == "keras3" and contract["float_ops"] == []
+    assert contract["input"]["dtype"] == "int8", contract
+    assert contract["evaluation"]["agreement"] >= 0.9, contract["evaluation"]
+
+
+def test_bad_input_to_the_api_is_one_line(models, data, tmp_path):
+    k3 = models["keras3"]
+    images = np.zeros((8, 28, 28, 1), np.float32)
+    cases = [
+        (lambda: tflite_lite.export(k3, calibration=images), "calibration images have shape"),
+        (lambda: tflite_lite.export(k3, mode="float32", evaluate_on=np.zeros((8, 32, 32, 1))),
+         "needs labels"),
+        (lambda: tflite_lite.export(k3, mode="float32", class_names=["a"]), "1 class names"),
+        (lambda: tflite_lite.export(k3), "needs calibration images"),
+        (lambda: tflite_lite.export(k3, mode="int4"), "unknown export mode"),
+        (lambda: tflite_lite.export(42), "expected a Keras model"),
+        (lambda: tflite_lite.export(str(tmp_path / "none.keras")), "no such model file"),
+        (lambda: tflite_lite.quantize_model(k3), "QAT needs a tf_keras"),
+        (lambda: tflite_lite.evaluate(b"not a model", data), "not a TFLite flatbuffer"),
+    ]
+    for call, fragment in cases:
+        with pytest.raises(UserError, match=fragment):
+            call()
+    path = tmp_path / "k3.keras"
+    k3.save(path)
+    from tflite_lite.quantization import load_model
+
+    with pytest.raises(UserError, match="saved by Keras 3"):
+        load_model(str(path))
+    result = run_main("train", "--init_from", str(path), "--qat", "--output_dir",
+                      str(tmp_path / "qat"), "--model", "mobilenet_v2_035")
+    assert_one_line_error(result, "saved by Keras 3")
+    assert not (tmp_path / "qat").exists()
+
+
+@pytest.mark.slow
+def test_keras3_mobilenet_v2_exports_to_int8_within_1pp(tmp_path):
+    """Issue 18's target: Keras 3's own MobileNetV2, trained 2 epochs on 6,000 images, exports
+    to all-int8 in memory and through the script, within 1 pp of Keras on 10,000 test images."""
+    import keras as keras3
+
+    data = tflite_lite.load_dataset("fashion_mnist", max_train_examples=6000)
+    keras3.utils.set_random_seed(0)
+    model = keras3.applications.MobileNetV2(alpha=0.35, input_shape=(32, 32, 1), weights=None,
+                                            classes=10)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.train, epochs=2, verbose=0)
+    keras_accuracy = model.evaluate(data.test, verbose=0)[1]
+
+    result = tflite_lite.export(model, calibration=data, evaluate_on=data)
+    assert result.float_ops == [] and result.contract["input"]["dtype"] == "int8"
+    assert result.contract["output"]["dtype"] == "int8"
+    assert result.evaluation["num_examples"] == 10000
+    assert abs(result.evaluation["tflite_accuracy"] - keras_accuracy) <= 0.01
+
+    model.save(tmp_path / "k3.keras")
+    script = run_main("export", "--model", str(tmp_path / "k3.keras"), "--dataset",
+                      "fashion_mnist", "--evaluate")
+    assert script.returncode == 0, script.stderr
+    contract = json.loads((tmp_path / "model_int8.json").read_text())
+    assert contract["float_ops"] == [] and contract["input"]["dtype"] == "int8"
+    assert abs(contract["evaluation"]["tflite_accuracy"] - keras_accuracy) <= 0.01
+    print(f"Keras 3 MobileNetV2 0.35: Keras {keras_accuracy:.4f}, int8 in memory "
+          f"{result.evaluation['tflite_accuracy']:.4f}, int8 via scripts/export.py "
+          f"{contract['evaluation']['tflite_accuracy']:.4f}, agreement "
+          f"{result.evaluation['agreement']:.4f}, {len(result.tflite):,} bytes")
