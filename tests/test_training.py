@@ -143,7 +143,8 @@ def _product_sources():
 
 
 def test_no_module_imports_keras_directly():
-    """Keras 2 is chosen in one place (tflite_lite/_keras.py); nobody else imports Keras."""
+    """Keras 2 is chosen in one place (tflite_lite/_keras.py), which also hands out Keras 3
+    for `.keras` files it saved; nobody else imports Keras."""
     pattern = re.compile(r"^\s*(import keras\b|from keras\b|import tf_keras\b|from tf_keras\b)"
                          r"|\btf\.keras\b", re.MULTILINE)
     offenders = [path for path, text in _product_sources()

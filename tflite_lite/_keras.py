@@ -42,6 +42,14 @@ with (_native.filtered_stderr(_native.STARTUP, keep=_drop_no_gpu_error) if _quie
 
 
 
+def keras3():
+    """The Keras 3 package (`keras`), loaded on first use: for reading `.keras` files that
+    Keras 3 saved. Models built with it convert, evaluate and benchmark like tf_keras ones."""
+    import keras as keras_3  # noqa: PLC0415
+
+    return keras_3
+
+
 def is_keras3_model(model):
     """Whether `model` is a Keras 3 model (the `keras` package), not a tf_keras one."""
     return type(model).__module__.split(".")[0] == "keras"
@@ -58,4 +66,4 @@ def require_tf_keras(model, what):
                         "model can be exported as it is (tflite_lite.export)")
 
 
-__all__ = ["keras", "tf", "is_keras3_model", "require_tf_keras"]
+__all__ = ["keras", "keras3", "tf", "is_keras3_model", "require_tf_keras"]

@@ -9,6 +9,7 @@ import os
 import warnings
 
 from tflite_lite import _io, quantization
+from tflite_lite._keras import keras3
 from tflite_lite.errors import UserError
 
 
@@ -18,12 +19,10 @@ def load_keras_model(path):
     version = _io.saved_keras_version(path) if os.path.isfile(path) else None
     if version is None or not version.startswith("3"):
         return quantization.load_model(path)
-    import keras  # Keras 3
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return keras.saving.load_model(path, safe_mode=True, compile=False)
+            return keras3().saving.load_model(path, safe_mode=True, compile=False)
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
         if "Lambda" in str(error):
             raise UserError(f"{path}: holds a Lambda layer (Python code), which safe loading "
