@@ -79,6 +79,7 @@ README_COMMANDS = {
 NOT_RUN = {
     "bash scripts/run.sh": "the main job (11 min); measured on a clean clone for each release",
     "bash scripts/test.sh": "the test suite itself",
+    "python3 scripts/peak_memory.py bash scripts/run.sh": "measures the main job (minutes)",
     "python scripts/bench_train.py --epochs 15": "a benchmark of hours; tests run it on 64 images",
     "python scripts/bench_train.py --models mobilenet_v2_035 --epochs 15": "a benchmark",
     "python scripts/bench_train.py --epochs 5": "a benchmark",
@@ -114,7 +115,7 @@ def readme_command_lines():
             line = re.sub(r"^(\w+='[^']*'\s+)+", "", line)
             if line and not line.startswith(("#", "source ")):
                 lines.append(" ".join(line.split()))
-    spans = (" ".join(span.split()) for span in re.findall(r"`(python scripts/[^`]+)`", text))
+    spans = (" ".join(span.split()) for span in re.findall(r"`(python3? scripts/[^`]+)`", text))
     lines += [span for span in spans if "..." not in span]  # "..." marks an elided line
     return list(dict.fromkeys(lines))
 
