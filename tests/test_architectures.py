@@ -203,7 +203,8 @@ def test_model_config_round_trips():
 
 
 @pytest.mark.parametrize("kwargs,fragment", [
-    (dict(name="resnet_50"), "unknown model 'resnet_50'; available: mobilenet_v1_025"),
+    (dict(name="resnet_50"), "models are registered (`--model list`"),
+    (dict(name="mobilenet_v2_35"), "did you mean mobilenet_v2_035"),
     (dict(name="mobilenet_v2_100", input_shape=(16, 16, 1)), "too small"),
     (dict(name="mobilenet_v2_100", input_shape=(32, 32)), "input_shape must be"),
     (dict(name="mobilenet_v2_100", num_classes=0), "num_classes must be a positive integer"),

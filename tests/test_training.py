@@ -77,7 +77,8 @@ def test_train_script_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("args,fragments", [
-    (["--model", "resnet_50"], ["unknown model 'resnet_50'", "mobilenet_v2_035"]),
+    (["--model", "resnet_50"], ["unknown model 'resnet_50'", "--model list"]),
+    (["--model", "shufflenet_v2_x05"], ["did you mean shufflenet_v2_x0_5"]),
     (["--dataset", "imagenet"], ["unknown dataset 'imagenet'"]),
     (["--epochs", "0"], ["epochs"]),
     (["--input_size", "16"], ["input_size"]),

@@ -25,7 +25,8 @@ import tflite_lite
 from tflite_lite import _io, distributed, pruning
 from tflite_lite import distillation as distillation_lib
 from tflite_lite._keras import keras, tf
-from tflite_lite.architectures import create_model, get_model_config, list_models, profile
+from tflite_lite.architectures import (create_model, get_model_config, list_models, profile,
+                                       unknown_model_message)
 from tflite_lite.architectures.deploy import transfer_weights
 from tflite_lite.data import AUGMENTATIONS, load_dataset
 from tflite_lite.errors import UserError
@@ -156,7 +157,7 @@ class TrainConfig:
             if self.small_input is None:
                 self.small_input = source_config.get("small_input")
         if self.model not in list_models():
-            raise UserError(f"unknown model {self.model!r}; available: {', '.join(list_models())}")
+            raise UserError(unknown_model_message(self.model))
         for key in ("epochs", "batch_size", "input_size", "keep_checkpoints"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:

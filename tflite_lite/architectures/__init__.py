@@ -6,7 +6,8 @@
 """
 
 from tflite_lite.architectures._registry import (ModelConfig, create_model, get_model_config,
-                                                 list_families, list_models, register_model)
+                                                 list_families, list_models, register_model,
+                                                 unknown_model_message)
 from tflite_lite.architectures.mobilenet_v1 import MobileNetV1
 from tflite_lite.architectures.mobilenet_v2 import MobileNetV2
 from tflite_lite.architectures.profiling import format_profile, profile
@@ -28,6 +29,7 @@ __all__ = [
     "get_model_config",
     "list_families",
     "list_models",
+    "unknown_model_message",
     "profile",
     "register_model",
 ]

@@ -79,9 +79,21 @@ def list_families():
     return families
 
 
+def unknown_model_message(name):
+    """`unknown model 'x'` with the closest registered names, not the whole registry."""
+    import difflib
+
+    names = list_models()
+    close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.6) or [
+        n for n in names if n.split("_")[0] == str(name).split("_")[0]][:3]
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return (f"unknown model {name!r}; {hint}{len(names)} models are registered "
+            "(`--model list`, or list_models())")
+
+
 def _check_name(name):
     if name not in _BUILDERS:
-        raise UserError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+        raise UserError(unknown_model_message(name))
 
 
 def get_model_config(name):
