@@ -176,3 +176,31 @@ def test_keras3_mobilenet_v2_exports_to_int8_within_1pp(tmp_path):
           f"{result.evaluation['tflite_accuracy']:.4f}, int8 via scripts/export.py "
           f"{contract['evaluation']['tflite_accuracy']:.4f}, agreement "
           f"{result.evaluation['agreement']:.4f}, {len(result.tflite):,} bytes")
+
+
+def _config_examples():
+    from tflite_lite.benchmark import BenchmarkConfig, DeviceConfig
+    from tflite_lite.convert import ExportConfig
+    from tflite_lite.distillation import DistillationConfig
+    from tflite_lite.pruning import (ChannelPruningConfig, ClusteringConfig, LowRankConfig,
+                                     PruningConfig)
+    from tflite_lite.quantization import QATConfig
+
+    return [DistillationConfig("t.keras", alpha=0.3), ChannelPruningConfig(fraction=0.25),
+            ClusteringConfig(number_of_clusters=8), LowRankConfig(energy=0.8, layers=("a", "b")),
+            PruningConfig(final_sparsity=0.6), QATConfig(), tflite_lite.TrainConfig(epochs=2),
+            ExportConfig("m.keras", "m.tflite", mode="float16"),
+            BenchmarkConfig(models=("a.tflite", "b.tflite"), threads=(1, 2)),
+            DeviceConfig(models=("a.tflite",), benchmark_binary="bm")]
+
+
+def test_every_config_round_trips_and_names_unknown_keys():
+    from tflite_lite._config import Config
+
+    for config in _config_examples():
+        assert isinstance(config, Config)
+        data = config.get_config()
+        assert json.loads(json.dumps(data)) == data  # plain JSON
+        assert type(config).from_config(json.loads(json.dumps(data))) == config
+        with pytest.raises(UserError, match=r"unknown .* option\(s\): colour; known: "):
+            type(config).from_config(dict(data, colour="red"))

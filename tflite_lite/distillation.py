@@ -21,12 +21,13 @@ import math
 import os
 
 
+from tflite_lite._config import Config
 from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
 
 
 @dataclasses.dataclass
-class DistillationConfig:
+class DistillationConfig(Config):
     """How a student is distilled from a teacher.
 
     Attributes:
@@ -40,6 +41,8 @@ class DistillationConfig:
         images, instead of on every augmented batch: faster, but the student then sees an
         augmented view and the teacher's answer for the plain one. Defaults to False.
     """
+
+    _kind = "distillation"
 
     teacher: str
     temperature: float = 4.0
@@ -81,16 +84,6 @@ class DistillationConfig:
 
         return (interpolate(self.temperature, self.final_temperature),
                 interpolate(self.alpha, self.final_alpha))
-
-    def get_config(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, config):
-        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown distillation option(s): {', '.join(unknown)}")
-        return cls(**config)
 
 
 def _unwrapped(layer):

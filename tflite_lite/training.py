@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 import tflite_lite
+from tflite_lite._config import Config
 from tflite_lite import _io, distributed, pruning
 from tflite_lite import distillation as distillation_lib
 from tflite_lite._keras import keras, tf
@@ -50,7 +51,7 @@ _NESTED_CONFIGS = {**_COMPRESSION_CONFIGS, "distillation": distillation_lib.Dist
 
 
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(Config):
     """Everything that defines a training run.
 
     Attributes:
@@ -100,6 +101,8 @@ class TrainConfig:
         machines TF_CONFIG lists; each runs the same command). Float training and QAT.
         Defaults to None.
     """
+
+    _kind = "training"
 
     model: str = "mobilenet_v2_035"
     dataset: str = "fashion_mnist"
@@ -231,12 +234,6 @@ class TrainConfig:
             config[key] = None if value is None else value.get_config()
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown training option(s): {', '.join(unknown)}")
-        return cls(**config)
 
     @property
     def input_shape(self):

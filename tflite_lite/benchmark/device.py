@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 
+from tflite_lite._config import Config
 from tflite_lite.convert import flatbuffer
 from tflite_lite.errors import UserError
 
@@ -73,7 +74,7 @@ def parse_benchmark_model_output(text):
 
 
 @dataclasses.dataclass
-class DeviceConfig:
+class DeviceConfig(Config):
     """A device benchmark run.
 
     Attributes:
@@ -87,6 +88,8 @@ class DeviceConfig:
       adb: the adb command. Defaults to "adb".
       device_dir: where files go on the device. Defaults to "/data/local/tmp/tflite_lite".
     """
+
+    _kind = "device benchmark"
 
     models: tuple
     benchmark_binary: str
@@ -106,15 +109,6 @@ class DeviceConfig:
             raise UserError("threads and num_runs must be >= 1, warmup_runs >= 0")
         if not os.path.isfile(self.benchmark_binary):
             raise UserError(f"{self.benchmark_binary}: no such benchmark_model binary")
-
-    def get_config(self):
-        return dict(dataclasses.asdict(self), models=list(self.models),
-                    threads=list(self.threads))
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**dict(config, models=tuple(config["models"]),
-                          threads=tuple(config["threads"])))
 
 
 class _Adb:

@@ -19,6 +19,7 @@ import tempfile
 
 import numpy as np
 
+from tflite_lite._config import Config
 from tflite_lite.convert.probe import describe_file
 from tflite_lite.errors import UserError
 
@@ -35,7 +36,7 @@ LATENCY_COLUMNS = (
 
 
 @dataclasses.dataclass
-class BenchmarkConfig:
+class BenchmarkConfig(Config):
     """A host benchmark run.
 
     Attributes:
@@ -47,6 +48,8 @@ class BenchmarkConfig:
       rounds: the timed runs are split into this many interleaved chunks. Defaults to 10.
       baseline: the model the ratios are against. Defaults to None (the first).
     """
+
+    _kind = "benchmark"
 
     models: tuple
     threads: tuple = (1,)
@@ -68,16 +71,6 @@ class BenchmarkConfig:
             raise UserError("warmup_runs and min_seconds must be >= 0")
         if self.baseline is not None and self.baseline not in self.models:
             raise UserError(f"baseline {self.baseline!r} is not one of the models")
-
-    def get_config(self):
-        config = dataclasses.asdict(self)
-        config.update(models=list(self.models), threads=list(self.threads))
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**dict(config, models=tuple(config["models"]),
-                          threads=tuple(config["threads"])))
 
 
 def latency_stats(times_ms):

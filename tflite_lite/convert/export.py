@@ -22,6 +22,7 @@ import os
 
 import numpy as np
 
+from tflite_lite._config import Config
 from tflite_lite import _progress
 from tflite_lite import quantization
 from tflite_lite.architectures import deploy_form, list_models
@@ -38,7 +39,7 @@ _EXPORT_CONFIG_PATHS = ("model_path", "output")
 
 
 @dataclasses.dataclass
-class ExportConfig:
+class ExportConfig(Config):
     """What to export and how.
 
     Attributes:
@@ -62,6 +63,8 @@ class ExportConfig:
         (`Optimize.EXPERIMENTAL_SPARSITY`). Defaults to False.
       seed: shuffling seed for the representative set. Defaults to 0.
     """
+
+    _kind = "export"
 
     model_path: str
     output: str
@@ -99,13 +102,6 @@ class ExportConfig:
                             "accuracy_budget_pp)")
         if self.max_eval_examples is not None and self.max_eval_examples < 1:
             raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
-
-    def get_config(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     @property
     def contract_path(self):

@@ -20,6 +20,7 @@ import dataclasses
 
 import numpy as np
 
+from tflite_lite._config import Config
 from tflite_lite import _graph
 from tflite_lite._keras import keras
 from tflite_lite.architectures import profile
@@ -34,7 +35,7 @@ _PER_CHANNEL = (layers.BatchNormalization, layers.ReLU, layers.Activation, layer
 
 
 @dataclasses.dataclass
-class ChannelPruningConfig:
+class ChannelPruningConfig(Config):
     """Which channels to remove.
 
     Attributes:
@@ -48,6 +49,8 @@ class ChannelPruningConfig:
       round_to: kept channel counts are rounded up to a multiple of this. Defaults to 8.
       min_channels: never keep fewer channels than this in a group. Defaults to 8.
     """
+
+    _kind = "channel pruning"
 
     criterion: str = "l1"
     fraction: float = 0.5
@@ -70,16 +73,6 @@ class ChannelPruningConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise UserError(f"{key} must be a positive integer, got {value!r}")
-
-    def get_config(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, config):
-        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown channel pruning option(s): {', '.join(unknown)}")
-        return cls(**config)
 
 
 def _is_plain_conv(layer):

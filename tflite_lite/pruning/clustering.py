@@ -16,6 +16,7 @@ from tensorflow_model_optimization.python.core.clustering.keras.cluster_wrapper 
     ClusterWeights,
 )
 
+from tflite_lite._config import Config
 from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.errors import UserError
 from tflite_lite.pruning.magnitude import copy_model, kernel_values
@@ -27,7 +28,7 @@ _CLUSTERABLE = (keras.layers.Conv2D, keras.layers.Dense)
 
 
 @dataclasses.dataclass
-class ClusteringConfig:
+class ClusteringConfig(Config):
     """How weights are clustered.
 
     Attributes:
@@ -38,6 +39,8 @@ class ClusteringConfig:
         mapped to 0 is left unclustered. Defaults to {}.
       preserve_sparsity: keep zero weights at zero (cluster a pruned model). Defaults to False.
     """
+
+    _kind = "clustering"
 
     number_of_clusters: int = 16
     init: str = "kmeans_plus_plus"
@@ -56,16 +59,6 @@ class ClusteringConfig:
         if self.init not in INITIALIZATIONS:
             raise UserError(f"clustering init must be one of {', '.join(INITIALIZATIONS)}, "
                             f"got {self.init!r}")
-
-    def get_config(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, config):
-        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown clustering option(s): {', '.join(unknown)}")
-        return cls(**config)
 
 
 def _init(name):

@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from tflite_lite._config import Config
 from tflite_lite import _graph
 from tflite_lite._keras import keras
 from tflite_lite.errors import UserError
@@ -20,7 +21,7 @@ layers = keras.layers
 
 
 @dataclasses.dataclass
-class LowRankConfig:
+class LowRankConfig(Config):
     """Which layers are factorized and to what rank.
 
     Attributes:
@@ -30,6 +31,8 @@ class LowRankConfig:
       layers: names of the layers to consider; None considers every Dense and 1x1 Conv2D.
         Defaults to None.
     """
+
+    _kind = "low-rank"
 
     energy: float = 0.9
     rank: int = None
@@ -45,18 +48,6 @@ class LowRankConfig:
             raise UserError(f"low-rank energy must be in (0, 1], got {self.energy!r}")
         if self.rank is not None and (not isinstance(self.rank, int) or self.rank <= 0):
             raise UserError(f"low-rank rank must be a positive integer, got {self.rank!r}")
-
-    def get_config(self):
-        config = dataclasses.asdict(self)
-        config["layers"] = None if self.layers is None else list(self.layers)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown low-rank option(s): {', '.join(unknown)}")
-        return cls(**config)
 
 
 def _matrix(layer):

@@ -18,6 +18,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
     PruneLowMagnitude,
 )
 
+from tflite_lite._config import Config
 from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.errors import UserError
 
@@ -41,7 +42,7 @@ def parse_m_by_n(text):
 
 
 @dataclasses.dataclass
-class PruningConfig:
+class PruningConfig(Config):
     """A magnitude-pruning schedule (tfmot's ConstantSparsity / PolynomialDecay) or m:n sparsity.
 
     Attributes:
@@ -58,6 +59,8 @@ class PruningConfig:
       m_by_n: structured sparsity "m:n" (e.g. "2:4": 2 of every 4 weights along the input
         channels survive) for Conv2D and Dense; replaces the schedule. Defaults to None.
     """
+
+    _kind = "pruning"
 
     final_sparsity: float = 0.5
     schedule: str = "polynomial"
@@ -109,16 +112,6 @@ class PruningConfig:
         return _sparsity.PolynomialDecay(self.initial_sparsity, self.final_sparsity,
                                          self.begin_step, self.end_step,
                                          frequency=self.frequency)
-
-    def get_config(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, config):
-        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown pruning option(s): {', '.join(unknown)}")
-        return cls(**config)
 
 
 def prunable_layers(model):

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
 
+from tflite_lite._config import Config
 from tflite_lite import _io
 from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.architectures import create_model, deploy, get_model_config
@@ -33,7 +34,7 @@ _UNSUPPORTED_MESSAGE = re.compile(r"Layer (\S+?):<class '[\w.]*?(\w+)'> is not s
 
 
 @dataclasses.dataclass
-class QATConfig:
+class QATConfig(Config):
     """How a model is quantized for training.
 
     Attributes:
@@ -46,6 +47,8 @@ class QATConfig:
         stay zero) or "clusters" (cluster-preserving: each kernel keeps its distinct values)
         for fine-tuning a pruned or clustered model. Defaults to None.
     """
+
+    _kind = "QAT"
 
     weight_quantizer: str = "int8"
     weight_bits: int = 8
@@ -67,16 +70,6 @@ class QATConfig:
     def effective_bits(self):
         """Bits per weight of the low-bit layers (log2 of their number of levels)."""
         return low_bit.effective_bits(self.weight_quantizer, self.weight_bits)
-
-    def get_config(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, config):
-        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown QAT option(s): {', '.join(unknown)}")
-        return cls(**config)
 
 
 def check_quantizable(model):
