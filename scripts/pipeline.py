@@ -4,7 +4,7 @@ report, all in one run folder; stages that already finished are skipped on a rer
 Usage:
   python scripts/pipeline.py --recipe models/mobilenet_v2_035_fashion/recipe.json --preset short
 
-Writes RUN/<stage>/ (training runs, exports, benchmark.json), RUN/run.json (the recipe and every
+Writes RUN/<stage>/ (training runs, exports, benchmark.json), RUN/pipeline.json (the recipe and every
 measured figure), RUN/report.md and its plots. RUN defaults to runs/<recipe name>_<preset>
 (without `--preset`, the recipe's empty preset names it, e.g. `full`). `--check` validates the
 recipe and lists the stages (which have finished, which will run) without running anything;

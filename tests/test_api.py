@@ -204,3 +204,31 @@ def test_every_config_round_trips_and_names_unknown_keys():
         assert type(config).from_config(json.loads(json.dumps(data))) == config
         with pytest.raises(UserError, match=r"unknown .* option\(s\): colour; known: "):
             type(config).from_config(dict(data, colour="red"))
+
+
+def test_run_record_is_the_one_reader_of_run_json(tmp_path):
+    from tflite_lite.run_record import RunRecord
+
+    assert RunRecord.load(tmp_path) == {} and RunRecord.beside(tmp_path / "m.keras") == {}
+    with pytest.raises(UserError, match="not a training run folder"):
+        RunRecord.load(tmp_path, required=True)
+    RunRecord({"model": "squeezenet_1_1", "config": {"epochs": 2},
+               "preprocessing": {"input_shape": [32, 32, 1], "mean": [0], "std": [255]}}).save(
+        tmp_path)
+    record = RunRecord.beside(tmp_path / "model.keras")
+    assert record.model == "squeezenet_1_1" and record.config["epochs"] == 2
+    assert record.preprocessing.std == (255.0,) and record.class_names is None
+    (tmp_path / "run.json").write_text("{not json")
+    with pytest.raises(UserError, match="unreadable run record"):
+        RunRecord.load(tmp_path)
+    # No other product module opens the file by name.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tflite_lite.__file__)))
+    offenders = []
+    for folder in ("tflite_lite", "scripts"):
+        for dirpath, _, files in os.walk(os.path.join(root, folder)):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                if name.endswith(".py") and name != "run_record.py" and (
+                        '"run.json"' in open(path).read()):
+                    offenders.append(os.path.relpath(path, root))
+    assert not offenders

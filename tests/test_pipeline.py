@@ -147,7 +147,7 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
     # QAT fine-tunes the student: its curve continues at the student's last epoch.
     assert pipeline_report._epoch_offsets(record["training"]) == (
         {"student": 0, "qat": 1}, {"student": None, "qat": "student"})
-    with open(os.path.join(run_dir, "run.json")) as f:
+    with open(os.path.join(run_dir, "pipeline.json")) as f:
         assert json.load(f)["recipe"]["name"] == "tiny"
     for folder in (run_dir, os.path.join(run_dir, "export")):  # the run, or its exports
         summary = run_main("summarize_run", "--run_dir", folder)

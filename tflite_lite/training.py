@@ -22,9 +22,9 @@ import time
 import numpy as np
 
 import tflite_lite
-from tflite_lite._config import Config
 from tflite_lite import _io, distributed, pruning
 from tflite_lite import distillation as distillation_lib
+from tflite_lite._config import Config
 from tflite_lite._keras import keras, tf
 from tflite_lite.architectures import (create_model, get_model_config, list_models, profile,
                                        unknown_model_message)
@@ -32,6 +32,7 @@ from tflite_lite.architectures.deploy import transfer_weights
 from tflite_lite.data import AUGMENTATIONS, load_dataset
 from tflite_lite.errors import UserError
 from tflite_lite.pruning import ChannelPruningConfig, ClusteringConfig, LowRankConfig, PruningConfig
+from tflite_lite.run_record import RunRecord
 from tflite_lite.quantization import (
     QATConfig,
     is_quantized,
@@ -374,10 +375,7 @@ def _optimizer(config, steps_per_epoch):
 def finetune_config(run_dir, output_dir, epochs, learning_rate=2e-4, **overrides):
     """A `TrainConfig` that fine-tunes the run in `run_dir` with its own dataset, input and
     batch size (no warm-up); `overrides` set the rest (e.g. `qat=True`, `pruning=...`)."""
-    path = os.path.join(run_dir, "run.json")
-    if not os.path.isfile(path):
-        raise UserError(f"not a training run folder: {path} is missing")
-    source = _source_run(os.path.join(run_dir, "model.keras"))["config"]
+    source = RunRecord.load(run_dir, required=True).config
     settings = dict(init_from=os.path.join(run_dir, "model.keras"), model=None,
                     dataset=source["dataset"], input_size=source["input_size"],
                     channels=source["channels"], batch_size=source["batch_size"], epochs=epochs,
@@ -388,12 +386,8 @@ def finetune_config(run_dir, output_dir, epochs, learning_rate=2e-4, **overrides
 
 
 def _source_run(model_path):
-    """The run.json beside a `.keras` file, or {}."""
-    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "run.json")
-    if not os.path.isfile(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
+    """The record of the run beside a `.keras` file ({} if none)."""
+    return RunRecord.beside(model_path)
 
 
 def _initial_model(config, num_classes, builder_kwargs):
@@ -650,7 +644,7 @@ def train(config):
         "versions": _versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    _io.write_json(os.path.join(output_dir, "run.json"), record)
+    RunRecord(record).save(output_dir)
     if worker.is_chief:
         _remove_backup(backup_dir)
     return record
@@ -697,10 +691,6 @@ def benchmark_training(model_names, base_config, output_json):
 def load_run(run_dir):
     """Reads a training run: returns (model, record) from `model.keras` and `run.json`."""
     model_path = os.path.join(run_dir, "model.keras")
-    record_path = os.path.join(run_dir, "run.json")
-    for path in (model_path, record_path):
-        if not os.path.isfile(path):
-            raise UserError(f"not a training run folder: {path} is missing")
-    with open(record_path) as f:
-        record = json.load(f)
-    return load_model(model_path), record
+    if not os.path.isfile(model_path):
+        raise UserError(f"not a training run folder: {model_path} is missing")
+    return load_model(model_path), RunRecord.load(run_dir, required=True)

@@ -6,13 +6,13 @@ the flatbuffer, MACs and parameters, and p50 latency (every file timed in one in
 `scripts/bench_compression.py` prints the table and writes the JSON.
 """
 
-import json
 import os
 
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert.export import ExportConfig, export_model
 from tflite_lite.errors import UserError
 from tflite_lite.pruning import ChannelPruningConfig, ClusteringConfig, LowRankConfig, PruningConfig
+from tflite_lite.run_record import RunRecord
 from tflite_lite.training import finetune_config, train
 
 COLUMNS = (
@@ -99,8 +99,7 @@ def benchmark_compression(float_run, output_dir, epochs=2, learning_rate=5e-4, n
             model_path=os.path.join(run_dir, "model.keras"),
             output=os.path.join(out, "model_int8.tflite"), mode="int8", evaluate=True,
             max_eval_examples=max_eval_examples, **export_options))
-        with open(os.path.join(run_dir, "run.json")) as f:
-            record = json.load(f)
+        record = RunRecord.load(run_dir, required=True)
         weights = contract["weights"]
         rows.append({
             "variant": name, "accuracy": contract["evaluation"]["tflite_accuracy"],

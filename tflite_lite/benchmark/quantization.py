@@ -4,7 +4,6 @@ Each function trains / exports / times real models and returns rows for `format_
 `scripts/bench_quantization.py` runs them and writes the JSON.
 """
 
-import json
 import os
 import time
 
@@ -15,6 +14,7 @@ from tflite_lite.architectures import create_model
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert.export import ExportConfig, export_model
 from tflite_lite.quantization import QATConfig, quantize_model
+from tflite_lite.run_record import RunRecord
 from tflite_lite.training import finetune_config, train
 
 QAT_COLUMNS = (
@@ -59,8 +59,7 @@ def benchmark_qat(float_runs, output_dir, epochs=1, learning_rate=2e-4, num_runs
     """
     rows = []
     for run_dir in float_runs:
-        with open(os.path.join(run_dir, "run.json")) as f:
-            record = json.load(f)
+        record = RunRecord.load(run_dir, required=True)
         name = record["model"]
         out = os.path.join(output_dir, name)
         float_model = os.path.join(run_dir, "model.keras")

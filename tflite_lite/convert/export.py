@@ -22,9 +22,9 @@ import os
 
 import numpy as np
 
-from tflite_lite._config import Config
 from tflite_lite import _progress
 from tflite_lite import quantization
+from tflite_lite._config import Config
 from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert.api import (LABELS_FILE, calibration_images, finish_export,
@@ -34,6 +34,8 @@ from tflite_lite.convert.layer_errors import measure_layer_errors
 from tflite_lite.convert.mixed_precision import select_mixed_precision
 from tflite_lite.data import Preprocessing, load_dataset
 from tflite_lite.errors import UserError
+from tflite_lite.run_record import FILE as RUN_FILE
+from tflite_lite.run_record import RunRecord
 
 _EXPORT_CONFIG_PATHS = ("model_path", "output")
 
@@ -129,17 +131,6 @@ def rebase_contract(contract, old_folder, new_folder):
     return contract
 
 
-def _run_record(model_path):
-    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "run.json")
-    if not os.path.isfile(path):
-        return {}
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: unreadable run record ({error})") from None
-
-
 def _validation_set(data, limit=2000):
     """Up to `limit` validation images and labels: what a precision choice may look at."""
     images, labels = [], []
@@ -171,26 +162,25 @@ def export_model(config, verbose=0):
     config.validate()
     model = load_keras_model(config.model_path)
     input_shape, num_classes = model_shapes(model)
-    run = _run_record(config.model_path)
+    run = RunRecord.beside(config.model_path)
     restructured = (run.get("compression") or {}).get("restructured")
-    registered = run.get("model") if run.get("model") in list_models() else None
-    small_input = run.get("config", {}).get("small_input")
+    registered = run.model if run.model in list_models() else None
+    small_input = run.config.get("small_input")
     if not quantization.is_quantized(model):
         model = deploy_form(model, None if restructured else registered, small_input)
     elif registered and not restructured:
         qat_config = quantization.QATConfig.from_config(run.get("quantization") or {})
         model = quantization.deploy_qat_model(model, run["model"], small_input, qat_config)
-    preprocessing = (Preprocessing.from_config(run["preprocessing"]) if "preprocessing" in run
-                     else Preprocessing(input_shape=input_shape))
+    preprocessing = run.preprocessing or Preprocessing(input_shape=input_shape)
     if preprocessing.input_shape != input_shape:
-        raise UserError(f"run.json says input {preprocessing.input_shape}, the model has "
+        raise UserError(f"{RUN_FILE} says input {preprocessing.input_shape}, the model has "
                         f"{input_shape}")
-    dataset_name = config.dataset or run.get("dataset")
+    dataset_name = config.dataset or run.dataset
     needs_data = config.mode in _converter.CALIBRATED_MODES or config.evaluate
     if needs_data and not dataset_name:
         raise UserError(f"{config.mode} export{' with evaluate' if config.evaluate else ''} "
-                        "needs a dataset (no run.json beside the model names one)")
-    data, class_names = None, run.get("class_names")
+                        f"needs a dataset (no {RUN_FILE} beside the model names one)")
+    data, class_names = None, run.class_names
     if needs_data:
         data = load_dataset(dataset_name, input_shape=input_shape, batch_size=128,
                             mean=preprocessing.mean, std=preprocessing.std, seed=config.seed)
@@ -200,7 +190,7 @@ def export_model(config, verbose=0):
         class_names = class_names or list(data.class_names)
     class_names = list(class_names or [str(i) for i in range(num_classes)])
     if len(class_names) != num_classes:
-        raise UserError(f"run.json lists {len(class_names)} class names, the model predicts "
+        raise UserError(f"{RUN_FILE} lists {len(class_names)} class names, the model predicts "
                         f"{num_classes} classes")
 
     representative = (calibration_images(data, config.representative_examples, input_shape)

@@ -10,6 +10,7 @@ import shutil
 
 from tflite_lite import _io
 from tflite_lite.convert.export import rebase_contract
+from tflite_lite.pipeline.report import PIPELINE_FILE
 from tflite_lite.errors import UserError
 
 MODEL_FILE = "model_int8.tflite"
@@ -31,16 +32,17 @@ def release_run(run_dir, zoo_dir, command=None):
     `README.md` model card.
 
     Args:
-      run_dir: a finished pipeline run folder (with `run.json`).
+      run_dir: a finished pipeline run folder (with `pipeline.json`).
       zoo_dir: the zoo folder, e.g. `models/<name>`.
       command: the command that produced the run, for the card. Defaults to None.
 
     Returns:
       The model card text.
     """
-    path = os.path.join(run_dir, "run.json")
+    path = os.path.join(run_dir, PIPELINE_FILE)
     if not os.path.isfile(path):
-        raise UserError(f"{run_dir}: not a pipeline run folder (no run.json)")
+        raise UserError(f"{run_dir}: not a pipeline run folder (no {PIPELINE_FILE}; rerun its "
+                        "recipe to write it: finished stages are skipped)")
     with open(path) as f:
         record = json.load(f)
     artifact = _final_int8(record)

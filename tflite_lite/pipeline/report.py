@@ -1,4 +1,4 @@
-"""A run's report: `run.json` (the recipe and every measured figure), `report.md` (tables)
+"""A run's report: `pipeline.json` (the recipe and every measured figure), `report.md` (tables)
 and matplotlib plots (accuracy vs size, accuracy vs latency with the Pareto front, training
 curves)."""
 
@@ -9,7 +9,9 @@ import os
 
 from tflite_lite import _io
 from tflite_lite.report import format_table
+from tflite_lite.run_record import RunRecord
 
+PIPELINE_FILE = "pipeline.json"  # a training stage's own record is its run.json (RunRecord)
 PLOTS = {"accuracy_vs_size": "accuracy_vs_size.png",
          "accuracy_vs_latency": "accuracy_vs_latency.png",
          "training_curves": "training_curves.png"}
@@ -53,7 +55,7 @@ def training_rows(stages, histories):
     for stage in stages:
         if stage.kind != "train":
             continue
-        record = _read_json(os.path.join(stage.folder, "run.json")) or {}
+        record = RunRecord.load(stage.folder)
         histories[stage.name] = _read_json(os.path.join(stage.folder, "history.json")) or {}
         rows.append({"stage": stage.name, "folder": stage.folder, "model": record.get("model"),
                      "how": _how(record),
@@ -209,7 +211,7 @@ def _summary(training, artifacts):
 
 
 def write_report(recipe, run_dir, stages, history):
-    """Writes `run.json`, `report.md` and the plots of a run; returns the run record."""
+    """Writes `pipeline.json`, `report.md` and the plots of a run; returns the run record."""
     histories = {}
     training = training_rows(stages, histories)
     artifacts = artifact_rows(stages)
@@ -224,7 +226,7 @@ def write_report(recipe, run_dir, stages, history):
         "plots": plots,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    _io.write_json(os.path.join(run_dir, "run.json"), record)
+    _io.write_json(os.path.join(run_dir, PIPELINE_FILE), record)
     with _io.atomic_path(os.path.join(run_dir, "report.md")) as tmp:
         with open(tmp, "w") as f:
             f.write(render_markdown(record))

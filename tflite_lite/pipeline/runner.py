@@ -2,7 +2,7 @@
 
 Stages, in order (those the recipe asks for): `teacher`, `baseline`, `student`, `pruned`,
 `qat` (each a training run folder), `export` (`.tflite` files and contracts), `benchmark`
-(`benchmark.json`), then the report (`run.json`, `report.md`, plots), which is always rewritten.
+(`benchmark.json`), then the report (`pipeline.json`, `report.md`, plots), which is always rewritten.
 
 A finished stage leaves `stage.json` with its fingerprint: a hash of its settings and of the
 fingerprints of the stages it reads. On a rerun a stage whose fingerprint matches is skipped;
@@ -23,6 +23,7 @@ from tflite_lite.convert import ExportConfig, export_model
 from tflite_lite.distillation import DistillationConfig
 from tflite_lite.pipeline import report
 from tflite_lite.report import format_table
+from tflite_lite.run_record import RunRecord
 from tflite_lite.pipeline.recipe import FINETUNE_KEYS, FLOAT_MODES, QAT_KEYS, default_run_dir
 from tflite_lite.training import TrainConfig, train
 
@@ -168,7 +169,7 @@ def _finished(stage):
     if marker:
         return marker.get("fingerprint") == stage.fingerprint
     if stage.kind == "train" and not stage.inputs:  # an upstream change would not show
-        record = _read_json(os.path.join(stage.folder, "run.json"))
+        record = RunRecord.load(stage.folder)
         model_file = os.path.join(stage.folder, "model.keras")
         if record and os.path.isfile(model_file):
             wanted = _train_config(stage).get_config()
@@ -244,7 +245,7 @@ def run_pipeline(recipe, run_dir, log=print):
       log: a function that prints progress lines. Defaults to `print`.
 
     Returns:
-      The run record, also written to `run_dir/run.json`.
+      The run record, also written to `run_dir/pipeline.json`.
     """
     if recipe.teacher_recipe is not None:
         log(f"pipeline: teacher: the recipe {recipe.teacher_recipe.name} first")

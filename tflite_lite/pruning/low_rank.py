@@ -12,8 +12,8 @@ import dataclasses
 
 import numpy as np
 
-from tflite_lite._config import Config
 from tflite_lite import _graph
+from tflite_lite._config import Config
 from tflite_lite._keras import keras
 from tflite_lite.errors import UserError
 

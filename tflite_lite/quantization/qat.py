@@ -19,8 +19,8 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
 
-from tflite_lite._config import Config
 from tflite_lite import _io
+from tflite_lite._config import Config
 from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.architectures import create_model, deploy, get_model_config
 from tflite_lite.errors import UserError
