@@ -31,25 +31,17 @@ README_COMMANDS = {
         "python scripts/export.py --model {run}/model.keras --mode int8 --dataset fashion_mnist "
         "--output {run}/model_int8.tflite --evaluate --max_eval_examples 500",
     "python scripts/train.py --init_from DIR/model.keras --qat --epochs 1 --learning_rate 2e-4 "
-    "--output_dir DIR_QAT":
-        "python scripts/train.py --init_from {run}/model.keras --qat --epochs 1 "
-        "--learning_rate 2e-4 --output_dir {tmp}/qat --max_train_examples 512 "
-        "--max_eval_examples 256",
-    "python scripts/export.py --model DIR/model.keras --accuracy_budget_pp 0.3 --evaluate":
-        "python scripts/export.py --model {run}/model.keras --accuracy_budget_pp 0.3 "
-        "--evaluate --output {tmp}/mixed.tflite --max_eval_examples 500",
+    "--output_dir DIR_QAT": None,
+    "python scripts/export.py --model DIR/model.keras --accuracy_budget_pp 0.3 --evaluate": None,
     "python scripts/train.py --init_from DIR/model.keras --prune_final_sparsity 0.75 --epochs 2 "
-    "--learning_rate 5e-4 --output_dir DIR_P":
-        "python scripts/train.py --init_from {run}/model.keras --prune_final_sparsity 0.75 "
-        "--epochs 2 --learning_rate 5e-4 --output_dir {tmp}/pruned --max_train_examples 512 "
-        "--max_eval_examples 256",
-    "python scripts/export.py --model DIR_P/model.keras --sparse":
-        "python scripts/export.py --model {tmp}/pruned/model.keras --sparse",
+    "--learning_rate 5e-4 --output_dir DIR_P": None,
+    "python scripts/export.py --model DIR_P/model.keras --sparse": None,
     "python scripts/inspect_tflite.py --model FILE.tflite [--tensors]":
         "python scripts/inspect_tflite.py --model {run}/model_int8.tflite --tensors",
     "python scripts/benchmark.py --models a.tflite,b.tflite --threads 1,2 --num_runs 200 "
     "--json out.json":
-        "python scripts/benchmark.py --models {run}/model_int8.tflite,{tmp}/mixed.tflite "
+        "python scripts/benchmark.py --models {run}/model_int8.tflite,"
+        "models/squeezenet_1_1_fashion/model_int8.tflite "
         "--threads 1,2 --num_runs 200 --json {tmp}/out.json",
     "python scripts/summarize_run.py --run_dir DIR": "python scripts/summarize_run.py --run_dir {run}",
     "python scripts/bundle_android_model.py --model DIR/model_int8.tflite --name NAME": None,
@@ -58,10 +50,7 @@ README_COMMANDS = {
         "python scripts/make_golden_vectors.py --model {run}/model_int8.tflite "
         "--output {tmp}/golden.json",
     "python scripts/train.py --model squeezenet_1_1 --teacher DIR/model.keras --temperature 4 "
-    "--alpha 0.5":
-        "python scripts/train.py --model squeezenet_1_1 --teacher {run}/model.keras "
-        "--temperature 4 --alpha 0.5 --epochs 1 --max_train_examples 256 "
-        "--max_eval_examples 256 --output_dir {tmp}/distilled",
+    "--alpha 0.5": None,
     "python scripts/pipeline.py --recipe models/NAME/recipe.json --preset short":
         "python scripts/pipeline.py --recipe models/shufflenet_v2_x0_5_fashion/recipe.json "
         "--preset short --check",
@@ -76,7 +65,19 @@ README_COMMANDS = {
         "--failures_dir {tmp}/fuzz_failures",
 }
 # Why the others are not run here.
+_IN_PROCESS = ("the same program and flags run in-process in {} (left out here to keep CI's slow "
+               "step near 15 min)")
 NOT_RUN = {
+    "python scripts/train.py --init_from DIR/model.keras --qat --epochs 1 --learning_rate 2e-4 "
+    "--output_dir DIR_QAT": _IN_PROCESS.format("tests/test_quantization.py"),
+    "python scripts/export.py --model DIR/model.keras --accuracy_budget_pp 0.3 --evaluate":
+        _IN_PROCESS.format("tests/test_convert.py"),
+    "python scripts/train.py --init_from DIR/model.keras --prune_final_sparsity 0.75 --epochs 2 "
+    "--learning_rate 5e-4 --output_dir DIR_P": _IN_PROCESS.format("tests/test_pruning.py"),
+    "python scripts/export.py --model DIR_P/model.keras --sparse":
+        _IN_PROCESS.format("tests/test_pruning.py"),
+    "python scripts/train.py --model squeezenet_1_1 --teacher DIR/model.keras --temperature 4 "
+    "--alpha 0.5": _IN_PROCESS.format("tests/test_distillation.py"),
     "bash scripts/run.sh": "the main job (11 min); measured on a clean clone for each release",
     "bash scripts/test.sh": "the test suite itself",
     "python3 scripts/peak_memory.py bash scripts/run.sh": "measures the main job (minutes)",
