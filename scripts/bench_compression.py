@@ -13,7 +13,7 @@ and gzip, MACs, parameters and p50 latency. `--variants` picks a subset (names a
 from absl import flags
 
 from tflite_lite import _io, cli
-from tflite_lite.benchmark import compression as bench
+from tflite_lite_scripts import _bench_compression as bench
 from tflite_lite.pruning import CRITERIA
 from tflite_lite.report import format_table
 

@@ -13,8 +13,8 @@ Prints the summary with int8 speed-up and ours / keras.applications latency rati
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.benchmark.builders import (DEFAULT_BUILDERS, SUMMARY_COLUMNS,
-                                            benchmark_builders)
+from tflite_lite_scripts._bench_builders import (DEFAULT_BUILDERS, SUMMARY_COLUMNS,
+                                                 benchmark_builders)
 from tflite_lite.errors import UserError
 from tflite_lite.report import format_table
 

@@ -15,7 +15,7 @@ Every part is optional: leave its flag empty to skip it.
 from absl import flags
 
 from tflite_lite import _io, cli
-from tflite_lite.benchmark import quantization as bench
+from tflite_lite_scripts import _bench_quantization as bench
 from tflite_lite.report import format_table
 
 _FLOAT_RUNS = flags.DEFINE_list("float_runs", [], "Trained float run folders.")

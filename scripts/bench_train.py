@@ -13,7 +13,8 @@ from absl import flags
 
 from tflite_lite import cli
 from tflite_lite.report import format_table
-from tflite_lite.training import TRAINING_BENCHMARK_COLUMNS, TrainConfig, benchmark_training
+from tflite_lite.training import TrainConfig
+from tflite_lite_scripts._bench_training import TRAINING_BENCHMARK_COLUMNS, benchmark_training
 
 DEFAULT_MODELS = ["mobilenet_v1_050", "mobilenet_v2_035", "shufflenet_v1_g3_050",
                   "shufflenet_v2_x0_5", "squeezenet_1_0", "squeezenet_1_1"]

@@ -10,7 +10,7 @@ picker; rebuild and install it with `./gradlew installDebug`.
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.convert.bundle import bundle_for_android
+from tflite_lite.android import bundle_for_android
 
 _MODEL = flags.DEFINE_string("model", None, "Exported .tflite (contract and labels beside it).",
                              required=True)

@@ -17,7 +17,7 @@ import sys
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.convert.fuzz import MUTATIONS, OUTCOMES, fuzz_loading
+from tflite_lite_scripts._fuzzing import MUTATIONS, OUTCOMES, fuzz_loading
 
 _MODEL = flags.DEFINE_string("model", "models/shufflenet_v2_x0_5_fashion/model_int8.tflite",
                              "A valid `.tflite` to mutate.")

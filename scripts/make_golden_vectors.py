@@ -9,7 +9,7 @@ Usage:
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.convert.golden import write_golden_vectors
+from tflite_lite.android import write_golden_vectors
 
 _MODEL = flags.DEFINE_string("model", None, "Exported integer .tflite (contract beside it).",
                              required=True)

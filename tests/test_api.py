@@ -232,3 +232,29 @@ def test_run_record_is_the_one_reader_of_run_json(tmp_path):
                         '"run.json"' in open(path).read()):
                     offenders.append(os.path.relpath(path, root))
     assert not offenders
+
+
+def test_every_script_imports_names_that_exist():
+    """The commands in scripts/ import their library (tflite_lite, or the studies and fuzzer
+    that live beside them as `tflite_lite_scripts._*`): every name they import must exist."""
+    import ast
+    import glob
+    import importlib
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tflite_lite.__file__)))
+    missing = []
+    for path in sorted(glob.glob(os.path.join(root, "scripts", "*.py"))):
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
+                    ("tflite_lite", "tflite_lite_scripts")):
+                module = importlib.import_module(node.module)
+                missing += [f"{os.path.basename(path)}: {node.module}.{alias.name}"
+                            for alias in node.names if not hasattr(module, alias.name)
+                            and not _is_submodule(node.module, alias.name)]
+    assert not missing
+
+
+def _is_submodule(package, name):
+    import importlib.util
+
+    return importlib.util.find_spec(f"{package}.{name}") is not None

@@ -7,7 +7,7 @@ import numpy as np
 
 from conftest import REPO, run_main
 from tflite_lite.convert import flatbuffer
-from tflite_lite.convert.fuzz import MUTATIONS, OUTCOMES, fuzz_loading, mutate, structure_offsets
+from tflite_lite_scripts._fuzzing import MUTATIONS, OUTCOMES, fuzz_loading, mutate, structure_offsets
 
 SMALL_MODEL = os.path.join(REPO, "models", "shufflenet_v2_x0_5_fashion", "model_int8.tflite")
 

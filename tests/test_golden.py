@@ -6,7 +6,7 @@ import numpy as np
 
 from conftest import assert_one_line_error, run_main
 from tflite_lite.convert.evaluate import TFLiteClassifier, dequantize
-from tflite_lite.convert.golden import write_golden_vectors
+from tflite_lite.android import write_golden_vectors
 from tflite_lite.data import Preprocessing
 
 
@@ -40,7 +40,7 @@ def test_golden_vectors_need_a_contract(tmp_path):
 
 
 def test_bundle_copies_model_contract_and_labels(exported_int8, tmp_path):
-    from tflite_lite.convert.bundle import bundle_for_android
+    from tflite_lite.android import bundle_for_android
 
     app = tmp_path / "app_project"
     (app / "app").mkdir(parents=True)

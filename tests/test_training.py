@@ -178,7 +178,7 @@ def test_tensorflow_is_imported_through_keras_module_only():
 
 
 @pytest.mark.parametrize("module", ["tflite_lite", "tflite_lite.convert", "tflite_lite.benchmark",
-                                    "tflite_lite.convert.fuzz", "tflite_lite.cli",
+                                    "tflite_lite_scripts._fuzzing", "tflite_lite.cli",
                                     "tflite_lite_scripts.inspect_tflite",
                                     "tflite_lite_scripts.benchmark",
                                     "tflite_lite_scripts.fuzz_tflite"])

@@ -1,7 +1,10 @@
 """tflite_lite: image classifiers from Keras training to int8 TensorFlow Lite.
 
-Stages, each a module or subpackage found by name: `data` → `architectures` → compression
-(`quantization`, `pruning`, `distillation`) → `convert` → `benchmark` → `report`.
+Stages, each a module or subpackage found by name: `data` → `architectures` → `training` →
+compression (`quantization`, `pruning`, `distillation`) → `convert` (and `android`, for the
+demo app) → `benchmark` → `report`; `run_record` owns a training run's `run.json` and
+`pipeline` runs them all from a recipe. The studies and the fuzzer, which serve the project's
+own checks, live in `scripts/` beside the commands that run them.
 
 The everyday calls are here, loaded on first use: `create_model`, `list_models`,
 `load_dataset`, `TrainConfig`, `train`, `quantize_model`, `prune_model`, `Distiller`, `export`

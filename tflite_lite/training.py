@@ -513,7 +513,8 @@ def _build_step_state(trained, output_shape, element_spec):
     trained.compiled_metrics.build(y_pred, y_true)
 
 
-def _versions():
+def versions():
+    """The versions a run record notes: tflite_lite, TensorFlow, tf_keras, Python."""
     return {"tflite_lite": tflite_lite.__version__, "tensorflow": tf.__version__,
             "tf_keras": keras.__version__, "python": platform.python_version()}
 
@@ -641,51 +642,13 @@ def train(config):
         "model_config": model_config.get_config(),
         "artifacts": {"model": "model.keras", "history": "history.json",
                       "checkpoints": "checkpoints", "tensorboard": "logs"},
-        "versions": _versions(),
+        "versions": versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     RunRecord(record).save(output_dir)
     if worker.is_chief:
         _remove_backup(backup_dir)
     return record
-
-
-TRAINING_BENCHMARK_COLUMNS = (
-    ("model", "model", "s"), ("params", "params", ",d"), ("macs", "MACs", ",d"),
-    ("train_images_per_second", "train img/s", ".0f"), ("epochs", "epochs", "d"),
-    ("minutes", "minutes", ".1f"), ("test_accuracy", "test acc", ".4f"),
-)
-
-
-def benchmark_training(model_names, base_config, output_json):
-    """Trains each model with the same settings and records one row per model.
-
-    Args:
-      model_names: registered names.
-      base_config: a `TrainConfig`; its `model` is replaced and each run goes to
-        `<base_config.output_dir>/<model>`.
-      output_json: where the rows are written (JSON, atomically) after every model.
-
-    Returns:
-      The rows: model, params, macs, train_images_per_second, epochs, minutes,
-      test_accuracy and the run folder.
-    """
-    for name in model_names:
-        get_model_config(name)  # fail on a bad name before training anything
-    rows = []
-    for name in model_names:
-        config = dataclasses.replace(base_config, model=name,
-                                     output_dir=os.path.join(base_config.output_dir, name))
-        record = train(config)
-        rows.append({
-            "model": name, "params": record["params"], "macs": record["macs"],
-            "train_images_per_second": record["train_images_per_second"],
-            "epochs": record["epochs"], "minutes": record["wall_seconds"] / 60,
-            "test_accuracy": record["test_accuracy"], "run_dir": config.output_dir,
-        })
-        _io.write_json(output_json, {"config": base_config.get_config(), "rows": rows,
-                                     "versions": _versions()})
-    return rows
 
 
 def load_run(run_dir):

@@ -125,7 +125,7 @@ class _Caller:
                    TFLITE_LITE_FUZZ_CHILD_TIMEOUT=str(self.child_timeout))
         with open(self.stderr_path, "w") as stderr:  # a file: a full pipe would block it
             self.process = subprocess.Popen(
-                [sys.executable, "-c", "from tflite_lite.convert.fuzz import serve; serve()"],
+                [sys.executable, "-c", "from tflite_lite_scripts._fuzzing import serve; serve()"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
                 env=env, bufsize=1)
         if self._read(300) is None:
