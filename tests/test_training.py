@@ -109,7 +109,7 @@ def test_training_step_is_traced_once():
     """`train()` creates the optimizer's and the metrics' variables before `fit()`: created in
     the first step, they make TensorFlow trace the step a second time."""
     from tflite_lite._keras import keras, tf
-    from tflite_lite.training import _build_step_state
+    from tflite_lite.training.loop import _build_step_state
 
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))

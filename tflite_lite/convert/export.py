@@ -17,7 +17,6 @@ which has no build for this TensorFlow.
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
