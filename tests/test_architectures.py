@@ -57,7 +57,16 @@ def test_builds_small_grayscale_and_predicts(name, build):
     np.testing.assert_allclose(np.sum(probs, axis=-1), 1.0, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", mark_slow(ALL_MODELS, HEAVY_224.__contains__))
+# The fast suite builds at 224 px only the models whose paper figures it checks (built for that
+# test anyway) and each family's representative; every other width runs with the slow tests.
+FAST_224 = {name for name, _, _ in PAPER_FIGURES} | set(FAMILY_REPRESENTATIVES)
+
+
+def _slow_at_224(name):
+    return name in HEAVY_224 or name not in FAST_224
+
+
+@pytest.mark.parametrize("name", mark_slow(ALL_MODELS, _slow_at_224))
 def test_builds_imagenet_shape(name, build):
     model = build(name, input_shape=(224, 224, 3), num_classes=1000)
     assert model.input_shape == (None, 224, 224, 3)
