@@ -14,7 +14,8 @@ import sys
 import time
 
 
-def _seconds(seconds):
+def format_seconds(seconds):
+    """`12 s` under two minutes, `3.4 min` above."""
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
@@ -31,7 +32,7 @@ def step(label, verbose=1):
     except BaseException:
         print(" failed", flush=True)
         raise
-    print(f" {_seconds(time.perf_counter() - started)}", flush=True)
+    print(f" {format_seconds(time.perf_counter() - started)}", flush=True)
 
 
 class Progress:
@@ -42,15 +43,19 @@ class Progress:
       total: the count at the end.
       unit: the counted thing. Defaults to "images".
       verbose: 0 prints nothing. Defaults to 1.
-      every: seconds between lines when stdout is not a terminal. Defaults to 15.
+      every: seconds between lines when `stream` is not a terminal; None prints nothing
+        there. Defaults to 15.
+      stream: where to write. Defaults to None (stdout).
     """
 
-    def __init__(self, label, total, unit="images", verbose=1, every=15.0):
+    def __init__(self, label, total, unit="images", verbose=1, every=15.0, stream=None):
         self.label, self.total, self.unit = label, total, unit
         self.verbose, self.every = verbose, every
+        self.stream = stream or sys.stdout
         self.done = 0
         self._started = self._printed = time.perf_counter()
-        self._terminal = sys.stdout.isatty()
+        self._terminal = self.stream.isatty()
+        self._open_line = False
 
     def line(self):
         elapsed = max(time.perf_counter() - self._started, 1e-9)
@@ -60,9 +65,9 @@ class Progress:
         text = (f"{self.label} [{bar}] {self.done:,}/{self.total:,} {self.unit}, "
                 f"{rate:,.0f} {self.unit}/s")
         if self.done < self.total and rate > 0:
-            text += f", {_seconds((self.total - self.done) / rate)} left"
+            text += f", {format_seconds((self.total - self.done) / rate)} left"
         elif self.done >= self.total:
-            text += f", {_seconds(elapsed)}"
+            text += f", {format_seconds(elapsed)}"
         return text
 
     def update(self, count):
@@ -70,11 +75,18 @@ class Progress:
             return
         self.done = min(self.done + count, self.total)
         now = time.perf_counter()
+        finished = self.done >= self.total
         if self._terminal:
-            if now - self._printed > 0.1 or self.done >= self.total:
-                print("\r" + self.line(), end="\n" if self.done >= self.total else "",
-                      flush=True)
-                self._printed = now
-        elif now - self._printed >= self.every or self.done >= self.total:
-            print(self.line(), flush=True)
+            if now - self._printed > 0.1 or finished:
+                print("\r" + self.line(), end="\n" if finished else "", flush=True,
+                      file=self.stream)
+                self._printed, self._open_line = now, not finished
+        elif self.every is not None and (now - self._printed >= self.every or finished):
+            print(self.line(), flush=True, file=self.stream)
             self._printed = now
+
+    def close(self):
+        """Ends a bar left unfinished on a terminal (when the counted work failed)."""
+        if self._open_line:
+            print(file=self.stream, flush=True)
+            self._open_line = False

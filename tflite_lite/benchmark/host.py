@@ -19,6 +19,7 @@ import tempfile
 
 import numpy as np
 
+from tflite_lite import _progress
 from tflite_lite._config import Config
 from tflite_lite.convert.probe import describe_file
 from tflite_lite.errors import UserError
@@ -124,26 +125,6 @@ class _Worker:
             self.process.wait()
 
 
-class _Progress:
-    """A one-line progress bar on a terminal's stderr; silent otherwise."""
-
-    def __init__(self, total):
-        self.total, self.done = total, 0
-        self.enabled = sys.stderr.isatty()
-
-    def advance(self, runs):
-        self.done += runs
-        if self.enabled:
-            fraction = min(self.done / self.total, 1.0)
-            bar = "=" * int(30 * fraction)
-            sys.stderr.write(f"\rbenchmark [{bar:<30}] {self.done}/{self.total} runs")
-            sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-
-
 def _display_names(paths):
     names = [os.path.basename(p) for p in paths]
     if len(set(names)) < len(names):
@@ -165,7 +146,8 @@ def benchmark_host(config):
     names = _display_names(list(descriptions))
     entries = [(path, threads) for threads in config.threads for path in descriptions]
     chunk = max(1, math.ceil(config.num_runs / config.rounds))
-    progress = _Progress(len(entries) * config.num_runs)
+    progress = _progress.Progress("benchmark", len(entries) * config.num_runs, unit="runs",
+                                  every=None, stream=sys.stderr)
     workers = []
     try:
         for path, threads in entries:
@@ -177,7 +159,7 @@ def benchmark_host(config):
             for worker in workers:
                 before = len(worker.times)
                 worker.run(chunk)
-                progress.advance(min(len(worker.times), config.num_runs) - min(before,
+                progress.update(min(len(worker.times), config.num_runs) - min(before,
                                                                               config.num_runs))
         memory = [worker.finish() for worker in workers]
     finally:

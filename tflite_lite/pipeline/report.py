@@ -7,7 +7,7 @@ import gzip
 import json
 import os
 
-from tflite_lite import _io
+from tflite_lite import _io, _progress
 from tflite_lite.report import format_table
 from tflite_lite.run_record import RunRecord
 
@@ -233,10 +233,6 @@ def write_report(recipe, run_dir, stages, history):
     return record
 
 
-def _duration(seconds):
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
 def _artifacts_note(training, artifacts):
     """Which test images the accuracies are on, and what the latency column is relative to."""
     counts = {row.get("eval_examples") for row in artifacts} - {None}
@@ -281,5 +277,5 @@ def render_markdown(record):
     for name, status in record["stages"].items():
         seconds = status.get("seconds")
         lines.append(f"- {name}: {status['status']}" +
-                     (f" in {_duration(seconds)}" if seconds is not None else ""))
+                     (f" in {_progress.format_seconds(seconds)}" if seconds is not None else ""))
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ import json
 import os
 import time
 
-from tflite_lite import _io
+from tflite_lite import _io, _progress
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert import ExportConfig, export_model
 from tflite_lite.distillation import DistillationConfig
@@ -177,11 +177,6 @@ def _finished(stage):
     return False
 
 
-def format_seconds(seconds):
-    """`12 s` under two minutes, `3.4 min` above."""
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
 def describe_plan(recipe, run_dir):
     """The `--check` listing: a table of the stages, their folders, whether each has already
     finished with these settings, and their fingerprints (a hash of the settings and inputs)."""
@@ -267,7 +262,7 @@ def run_pipeline(recipe, run_dir, log=print):
         _mark_done(stage, seconds, figures)
         history[stage.name] = {"status": "ran", "seconds": seconds,
                                "fingerprint": stage.fingerprint}
-        log(f"pipeline: {stage.name}: done in {format_seconds(seconds)}")
+        log(f"pipeline: {stage.name}: done in {_progress.format_seconds(seconds)}")
     return report.write_report(recipe, run_dir, stages, history)
 
 
