@@ -15,11 +15,10 @@ Names load on first use: reading, describing and running a `.tflite` (`flatbuffe
 from tflite_lite import _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, {
-    "api": ["ExportResult", "export"],
+    "api": ["ExportResult", "export", "load_keras_model"],
     "converter": ["MODES", "convert_model"],
     "evaluate": ["TFLiteClassifier", "evaluate_agreement"],
     "export": ["ExportConfig", "export_model"],
-    "keras_files": ["load_keras_model"],
     "flatbuffer": ["describe", "float_ops", "format_description"],
     "layer_errors": ["LAYER_ERROR_COLUMNS", "measure_layer_errors"],
     "probe": ["describe_file"],

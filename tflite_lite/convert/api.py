@@ -18,12 +18,11 @@ import os
 
 import numpy as np
 
-from tflite_lite import _io, _progress
+from tflite_lite import _io, _progress, quantization
 from tflite_lite._keras import is_keras3_model, tf
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
-from tflite_lite.convert.keras_files import load_keras_model
 from tflite_lite.data import Dataset, Preprocessing
 from tflite_lite.errors import UserError
 
@@ -100,6 +99,12 @@ def model_shapes(model):
         raise UserError(f"expected an image classifier (H, W, C) → (classes,), got "
                         f"{input_shape} → {output_shape}")
     return input_shape, output_shape[0]
+
+
+def load_keras_model(path):
+    """A `.keras` file saved by tf_keras (also QAT-, pruning- or clustering-wrapped) or by
+    Keras 3, loaded in safe mode; any failure is one `UserError` line."""
+    return quantization.load_model(path, allow_keras3=True)
 
 
 def _as_model(model):

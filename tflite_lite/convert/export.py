@@ -27,8 +27,7 @@ from tflite_lite._config import Config
 from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert.api import (LABELS_FILE, calibration_images, finish_export,
-                                     model_shapes)
-from tflite_lite.convert.keras_files import load_keras_model
+                                     load_keras_model, model_shapes)
 from tflite_lite.convert.layer_errors import measure_layer_errors
 from tflite_lite.convert.mixed_precision import select_mixed_precision
 from tflite_lite.data import Preprocessing, load_dataset

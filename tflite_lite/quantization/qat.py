@@ -21,7 +21,7 @@ from tensorflow_model_optimization.python.core.quantization.keras import quantiz
 
 from tflite_lite import _io
 from tflite_lite._config import Config
-from tflite_lite._keras import keras, require_tf_keras
+from tflite_lite._keras import keras, keras3, require_tf_keras
 from tflite_lite.architectures import create_model, deploy, get_model_config
 from tflite_lite.errors import UserError
 from tflite_lite.quantization import low_bit
@@ -178,8 +178,13 @@ def quantize_scope():
         yield
 
 
-def load_model(path, compile=False):  # noqa: A002  (Keras' own argument name)
-    """Loads a `.keras` file in safe mode: float, QAT, or wrapped for pruning or clustering."""
+def load_model(path, compile=False, allow_keras3=False):  # noqa: A002  (Keras' own argument name)
+    """Loads a `.keras` file in safe mode: float, QAT, or wrapped for pruning or clustering.
+
+    With `allow_keras3`, a file that Keras 3 saved loads as a Keras 3 model (which converts,
+    evaluates and benchmarks, but cannot be trained here); without it, it is refused in one
+    line.
+    """
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such model file")
     if os.path.getsize(path) == 0:
@@ -190,13 +195,18 @@ def load_model(path, compile=False):  # noqa: A002  (Keras' own argument name)
         raise UserError(f"{path}: not a Keras model but a TFLite flatbuffer; give the trained "
                         ".keras file it was exported from")
     version = _io.saved_keras_version(path) if head.startswith(b"PK") else None
-    if version and version.startswith("3"):
+    keras3_file = bool(version and version.startswith("3"))
+    if keras3_file and not allow_keras3:
         raise UserError(f"{path}: saved by Keras {version}; training, QAT, pruning and "
                         "clustering need a tf_keras (Keras 2) model (export takes it as it is)")
     if not head.startswith((b"PK", b"\x89HDF")):
         raise UserError(f"{path}: not a Keras model (a .keras file is a zip archive; this is "
                         "neither a zip archive nor an HDF5 file)")
     try:
+        if keras3_file:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return keras3().saving.load_model(path, safe_mode=True, compile=compile)
         # Keras' warnings about a file it then refuses would bury the one-line error.
         with warnings.catch_warnings(record=True) as caught, quantize_scope(), \
                 tfmot.sparsity.keras.prune_scope(), tfmot.clustering.keras.cluster_scope():
@@ -211,7 +221,9 @@ def load_model(path, compile=False):  # noqa: A002  (Keras' own argument name)
             raise UserError(f"{path}: holds a Lambda layer (Python code), which safe loading "
                             "refuses; rebuild the model without Lambda layers") from None
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
-        raise UserError(f"{path}: not a Keras model file that loads ({reason})") from None
+        what = (f"a Keras {version} file that does not load" if keras3_file
+                else "not a Keras model file that loads")
+        raise UserError(f"{path}: {what} ({reason})") from None
 
 
 def with_default_scheme(model, float_model):
