@@ -13,7 +13,6 @@ splits), a `tf.data.Dataset` of images or `(images, labels)`, or numpy arrays (`
 import dataclasses
 import datetime
 import json
-import math
 import os
 
 import numpy as np
@@ -296,13 +295,5 @@ def evaluate(tflite, data, keras_model=None, max_examples=None, verbose=0):
         tflite = flatbuffer.read_bytes(os.fspath(tflite))
     classifier = TFLiteClassifier(tflite)
     test, total = _evaluation_set(data, classifier.input_shape[1:], max_examples)
-    if keras_model is not None:
-        return evaluate_agreement(_as_model(keras_model), classifier, test, total, verbose)
-    labels, correct = 0, 0
-    progress = _progress.Progress("evaluating TFLite", total, verbose=verbose and total)
-    for images, batch_labels in test:
-        top1 = np.argmax(classifier.raw_outputs(images.numpy()), axis=-1)
-        correct += int(np.sum(top1 == batch_labels.numpy().reshape(-1)))
-        labels += len(top1)
-        progress.update(len(top1))
-    return {"num_examples": labels, "tflite_accuracy": correct / labels if labels else math.nan}
+    keras_model = None if keras_model is None else _as_model(keras_model)
+    return evaluate_agreement(keras_model, classifier, test, total, verbose)

@@ -97,33 +97,40 @@ def evaluate_agreement(keras_model, classifier, dataset, total=None, verbose=0):
     """Top-1 accuracy of both models on `dataset` and how often their top-1 classes agree.
 
     Args:
-      keras_model: the source Keras model.
+      keras_model: the source Keras model, or None to measure the `.tflite` alone.
       classifier: a `TFLiteClassifier` of its export.
       dataset: batched `(images, labels)` (preprocessed), e.g. `Dataset.test`.
       total: the number of images in `dataset`, for the progress bar. Defaults to None.
       verbose: 1 shows a progress bar (with `total`). Defaults to 0.
 
     Returns:
-      A dict with `num_examples`, `keras_accuracy`, `tflite_accuracy` and `agreement`.
+      A dict with `num_examples`, `tflite_accuracy`, `tflite_top1_ties` and, with a Keras
+      model, `keras_accuracy` and `agreement`.
     """
     labels, keras_top1, raw = [], [], []
-    progress = _progress.Progress("evaluating Keras and TFLite", total,
-                                  verbose=verbose and total is not None)
+    label = "evaluating Keras and TFLite" if keras_model is not None else "evaluating TFLite"
+    progress = _progress.Progress(label, total, verbose=verbose and total is not None)
     for images, batch_labels in dataset:
         images = images.numpy()
-        keras_top1.append(np.argmax(keras_model(images, training=False).numpy(), axis=-1))
+        if keras_model is not None:
+            keras_top1.append(np.argmax(keras_model(images, training=False).numpy(), axis=-1))
         raw.append(classifier.raw_outputs(images))
         labels.append(batch_labels.numpy().reshape(-1))
         progress.update(len(images))
-    labels, keras_top1, raw = (np.concatenate(a) for a in (labels, keras_top1, raw))
+    if not labels:
+        raise UserError("no images to evaluate on")
+    labels, raw = np.concatenate(labels), np.concatenate(raw)
     if raw.ndim != 2:
         raise UserError(f"expected class scores of shape (classes,), got {raw.shape[1:]}")
     tflite_top1 = np.argmax(raw, axis=-1)
-    return {
+    figures = {
         "num_examples": int(labels.size),
-        "keras_accuracy": float(np.mean(keras_top1 == labels)),
         "tflite_accuracy": float(np.mean(tflite_top1 == labels)),
-        "agreement": float(np.mean(keras_top1 == tflite_top1)),
         # integer outputs can tie at the top; argmax then takes the first class
         "tflite_top1_ties": int(np.sum(np.sum(raw == raw.max(axis=-1, keepdims=True), -1) > 1)),
     }
+    if keras_model is not None:
+        keras_top1 = np.concatenate(keras_top1)
+        figures.update(keras_accuracy=float(np.mean(keras_top1 == labels)),
+                       agreement=float(np.mean(keras_top1 == tflite_top1)))
+    return figures
