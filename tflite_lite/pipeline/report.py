@@ -143,12 +143,11 @@ def _epoch_offsets(training):
     """Each stage's first epoch: a fine-tuning stage starts where the stage it reads ended."""
     folders = {os.path.abspath(os.path.join(row["folder"], "model.keras")): row["stage"]
                for row in training}
+    epochs = {row["stage"]: row["epochs"] or 0 for row in training}
     offsets, parents = {}, {}
     for row in training:  # in run order: a parent comes before its fine-tuning
-        parent = folders.get(row["init_from"] or "")
-        parents[row["stage"]] = parent
-        offsets[row["stage"]] = (offsets.get(parent, 0) + (
-            next(r for r in training if r["stage"] == parent)["epochs"] or 0)) if parent else 0
+        parent = parents[row["stage"]] = folders.get(row["init_from"] or "")
+        offsets[row["stage"]] = offsets[parent] + epochs[parent] if parent else 0
     return offsets, parents
 
 
