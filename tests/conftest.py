@@ -72,6 +72,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(REPO, "scripts")
 
 
+def product_sources():
+    """(path relative to the repository, text) of every Python file in tflite_lite/ and
+    scripts/."""
+    for folder in ("tflite_lite", "scripts"):
+        for dirpath, _, files in os.walk(os.path.join(REPO, folder)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(dirpath, name)
+                    yield os.path.relpath(path, REPO), open(path).read()
+
+
 def run_script(name, *args, timeout=600):
     """Runs `python scripts/<name>.py ARGS` and returns the CompletedProcess."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

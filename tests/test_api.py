@@ -11,7 +11,7 @@ import tflite_lite
 from tflite_lite import keras
 from tflite_lite.errors import UserError
 
-from conftest import assert_one_line_error, run_main
+from conftest import REPO, assert_one_line_error, product_sources, run_main
 
 API = {"create_model", "list_models", "load_dataset", "TrainConfig", "train", "quantize_model",
        "prune_model", "Distiller", "export", "evaluate", "benchmark", "run_pipeline",
@@ -222,15 +222,8 @@ def test_run_record_is_the_one_reader_of_run_json(tmp_path):
     with pytest.raises(UserError, match="unreadable run record"):
         RunRecord.load(tmp_path)
     # No other product module opens the file by name.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(tflite_lite.__file__)))
-    offenders = []
-    for folder in ("tflite_lite", "scripts"):
-        for dirpath, _, files in os.walk(os.path.join(root, folder)):
-            for name in files:
-                path = os.path.join(dirpath, name)
-                if name.endswith(".py") and name != "run_record.py" and (
-                        '"run.json"' in open(path).read()):
-                    offenders.append(os.path.relpath(path, root))
+    offenders = [path for path, text in product_sources()
+                 if os.path.basename(path) != "run_record.py" and '"run.json"' in text]
     assert not offenders
 
 
@@ -241,9 +234,8 @@ def test_every_script_imports_names_that_exist():
     import glob
     import importlib
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(tflite_lite.__file__)))
     missing = []
-    for path in sorted(glob.glob(os.path.join(root, "scripts", "*.py"))):
+    for path in sorted(glob.glob(os.path.join(REPO, "scripts", "*.py"))):
         for node in ast.walk(ast.parse(open(path).read())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
                     ("tflite_lite", "tflite_lite_scripts")):

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_main
+from conftest import REPO, assert_one_line_error, product_sources, run_main
 from tflite_lite.errors import UserError
 from tflite_lite.training import TrainConfig
 
@@ -134,21 +134,12 @@ def test_bench_train_prints_table_and_writes_json(tmp_path):
     assert all(0 <= row["test_accuracy"] <= 1 and row["params"] > 0 for row in rows)
 
 
-def _product_sources():
-    for folder in ("tflite_lite", "scripts"):
-        for dirpath, _, files in os.walk(os.path.join(REPO, folder)):
-            for name in sorted(files):
-                if name.endswith(".py"):
-                    path = os.path.join(dirpath, name)
-                    yield os.path.relpath(path, REPO), open(path).read()
-
-
 def test_no_module_imports_keras_directly():
     """Keras 2 is chosen in one place (tflite_lite/_keras.py), which also hands out Keras 3
     for `.keras` files it saved; nobody else imports Keras."""
     pattern = re.compile(r"^\s*(import keras\b|from keras\b|import tf_keras\b|from tf_keras\b)"
                          r"|\btf\.keras\b", re.MULTILINE)
-    offenders = [path for path, text in _product_sources()
+    offenders = [path for path, text in product_sources()
                  if path != os.path.join("tflite_lite", "_keras.py") and pattern.search(text)]
     assert not offenders
 
@@ -161,7 +152,7 @@ def test_tensorflow_is_imported_through_keras_module_only():
     other = re.compile(r"^\s*(from|import) tensorflow", re.MULTILINE)
     keras_module = re.compile(r"^\s*from tflite_lite(\._keras)? import .*\b(_keras|tf)\b",
                               re.MULTILINE)
-    sources = dict(_product_sources())
+    sources = dict(product_sources())
     offenders = []
     for path, text in sources.items():
         if path == os.path.join("tflite_lite", "_keras.py"):
