@@ -14,7 +14,7 @@ from absl import flags
 
 from tflite_lite import _io, cli
 from tflite_lite_scripts import _bench_compression as bench
-from tflite_lite.pruning import CRITERIA
+from tflite_lite.compression import CRITERIA
 from tflite_lite.report import format_table
 
 _FLOAT_RUN = flags.DEFINE_string("float_run", None, "Trained float run folder.", required=True)

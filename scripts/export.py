@@ -29,7 +29,7 @@ _OUTPUT = flags.DEFINE_string("output", None, "Output `.tflite` (default: beside
                               "model_<mode>.tflite).")
 _MODE = flags.DEFINE_enum("mode", _D.mode, MODES, "Export mode.")
 _DATASET = flags.DEFINE_string("dataset", None, "Calibration / evaluation dataset "
-                               "(default: the run's own, from run.json).")
+                               "(default: the run's own, from its run record).")
 _EVALUATE = flags.DEFINE_bool("evaluate", False, "Measure Keras vs TFLite accuracy and agreement.")
 _REPRESENTATIVE = flags.DEFINE_integer("representative_examples", _D.representative_examples,
                                        "Calibration images.", lower_bound=1)

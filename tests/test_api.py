@@ -130,7 +130,7 @@ def test_bad_input_to_the_api_is_one_line(models, data, tmp_path):
             call()
     path = tmp_path / "k3.keras"
     k3.save(path)
-    from tflite_lite.quantization import load_model
+    from tflite_lite.compression import load_model
 
     with pytest.raises(UserError, match="saved by Keras 3"):
         load_model(str(path))
@@ -138,6 +138,80 @@ def test_bad_input_to_the_api_is_one_line(models, data, tmp_path):
                       str(tmp_path / "qat"), "--model", "mobilenet_v2_035")
     assert_one_line_error(result, "saved by Keras 3")
     assert not (tmp_path / "qat").exists()
+
+
+@pytest.mark.parametrize("how", ["tf_keras_save", "keras3_export"])
+def test_saved_model_folder_exports_like_its_model(models, data, how, tmp_path):
+    folder = str(tmp_path / "saved")
+    if how == "tf_keras_save":
+        models["tf_keras"].save(folder, save_format="tf")
+    else:
+        models["keras3"].export(folder, verbose=False)
+    result = tflite_lite.export(folder, calibration=data, evaluate_on=data)
+    assert result.contract["keras"] == "saved_model" and result.float_ops == []
+    assert result.contract["input"]["dtype"] == "int8"
+    keras_model = models["tf_keras" if how == "tf_keras_save" else "keras3"]
+    assert result.evaluation["keras_accuracy"] == pytest.approx(
+        keras_model.evaluate(data.test, verbose=0)[1], abs=1e-6)
+    assert result.evaluation["agreement"] >= 0.9
+    with pytest.raises(UserError, match="not a SavedModel"):
+        tflite_lite.export(str(tmp_path))
+
+
+def test_keras3_model_through_mixed_precision(models, data):
+    """Keeping layers in float and choosing precision under a budget need only the model's
+    outputs and the flatbuffer, so a Keras 3 model takes both."""
+    k3 = models["keras3"]
+    kept = tflite_lite.export(k3, calibration=data, keep_float_layers=1)
+    assert len(kept.contract["float_layers"]) == 1 and kept.float_ops
+    assert kept.contract["keras"] == "keras3"
+    chosen = tflite_lite.export(k3, calibration=data, accuracy_budget_pp=100.0,
+                                evaluate_on=data)
+    plan = chosen.contract["mixed_precision"]
+    assert plan["chosen"] == "int8" and plan["candidates"][0]["meets_budget"]
+    assert chosen.float_ops == [] and chosen.evaluation["agreement"] >= 0.9
+    with pytest.raises(UserError, match="needs labelled validation images"):
+        tflite_lite.export(k3, calibration=np.zeros((4, 32, 32, 1), np.float32),
+                           accuracy_budget_pp=1.0)
+
+
+def _odd_models():
+    """Models that are not one-input image classifiers, and one with a Lambda layer."""
+    flat_in = keras.Input((32, 32))
+    flat = keras.Model(flat_in, keras.layers.Dense(10)(keras.layers.Flatten()(flat_in)))
+    image = keras.Input((32, 32, 1))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(image))
+    two_heads = keras.Model(image, [keras.layers.Dense(10)(features),
+                                    keras.layers.Dense(2)(features)])
+    doubled = keras.layers.Lambda(lambda x: x * 2.0, name="doubled")(image)
+    lambda_model = keras.Model(image, keras.layers.Dense(10)(keras.layers.Flatten()(doubled)))
+    return flat, two_heads, lambda_model
+
+
+def test_models_that_are_not_image_classifiers_are_one_line(data):
+    flat, two_heads, lambda_model = _odd_models()
+    cases = [
+        (lambda: tflite_lite.export(flat, mode="float32"), r"image classifier \(H, W, C\)"),
+        (lambda: tflite_lite.quantize_model(flat), r"image classifier \(H, W, C\)"),
+        (lambda: tflite_lite.export(two_heads, mode="float32"), "one input and one output"),
+        (lambda: tflite_lite.quantize_model(two_heads), "one input and one output"),
+        (lambda: tflite_lite.quantize_model(lambda_model), "'doubled' .Lambda. cannot be"),
+    ]
+    for call, fragment in cases:
+        with pytest.raises(UserError, match=fragment) as raised:
+            call()
+        assert "\n" not in str(raised.value)
+
+
+def test_calibration_of_the_wrong_dtype_is_one_line(models):
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 1), dtype=np.uint8)
+    for data in (pixels, (pixels, np.zeros(8, np.int64)),
+                 __import__("tensorflow").data.Dataset.from_tensor_slices(pixels)):
+        with pytest.raises(UserError, match="images are uint8; give preprocessed float"):
+            tflite_lite.export(models["keras3"], calibration=data)
+    with pytest.raises(UserError, match="images are uint8"):
+        tflite_lite.export(models["keras3"], mode="float32",
+                           evaluate_on=(pixels, np.zeros(8, np.int64)))
 
 
 @pytest.mark.slow
@@ -181,10 +255,10 @@ def test_keras3_mobilenet_v2_exports_to_int8_within_1pp(tmp_path):
 def _config_examples():
     from tflite_lite.benchmark import BenchmarkConfig, DeviceConfig
     from tflite_lite.convert import ExportConfig
-    from tflite_lite.distillation import DistillationConfig
-    from tflite_lite.pruning import (ChannelPruningConfig, ClusteringConfig, LowRankConfig,
+    from tflite_lite.compression import DistillationConfig
+    from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, LowRankConfig,
                                      PruningConfig)
-    from tflite_lite.quantization import QATConfig
+    from tflite_lite.compression import QATConfig
 
     return [DistillationConfig("t.keras", alpha=0.3), ChannelPruningConfig(fraction=0.25),
             ClusteringConfig(number_of_clusters=8), LowRankConfig(energy=0.8, layers=("a", "b")),
@@ -206,8 +280,23 @@ def test_every_config_round_trips_and_names_unknown_keys():
             type(config).from_config(dict(data, colour="red"))
 
 
+def test_every_config_is_validated_when_built():
+    """A bad value fails where it is written, not later when the config is used."""
+    bad = {"DistillationConfig": {"temperature": 0}, "ChannelPruningConfig": {"fraction": 1.5},
+           "ClusteringConfig": {"number_of_clusters": 1}, "LowRankConfig": {"energy": 0},
+           "PruningConfig": {"final_sparsity": 1.0}, "QATConfig": {"weight_bits": 9},
+           "TrainConfig": {"epochs": 0}, "ExportConfig": {"output": "m.onnx"},
+           "BenchmarkConfig": {"threads": [0]}, "DeviceConfig": {"delegate": "tpu"}}
+    examples = _config_examples()
+    assert sorted(type(c).__name__ for c in examples) == sorted(bad)
+    for config in examples:
+        with pytest.raises(UserError) as raised:
+            type(config).from_config(dict(config.get_config(), **bad[type(config).__name__]))
+        assert "\n" not in str(raised.value)
+
+
 def test_run_record_is_the_one_reader_of_run_json(tmp_path):
-    from tflite_lite.run_record import RunRecord
+    from tflite_lite.run_record import FILE, RunRecord
 
     assert RunRecord.load(tmp_path) == {} and RunRecord.beside(tmp_path / "m.keras") == {}
     with pytest.raises(UserError, match="not a training run folder"):
@@ -218,12 +307,12 @@ def test_run_record_is_the_one_reader_of_run_json(tmp_path):
     record = RunRecord.beside(tmp_path / "model.keras")
     assert record.model == "squeezenet_1_1" and record.config["epochs"] == 2
     assert record.preprocessing.std == (255.0,) and record.class_names is None
-    (tmp_path / "run.json").write_text("{not json")
+    (tmp_path / FILE).write_text("{not json")
     with pytest.raises(UserError, match="unreadable run record"):
         RunRecord.load(tmp_path)
     # No other product module opens the file by name.
     offenders = [path for path, text in product_sources()
-                 if os.path.basename(path) != "run_record.py" and '"run.json"' in text]
+                 if os.path.basename(path) != "run_record.py" and f'"{FILE}"' in text]
     assert not offenders
 
 

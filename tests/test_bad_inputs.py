@@ -19,6 +19,8 @@ import pytest
 
 from conftest import REPO, assert_one_line_error, run_main, run_script
 from tflite_lite.errors import UserError
+from tflite_lite.run_record import FILE as RUN_FILE
+from tflite_lite.run_record import RunRecord
 
 ZOO_INT8 = os.path.join(REPO, "models", "mobilenet_v1_050_fashion", "model_int8.tflite")
 
@@ -97,7 +99,7 @@ SCRIPT_CASES = [
      ["--model", "squeezenet_1_1", "--learning_rate", "1e30", "--lr_schedule", "constant",
       "--epochs", "2", "--max_train_examples", "256", "--max_eval_examples", "64",
       "--output_dir", "{tmp}/run14"],
-     "diverged", ["{tmp}/run14/model.keras", "{tmp}/run14/run.json",
+     "diverged", ["{tmp}/run14/model.keras", "{tmp}/run14/" + RUN_FILE,
                   "{tmp}/run14/checkpoints/epoch_001.keras", "{tmp}/run14/backup"]),
     ("train_unwritable_output", "train", ["--epochs", "1", "--output_dir", "{a_file}/run"],
      "a_file", []),
@@ -163,8 +165,8 @@ def bad(tmp_path_factory, trained_run):
     paths["squeezenet_keras"] = str(tmp / "squeezenet.keras")
     (tmp / "squeezenet_run").mkdir()
     squeezenet.save(tmp / "squeezenet_run" / "model.keras")
-    (tmp / "squeezenet_run" / "run.json").write_text(json.dumps(
-        {"model": "squeezenet_1_1", "config": {"model": "squeezenet_1_1"}}))
+    RunRecord({"model": "squeezenet_1_1", "config": {"model": "squeezenet_1_1"}}).save(
+        tmp / "squeezenet_run")
     paths["squeezenet_run"] = str(tmp / "squeezenet_run")
 
     from PIL import Image  # noqa: PLC0415  (Keras' image loading needs Pillow anyway)
@@ -245,12 +247,12 @@ def test_every_case_through_the_real_program(case, bad, program_results):
 
 
 def _library_cases():
-    from tflite_lite import data, distillation, pruning
+    from tflite_lite import compression, data
     from tflite_lite.architectures import create_model
     from tflite_lite.convert import (ExportConfig, TFLiteClassifier, describe_file, export_model,
                                      flatbuffer)
     from tflite_lite.pipeline import load_recipe
-    from tflite_lite.quantization import load_model
+    from tflite_lite.compression import load_model
     from tflite_lite.training import TrainConfig
 
     return [
@@ -269,10 +271,10 @@ def _library_cases():
          lambda p: export_model(ExportConfig(model_path=p["trained"],
                                              output=p["tmp"] + "/x.tflite", mode="int4")),
          "int4"),
-        ("pruning_full_sparsity", lambda p: pruning.PruningConfig(final_sparsity=1.0),
+        ("pruning_full_sparsity", lambda p: compression.PruningConfig(final_sparsity=1.0),
          "final_sparsity"),
         ("distillation_zero_temperature",
-         lambda p: distillation.DistillationConfig(p["trained"], temperature=0), "temperature"),
+         lambda p: compression.DistillationConfig(p["trained"], temperature=0), "temperature"),
         ("recipe_outside_its_folder", lambda p: load_recipe(p["recipes"] + "/outside.json"),
          "leaves the recipe"),
         ("unknown_architecture", lambda p: create_model("resnet_999"), "resnet_999"),

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tflite_lite import keras, pruning
+from tflite_lite import compression, keras
 from tflite_lite.architectures import create_model
 from tflite_lite.data import load_dataset
-from tflite_lite.distillation import (
+from tflite_lite.compression import (
     DistillationConfig,
     DistillationSchedule,
     Distiller,
@@ -20,7 +20,7 @@ from tflite_lite.distillation import (
     teacher_logits_fn,
 )
 from tflite_lite.errors import UserError
-from tflite_lite.quantization import load_model, quantize_model
+from tflite_lite.compression import load_model, quantize_model
 from tflite_lite.training import TrainConfig, train
 
 from conftest import assert_one_line_error, run_main
@@ -166,9 +166,9 @@ def test_wrapped_students_train_and_save(wrap, tmp_path):
     if wrap == "qat":
         student = quantize_model(student)
     else:
-        student = pruning.prune_model(student, pruning.PruningConfig(0.5, end_step=4,
+        student = compression.prune_model(student, compression.PruningConfig(0.5, end_step=4,
                                                                      frequency=1))
-        callbacks = pruning.pruning_callbacks(None)
+        callbacks = compression.pruning_callbacks(None)
     cached = data.with_train_targets(teacher_logits_fn(teacher))
     distiller = Distiller(student, None, temperature=4.0, alpha=0.5)
     distiller.compile(keras.optimizers.Adam(1e-3), run_eagerly=True)  # 8 steps: no tracing
@@ -178,7 +178,7 @@ def test_wrapped_students_train_and_save(wrap, tmp_path):
     assert history["temperature"] == [4.0, 1.0]
     assert all(math.isfinite(v) for v in history["kd_loss"])
     if wrap == "pruning":
-        assert pruning.weight_sparsity(pruning.strip_pruning(student))["overall"] > 0.4
+        assert compression.weight_sparsity(compression.strip_pruning(student))["overall"] > 0.4
     else:
         student.save(tmp_path / "student.keras")
         reloaded = load_model(str(tmp_path / "student.keras"))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, assert_one_line_error, run_script
+from tflite_lite.run_record import RunRecord
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,7 @@ def _run_workers(args, count=2, timeout=600):
 
 
 def _weights(path):
-    from tflite_lite.quantization import load_model
+    from tflite_lite.compression import load_model
 
     return load_model(str(path)).get_weights()
 
@@ -56,10 +57,10 @@ def test_two_workers_train_float_and_qat_to_identical_weights(tmp_path):
     _run_workers(["--model", "squeezenet_1_1", "--epochs", "2", "--max_train_examples", "1024",
                   "--batch_size", "64", "--output_dir", str(float_dir)])
     for folder in (float_dir, float_dir / "worker_1"):
-        record = json.loads((folder / "run.json").read_text())
+        record = RunRecord.load(folder)
         assert record["distribution"]["workers"] == 2 and record["distribution"]["replicas"] == 2
         assert record["epochs"] == 2
-    assert json.loads((float_dir / "worker_1" / "run.json").read_text())[
+    assert RunRecord.load(float_dir / "worker_1")[
         "distribution"]["worker_index"] == 1
     chief, other = _weights(float_dir / "model.keras"), _weights(float_dir / "worker_1/model.keras")
     assert all(np.array_equal(a, b) for a, b in zip(chief, other))
@@ -113,7 +114,7 @@ def test_kill_9_during_training_resumes_from_the_last_finished_epoch(tmp_path):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not (run / "run.json").exists() and not (run / "model.keras").exists()
+    assert RunRecord.load(run) == {} and not (run / "model.keras").exists()
     losses_before = json.loads((run / "history.json").read_text())["loss"][:2]
 
     changed = subprocess.run(_train_command(run, "--learning_rate", "0.01"), cwd=REPO,
@@ -124,7 +125,7 @@ def test_kill_9_during_training_resumes_from_the_last_finished_epoch(tmp_path):
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Epoch 3/4" in resumed.stdout and "Epoch 1/4" not in resumed.stdout
-    record = json.loads((run / "run.json").read_text())
+    record = RunRecord.load(run)
     assert record["epochs"] == 4 and record["resumed_from_epoch"] == 2
     history = json.loads((run / "history.json").read_text())
     assert len(history["loss"]) == len(history["val_accuracy"]) == 4

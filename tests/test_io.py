@@ -18,11 +18,11 @@ def test_failed_write_leaves_nothing(tmp_path):
 
 
 def test_successful_write_replaces_the_target_with_normal_permissions(tmp_path):
-    target = tmp_path / "run.json"
+    target = tmp_path / "record.json"
     target.write_text("old")
     _io.write_json(str(target), {"test_accuracy": 0.9})
     assert target.read_text().strip().startswith("{")
-    assert os.listdir(tmp_path) == ["run.json"]
+    assert os.listdir(tmp_path) == ["record.json"]
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~umask

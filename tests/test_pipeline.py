@@ -15,6 +15,7 @@ from tflite_lite.pipeline import report as pipeline_report
 from tflite_lite.pipeline.release import release_run
 
 from conftest import REPO, assert_one_line_error, run_main
+from tflite_lite.run_record import RunRecord
 
 TINY = {
     "name": "tiny",
@@ -162,12 +163,12 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
     assert os.path.getmtime(os.path.join(run_dir, "export", "qat_int8.tflite")) == stamp
 
     # A finished training run without stage.json (trained by scripts/train.py, or by an older
-    # version whose run.json lacks newer fields) is adopted when it reads no other stage.
+    # version whose run record lacks newer fields) is adopted when it reads no other stage.
     student = tmp_path / "run" / "student"
     os.remove(student / "stage.json")
-    run_json = json.loads((student / "run.json").read_text())
+    run_json = RunRecord.load(student)
     del run_json["config"]["distillation"]
-    (student / "run.json").write_text(json.dumps(run_json))
+    run_json.save(student)
     adopted = run_pipeline(Recipe.from_config(TINY), run_dir, log=lines.append)
     assert [s["status"] for s in adopted["stages"].values()] == ["skipped"] * 4
     assert (student / "stage.json").exists()
@@ -255,7 +256,6 @@ def test_distilled_pipeline_with_pruning_and_qat(tmp_path):
     files = {row["file"] for row in record["artifacts"]}
     assert {"pruned_float32.tflite", "qat_int8.tflite", "teacher_int8.tflite",
             "baseline_int8.tflite", "student_int8.tflite"} == files
-    with open(tmp_path / "run" / "qat" / "run.json") as f:
-        qat_run = json.load(f)
+    qat_run = RunRecord.load(tmp_path / "run" / "qat")
     assert qat_run["config"]["qat_preserve"] == "sparsity"
     assert qat_run["distillation"]["teacher_model"] == "squeezenet_1_1"

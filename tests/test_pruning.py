@@ -14,7 +14,7 @@ from tflite_lite.convert import ExportConfig, export_model
 from tflite_lite.convert.converter import convert_model
 from tflite_lite.convert.evaluate import TFLiteClassifier
 from tflite_lite.errors import UserError
-from tflite_lite.pruning import (
+from tflite_lite.compression import (
     ChannelPruningConfig,
     ClusteringConfig,
     LowRankConfig,
@@ -32,8 +32,9 @@ from tflite_lite.pruning import (
     strip_pruning,
     weight_sparsity,
 )
-from tflite_lite.pruning import channel as channel_module
-from tflite_lite.pruning import shuffle_units
+from tflite_lite.compression import channel_pruning as channel_module
+from tflite_lite.compression import shuffle_units
+from tflite_lite.run_record import RunRecord
 
 SHAPE = (32, 32, 1)
 
@@ -321,8 +322,7 @@ def test_channel_pruned_and_clustered_runs_export(trained_run, tmp_path):
                   verbose=0)
     channel = train(finetune_config(str(trained_run), str(tmp_path / "channel"), **common,
                                     channel_pruning=ChannelPruningConfig(target_macs_ratio=0.5)))
-    with open(trained_run / "run.json") as f:
-        assert channel["macs"] <= 0.5 * json.load(f)["macs"]
+    assert channel["macs"] <= 0.5 * RunRecord.load(trained_run)["macs"]
     assert channel["compression"]["restructured"]
     # A restructured run fine-tunes again from its own structure (not the builder's).
     again = train(TrainConfig(init_from=str(tmp_path / "channel" / "model.keras"), model=None,
@@ -386,9 +386,9 @@ def test_train_script_prunes_two_of_four_and_export_reports_it(trained_run, tmp_
                         "--max_eval_examples", "256", "--batch_size", "64", "--learning_rate",
                         "2e-4", "--verbose", "0", "--output_dir", str(output))
     assert result.returncode == 0, result.stderr[-2000:]
-    record = json.loads((output / "run.json").read_text())
+    record = RunRecord.load(output)
     assert record["compression"]["pruning"]["m_by_n"] == "2:4"
-    from tflite_lite.quantization import load_model
+    from tflite_lite.compression import load_model
 
     assert m_by_n_fraction(load_model(str(output / "model.keras"))) == 1.0
     result = run_main("export", "--model", str(output / "model.keras"),

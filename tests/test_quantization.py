@@ -12,7 +12,7 @@ from tflite_lite.convert import convert_model, describe, export_model, ExportCon
 from tflite_lite.convert.flatbuffer import measure_weight_bits
 from tflite_lite.convert.mixed_precision import select_mixed_precision
 from tflite_lite.errors import UserError
-from tflite_lite.quantization import (LowBitWeightQuantizer, QATConfig, check_quantizable,
+from tflite_lite.compression import (LowBitWeightQuantizer, QATConfig, check_quantizable,
                                       deploy_qat_model, load_model, quantize_model)
 
 SHAPE = (32, 32, 1)

@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO, assert_one_line_error, product_sources, run_main
 from tflite_lite.errors import UserError
 from tflite_lite.training import TrainConfig
+from tflite_lite.run_record import RunRecord
 
 
 def test_config_round_trips():
@@ -51,7 +52,7 @@ def test_train_script_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test accuracy" in result.stdout and "on 300 images" in result.stdout
 
-    record = json.loads((out / "run.json").read_text())
+    record = RunRecord.load(out)
     assert 0.0 <= record["test_accuracy"] <= 1.0
     assert record["epochs"] == 2
     assert record["class_names"][0] == "t-shirt/top" and len(record["class_names"]) == 10
@@ -84,6 +85,11 @@ def test_train_script_end_to_end(tmp_path):
     (["--input_size", "16"], ["input_size"]),
     (["--learning_rate", "-1"], ["learning_rate"]),
     (["--dataset", "folder:/nonexistent/images"], ["image folder not found"]),
+    (["--validation_split", "0"], ["validation_split must be in (0, 1)"]),
+    (["--channels", "2"], ["--channels=2", "<auto|1|3>"]),
+    (["--prune_schedule", "constant"], ["--prune_schedule applies with --prune_final_sparsity "
+                                        "or --prune_m_by_n"]),
+    (["--temperature", "2"], ["--temperature applies with --teacher"]),
 ])
 def test_train_script_bad_input_is_one_line(tmp_path, args, fragments):
     result = run_main("train", "--output_dir", str(tmp_path / "run"), "--epochs", "1", *args)
@@ -97,6 +103,35 @@ def test_train_script_rejects_one_class_folder(tmp_path):
     result = run_main("train", "--dataset", f"folder:{tmp_path / 'images'}",
                         "--output_dir", str(tmp_path / "run"))
     assert_one_line_error(result, "has one class (only)")
+
+
+def test_train_flags_are_made_from_the_config_classes():
+    """Every plain TrainConfig field is a flag of that name with the field's default and its
+    docstring as help; the compression flags keep their names."""
+    import dataclasses
+    import importlib.util
+
+    from absl import flags
+    from absl.testing import flagsaver
+
+    from tflite_lite import cli
+    from tflite_lite.training import TrainConfig
+
+    docs = cli.attribute_docs(TrainConfig)
+    with flagsaver.flagsaver():
+        path = os.path.join(REPO, "scripts", "train.py")
+        spec = importlib.util.spec_from_file_location("_script_train", path)
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        for field in dataclasses.fields(TrainConfig):
+            if field.type in (int, float, bool, str) and field.name not in (
+                    "model", "output_dir", "channels", "small_input", "verbose"):
+                flag = flags.FLAGS[field.name]
+                assert flag.default == field.default, field.name
+                assert docs[field.name].startswith(flag.help.split(">: ")[-1]), field.name
+        for name in ("prune_final_sparsity", "prune_m_by_n", "channel_prune_target_macs",
+                     "clusters", "cluster_init", "low_rank_energy", "teacher", "alpha",
+                     "cache_teacher_logits"):
+            assert name in flags.FLAGS, name
 
 
 def test_model_list():

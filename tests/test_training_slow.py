@@ -1,9 +1,8 @@
 """Slow: real training on all of Fashion-MNIST learns (run with `pytest -m slow`)."""
 
-import json
-
 import pytest
 
+from tflite_lite.run_record import RunRecord
 from tflite_lite.training import TrainConfig, train
 
 pytestmark = pytest.mark.slow
@@ -14,4 +13,4 @@ def test_mobilenet_v2_learns_fashion_mnist_in_two_epochs(tmp_path):
                                verbose=2))
     assert record["num_examples"]["train"] == 54_000
     assert record["test_accuracy"] >= 0.85
-    assert json.loads((tmp_path / "run.json").read_text())["test_accuracy"] == record["test_accuracy"]
+    assert RunRecord.load(tmp_path)["test_accuracy"] == record["test_accuracy"]

@@ -1,8 +1,8 @@
 """tflite_lite: image classifiers from Keras training to int8 TensorFlow Lite.
 
 Stages, each a module or subpackage found by name: `data` → `architectures` → `training` →
-compression (`quantization`, `pruning`, `distillation`) → `convert` (and `android`, for the
-demo app) → `benchmark` → `report`; `run_record` owns a training run's `run.json` and
+`compression` (quantization, pruning, clustering, low rank, distillation) → `convert` (and
+`android`, for the demo app) → `benchmark` → `report`; `run_record` owns a training run's record and
 `pipeline` runs them all from a recipe. The studies and the fuzzer, which serve the project's
 own checks, live in `scripts/` beside the commands that run them.
 
@@ -32,9 +32,7 @@ __getattr__, __dir__, _lazy_names = _lazy.attach(__name__, {
     "architectures": ["create_model", "list_models"],
     "data": ["load_dataset"],
     "training": ["TrainConfig", "train"],
-    "quantization": ["quantize_model"],
-    "pruning": ["prune_model"],
-    "distillation": ["Distiller"],
+    "compression": ["quantize_model", "prune_model", "Distiller"],
     "convert.api": ["export", "evaluate"],
     "benchmark": ["benchmark"],
     "pipeline": ["run_pipeline"],

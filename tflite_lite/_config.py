@@ -1,6 +1,7 @@
 """The base of tflite_lite's config dataclasses, in the manner of tfmot's config objects:
-`get_config()` gives plain JSON data, `from_config(config)` gives back an equal object, and an
-unknown key is one `UserError` line that lists the known ones.
+`get_config()` gives plain JSON data, `from_config(config)` gives back an equal object, an
+unknown key is one `UserError` line that lists the known ones, and a config is validated when
+it is built (`validate()`, which each class defines), so a bad value fails where it is written.
 
     @dataclasses.dataclass
     class PruningConfig(Config):
@@ -18,12 +19,22 @@ def _is_tuple_field(field):
 
 
 class Config:
-    """Mixed into a dataclass: symmetric `get_config` / `from_config` and the unknown-key check.
+    """Mixed into a dataclass: symmetric `get_config` / `from_config`, the unknown-key check
+    and validation when built.
 
     `_kind` names the options in messages ("unknown pruning option(s): ...").
     """
 
     _kind = "config"
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            if _is_tuple_field(field) and isinstance(getattr(self, field.name), list):
+                setattr(self, field.name, tuple(getattr(self, field.name)))
+        self.validate()
+
+    def validate(self):
+        """Raises `UserError` naming the first invalid field (none here)."""
 
     def get_config(self):
         """The fields as JSON data (tuples as lists)."""
@@ -45,5 +56,4 @@ class Config:
         if unknown:
             raise UserError(f"unknown {cls._kind} option(s): {', '.join(unknown)}; known: "
                             f"{', '.join(fields)}")
-        return cls(**{key: tuple(value) if isinstance(value, list) and _is_tuple_field(
-            fields[key]) else value for key, value in config.items()})
+        return cls(**config)

@@ -1,4 +1,7 @@
-"""Re-running a functional model's graph with some layers replaced.
+"""Reading and re-running a functional model's graph.
+
+`classifier_shapes` checks that a model is what every stage takes: an image classifier with
+one (H, W, C) input and one (classes,) output.
 
 Channel pruning and low-rank factorization both need the same model with different layer
 shapes (or one layer split in two). `rebuild` walks the layers in topological order and calls
@@ -8,6 +11,19 @@ shapes (or one layer split in two). `rebuild` walks the layers in topological or
 
 from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
+
+
+def classifier_shapes(model):
+    """(input shape (H, W, C), number of classes) of a one-input, one-output classifier."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UserError(f"expected a classifier with one input and one output, got "
+                        f"{len(model.inputs)} inputs and {len(model.outputs)} outputs")
+    input_shape = tuple(model.inputs[0].shape[1:])
+    output_shape = tuple(model.outputs[0].shape[1:])
+    if len(input_shape) != 3 or None in input_shape or len(output_shape) != 1:
+        raise UserError(f"expected an image classifier (H, W, C) → (classes,), got "
+                        f"{input_shape} → {output_shape}")
+    return input_shape, output_shape[0]
 
 
 def clone_layer(layer, **overrides):

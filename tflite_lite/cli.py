@@ -1,5 +1,8 @@
-"""Running absl programs: bad input becomes one line on stderr and exit status 2."""
+"""Running absl programs: bad input becomes one line on stderr and exit status 2; flags made
+from a config dataclass (`ConfigFlags`)."""
 
+import dataclasses
+import re
 import sys
 
 from absl import app, flags, logging
@@ -41,3 +44,111 @@ def parse_flags(argv):
 def reject_extra_args(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+
+
+_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
+           str: flags.DEFINE_string, tuple: flags.DEFINE_list}
+_AUTO = "auto"
+
+
+def attribute_docs(config_class):
+    """{field: its entry in the class docstring's `Attributes:` section, on one line}."""
+    section = (config_class.__doc__ or "").split("Attributes:", 1)[-1]
+    docs, name = {}, None
+    for line in section.splitlines():
+        match = re.match(r"^ {6}(\w+): (.*)$", line)
+        if match:
+            name, docs[match.group(1)] = match.group(1), match.group(2)
+        elif name and line.startswith(" " * 8):
+            docs[name] += " " + line.strip()
+        elif line.strip():
+            name = None
+    return docs
+
+
+class ConfigFlags:
+    """absl flags made from a config dataclass: one per field, typed by the field, with the
+    field's docstring entry as its help, so the config class stays the one place that defines
+    names, defaults and meanings.
+
+        _PRUNING = cli.ConfigFlags(PruningConfig, prefix="prune_", when=("final_sparsity",))
+        config = _PRUNING.build()   # None unless --prune_final_sparsity was given
+
+    Args:
+      config_class: the dataclass.
+      prefix: put before every field's name to make its flag's name. Defaults to "".
+      names: {field: flag name} where the prefixed name would not do. Defaults to {}.
+      skip: fields that get no flag (the script defines or derives them). Defaults to ().
+      choices: {field: allowed values}, which makes the flag an enum. Defaults to {}.
+      auto: fields whose None means "choose for me": their enum also takes "auto" (the
+        default), and a bool field takes "true" / "false". Defaults to ().
+      when: for an optional nested config: the fields of which one must be given for the
+        config to exist. Its flags then default to "not given", and the class's defaults fill
+        in the rest. Defaults to None (a top-level config: flags default to the class's).
+    """
+
+    def __init__(self, config_class, *, prefix="", names=None, skip=(), choices=None, auto=(),
+                 when=None):
+        self.config_class, self.when, self.auto = config_class, when, set(auto)
+        caller = sys._getframe(1).f_globals["__name__"]  # noqa: SLF001  (absl lists flags by it)
+        module = {"module_name": sys.argv[0] if caller == "__main__" else caller}
+        docs, names, choices = attribute_docs(config_class), names or {}, choices or {}
+        self.holders, self.types = {}, {}
+        for field in dataclasses.fields(config_class):
+            kind = _TYPES.get(field.type, field.type)
+            if field.name in skip or kind not in _DEFINE:
+                continue
+            name = names.get(field.name, prefix + field.name)
+            default = None if when is not None else _field_default(field)
+            help_text = docs.get(field.name, field.name)
+            if when is None:  # absl shows the default itself
+                help_text = re.sub(r"\s*Defaults to .*?\.$", "", help_text)
+            if field.name in self.auto:
+                values = choices.get(field.name) or ["true", "false"]
+                holder = flags.DEFINE_enum(name, _AUTO, [_AUTO, *map(str, values)], help_text,
+                                           **module)
+            elif field.name in choices:
+                holder = flags.DEFINE_enum(name, default, [c for c in choices[field.name] if c],
+                                           help_text, **module)
+            else:
+                if kind is tuple and default is not None:
+                    default = list(default)
+                holder = _DEFINE[kind](name, default, help_text, **module)
+            self.holders[field.name], self.types[field.name] = holder, kind
+
+    def values(self):
+        """{field: value} of the flags given (nested) or of every flag (top level)."""
+        values = {}
+        for field, holder in self.holders.items():
+            value = holder.value
+            if field in self.auto:
+                value = None if value == _AUTO else (value == "true" if self.types[field] is bool
+                                                     else self.types[field](value))
+            elif self.types[field] is tuple and value is not None:
+                value = tuple(value)
+            if self.when is None or value is not None:
+                values[field] = value
+        return values
+
+    def build(self):
+        """A nested config from the flags given, or None when none of `when` was given.
+
+        Raises:
+          UserError: some of its flags were given, but none of `when`.
+        """
+        values = self.values()
+        if not any(key in values for key in self.when):
+            if values:
+                raise UserError(f"--{self.holders[next(iter(values))].name} applies with "
+                                + " or ".join(f"--{self.holders[k].name}" for k in self.when))
+            return None
+        return self.config_class(**values)
+
+
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "tuple": tuple}
+
+
+def _field_default(field):
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return None

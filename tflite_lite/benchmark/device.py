@@ -107,8 +107,6 @@ class DeviceConfig(Config):
                             f"{self.delegate!r}")
         if not self.threads or min(self.threads) < 1 or self.num_runs < 1 or self.warmup_runs < 0:
             raise UserError("threads and num_runs must be >= 1, warmup_runs >= 0")
-        if not os.path.isfile(self.benchmark_binary):
-            raise UserError(f"{self.benchmark_binary}: no such benchmark_model binary")
 
 
 class _Adb:
@@ -135,6 +133,8 @@ class _Adb:
 def benchmark_device(config):
     """Runs each model at each thread count on the device; returns host-style rows."""
     config.validate()
+    if not os.path.isfile(config.benchmark_binary):
+        raise UserError(f"{config.benchmark_binary}: no such benchmark_model binary")
     descriptions = {path: flatbuffer.describe(flatbuffer.read_bytes(path), path)
                     for path in dict.fromkeys(config.models)}
     adb = _Adb(config.adb, config.serial)

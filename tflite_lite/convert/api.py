@@ -4,8 +4,8 @@
     print(result)                     # mode, size, int8 check, Keras vs TFLite accuracy
     result.save("out/model_int8.tflite")
 
-`model` is a tf_keras (Keras 2) or Keras 3 model, or the path of a `.keras` file saved by
-either. `calibration` and `evaluate_on` take a loaded `Dataset` (its training and test
+`model` is a tf_keras (Keras 2) or Keras 3 model, the path of a `.keras` file saved by
+either, or a SavedModel folder. `calibration` and `evaluate_on` take a loaded `Dataset` (its training and test
 splits), a `tf.data.Dataset` of images or `(images, labels)`, or numpy arrays (`images` or
 `(images, labels)`), all already preprocessed as the model expects.
 """
@@ -17,11 +17,15 @@ import os
 
 import numpy as np
 
-from tflite_lite import _io, _progress, quantization
+from tflite_lite import _io, _progress, compression
+from tflite_lite._graph import classifier_shapes
 from tflite_lite._keras import is_keras3_model, tf
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
+from tflite_lite.convert.layer_errors import measure_layer_errors
+from tflite_lite.convert.mixed_precision import select_mixed_precision
+from tflite_lite.convert.saved_model import SavedModelClassifier
 from tflite_lite.data import Dataset, Preprocessing
 from tflite_lite.errors import UserError
 
@@ -87,31 +91,38 @@ class ExportResult:
         return path
 
 
-def model_shapes(model):
-    """(input shape (H, W, C), number of classes) of a one-input, one-output classifier."""
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise UserError(f"expected a classifier with one input and one output, got "
-                        f"{len(model.inputs)} inputs and {len(model.outputs)} outputs")
-    input_shape = tuple(model.inputs[0].shape[1:])
-    output_shape = tuple(model.outputs[0].shape[1:])
-    if len(input_shape) != 3 or None in input_shape or len(output_shape) != 1:
-        raise UserError(f"expected an image classifier (H, W, C) → (classes,), got "
-                        f"{input_shape} → {output_shape}")
-    return input_shape, output_shape[0]
-
-
 def load_keras_model(path):
     """A `.keras` file saved by tf_keras (also QAT-, pruning- or clustering-wrapped) or by
-    Keras 3, loaded in safe mode; any failure is one `UserError` line."""
-    return quantization.load_model(path, allow_keras3=True)
+    Keras 3, loaded in safe mode, or a SavedModel folder (a `SavedModelClassifier`); any
+    failure is one `UserError` line."""
+    if os.path.isdir(path):
+        return SavedModelClassifier(path)
+    return compression.load_model(path, allow_keras3=True)
 
 
 def _as_model(model):
     if isinstance(model, (str, os.PathLike)):
         return load_keras_model(os.fspath(model))
     if not (hasattr(model, "inputs") and hasattr(model, "outputs") and callable(model)):
-        raise UserError(f"expected a Keras model or a .keras path, got {type(model).__name__}")
+        raise UserError(f"expected a Keras model, a .keras path or a SavedModel folder, got "
+                        f"{type(model).__name__}")
     return model
+
+
+def _keras_flavour(model):
+    if isinstance(model, SavedModelClassifier):
+        return "saved_model"
+    return "keras3" if is_keras3_model(model) else "tf_keras"
+
+
+def _check_image_dtype(dtype):
+    """Images must be preprocessed floats: raw uint8 pixels would calibrate and evaluate the
+    model on inputs it never saw, silently."""
+    dtype = np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
+    if dtype.kind != "f":
+        raise UserError(f"images are {dtype.name}; give preprocessed float images as the model "
+                        "takes them (e.g. (pixels - 127.5) / 127.5, or .astype('float32') if "
+                        "the model rescales them itself)")
 
 
 def _batched(data, split):
@@ -120,17 +131,20 @@ def _batched(data, split):
         return getattr(data, split)
     if isinstance(data, tf.data.Dataset):
         first = tf.nest.flatten(data.element_spec)[0]
+        _check_image_dtype(first.dtype)
         return data if first.shape.rank == 4 else data.batch(_EVAL_BATCH)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         images, labels = (np.asarray(a) for a in data)
         if len(images) != len(labels):
             raise UserError(f"{len(images)} images but {len(labels)} labels")
-        return tf.data.Dataset.from_tensor_slices((images.astype(np.float32), labels)).batch(
-            _EVAL_BATCH)
-    images = np.asarray(data)
+    else:
+        images, labels = np.asarray(data), None
     if images.dtype == object or images.ndim != 4:
         raise UserError(f"expected images of shape (N, H, W, C), got {images.shape}")
-    return tf.data.Dataset.from_tensor_slices(images.astype(np.float32)).batch(_EVAL_BATCH)
+    _check_image_dtype(images.dtype)
+    images = images.astype(np.float32)
+    return tf.data.Dataset.from_tensor_slices(
+        images if labels is None else (images, labels)).batch(_EVAL_BATCH)
 
 
 def calibration_images(data, count, input_shape):
@@ -185,7 +199,7 @@ def finish_export(model, tflite, mode, preprocessing, class_names, *, allow_floa
       UserError: an integer mode whose model still computes ops in float, unless
         `allow_float_ops`.
     """
-    input_shape, num_classes = model_shapes(model)
+    input_shape, num_classes = classifier_shapes(model)
     class_names = [str(name) for name in class_names or range(num_classes)]
     if len(class_names) != num_classes:
         raise UserError(f"{len(class_names)} class names for a model of {num_classes} classes")
@@ -220,7 +234,7 @@ def finish_export(model, tflite, mode, preprocessing, class_names, *, allow_floa
         weights=(flatbuffer.measure_weight_bits(tflite)
                  if mode in _converter.CALIBRATED_MODES else None),
         evaluation=evaluation,
-        keras="keras3" if is_keras3_model(model) else "tf_keras",
+        keras=_keras_flavour(model),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
     contract.update(fields)
@@ -229,12 +243,13 @@ def finish_export(model, tflite, mode, preprocessing, class_names, *, allow_floa
 
 def export(model, *, mode="int8", calibration=None, class_names=None, preprocessing=None,
            evaluate_on=None, representative_examples=256, allow_float_ops=False, sparse=False,
-           max_eval_examples=None, verbose=0):
+           keep_float_layers=0, accuracy_budget_pp=None, max_float_layers=8, validation=None,
+           max_eval_examples=None, verbose=0, name=None):
     """Converts a Keras classifier to a checked TFLite flatbuffer.
 
     Args:
-      model: a tf_keras or Keras 3 model (one image input, one class-score output), or a
-        `.keras` path saved by either.
+      model: a tf_keras or Keras 3 model (one image input, one class-score output), the path of
+        a `.keras` file saved by either, or a SavedModel folder.
       mode: "float32", "dynamic", "float16", "int8" (int8 input and output) or "int16x8".
         Defaults to "int8".
       calibration: images for the int8 / int16x8 ranges (see the module docstring); a
@@ -247,8 +262,18 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
       representative_examples: calibration images used. Defaults to 256.
       allow_float_ops: accept an integer model with ops left in float. Defaults to False.
       sparse: store pruned weights in TFLite's sparse format. Defaults to False.
+      keep_float_layers: int8 only: keep the N layers with the worst quantization error in
+        float (TFLite's QuantizationDebugger); implies `allow_float_ops`. Defaults to 0.
+      accuracy_budget_pp: int8 only: choose per-layer precision (int8, int8 with some layers
+        in float, or int16x8) within this many percentage points of the float model's accuracy
+        on `validation` (see `mixed_precision`). Defaults to None (plain int8).
+      max_float_layers: with `accuracy_budget_pp`, the most layers kept in float. Defaults to 8.
+      validation: `(images, labels)` that `accuracy_budget_pp` chooses on (never the test
+        set); a `Dataset` gives up to 2,000 of its validation images. Defaults to the
+        calibration `Dataset`'s.
       max_eval_examples: evaluate on the first N images only. Defaults to None (all).
       verbose: 1 prints the conversion and an evaluation progress bar. Defaults to 0.
+      name: what the progress lines call the export (e.g. its output path). Defaults to None.
 
     Returns:
       An `ExportResult`; `.save(path)` writes the `.tflite`, its contract and labels.
@@ -258,8 +283,9 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         calibration or evaluation data, a failed conversion, or float ops in an integer mode.
     """
     _converter.validate_mode(mode)
+    check_precision_options(mode, keep_float_layers, accuracy_budget_pp, max_float_layers, sparse)
     model = _as_model(model)
-    input_shape, _ = model_shapes(model)
+    input_shape, num_classes = classifier_shapes(model)
     source = next((d for d in (calibration, evaluate_on) if isinstance(d, Dataset)), None)
     if preprocessing is None:
         preprocessing = source.preprocessing if source else Preprocessing(input_shape)
@@ -268,6 +294,9 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
     if tuple(preprocessing.input_shape) != tuple(input_shape):
         raise UserError(f"preprocessing is for input {preprocessing.input_shape}, the model "
                         f"takes {input_shape}")
+    if source is not None and source.num_classes != num_classes:
+        raise UserError(f"the model predicts {num_classes} classes, the dataset has "
+                        f"{source.num_classes}")
     if class_names is None and source is not None:
         class_names = list(source.class_names)
     representative = None
@@ -275,15 +304,78 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         if calibration is None:
             raise UserError(f"{mode} export needs calibration images (calibration=...)")
         representative = calibration_images(calibration, representative_examples, input_shape)
-    with _progress.step(f"converting to {mode}" + (
-            f", calibrating on {len(representative):,} images" if representative is not None
-            else ""), verbose):
-        tflite = _converter.convert_model(model, mode, representative, sparse=sparse)
-    return finish_export(model, tflite, mode, preprocessing, class_names,
-                         allow_float_ops=allow_float_ops, evaluate_on=evaluate_on,
-                         max_eval_examples=max_eval_examples, verbose=verbose,
-                         representative_examples=0 if representative is None
-                         else len(representative))
+    prefix = f"{name}: " if name else ""
+    calibrating = (f", calibrating on {len(representative):,} images"
+                   if representative is not None else "")
+    kept_float, mixed_plan = [], None
+    if accuracy_budget_pp is not None:
+        images, labels = validation_set(validation if validation is not None else calibration,
+                                        input_shape)
+        with _progress.step(f"{prefix}trying int8, int8 with float layers and int16x8 on "
+                            f"{len(images):,} validation images{calibrating}", verbose):
+            tflite, mixed_plan = select_mixed_precision(
+                model, representative, images, labels, accuracy_budget_pp, max_float_layers)
+        chosen = next(c for c in mixed_plan["candidates"] if c["candidate"] == mixed_plan["chosen"])
+        mode, kept_float = chosen["mode"], chosen["float_layers"]
+    elif keep_float_layers:
+        with _progress.step(f"{prefix}converting to int8{calibrating}, keeping "
+                            f"{keep_float_layers} layer(s) in float", verbose):
+            calibrated = _converter.calibrate(model, representative)
+            kept_float = measure_layer_errors(calibrated, representative[:64])[:keep_float_layers]
+            tflite = _converter.quantize_calibrated(calibrated,
+                                                    [row["tensor"] for row in kept_float])
+    else:
+        with _progress.step(f"{prefix}converting to {mode}{calibrating}", verbose):
+            tflite = _converter.convert_model(model, mode, representative, sparse=sparse)
+    return finish_export(
+        model, tflite, mode, preprocessing, class_names,
+        allow_float_ops=allow_float_ops or bool(kept_float), evaluate_on=evaluate_on,
+        max_eval_examples=max_eval_examples, verbose=verbose, mixed_precision=mixed_plan,
+        float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
+                       "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
+        representative_examples=0 if representative is None else len(representative))
+
+
+def check_precision_options(mode, keep_float_layers, accuracy_budget_pp, max_float_layers,
+                            sparse):
+    """Raises `UserError` for a precision choice that does not fit `mode` or another one."""
+    if keep_float_layers < 0:
+        raise UserError(f"keep_float_layers must be >= 0, got {keep_float_layers}")
+    if keep_float_layers and mode != "int8":
+        raise UserError("keep_float_layers applies to int8 exports only")
+    if accuracy_budget_pp is not None:
+        if mode != "int8" or keep_float_layers:
+            raise UserError("accuracy_budget_pp applies to int8 exports without "
+                            "keep_float_layers")
+        if not accuracy_budget_pp >= 0:
+            raise UserError(f"accuracy_budget_pp must be >= 0, got {accuracy_budget_pp}")
+    if max_float_layers < 0:
+        raise UserError(f"max_float_layers must be >= 0, got {max_float_layers}")
+    if sparse and (keep_float_layers or accuracy_budget_pp is not None):
+        raise UserError("sparse applies to plain exports (no keep_float_layers or "
+                        "accuracy_budget_pp)")
+
+
+def validation_set(data, input_shape, limit=2000):
+    """Up to `limit` validation images and labels, as numpy arrays: what a precision choice
+    may look at (a `Dataset` gives its validation split, never its test split)."""
+    if data is None:
+        raise UserError("accuracy_budget_pp needs validation=(images, labels) or a Dataset")
+    images, labels = [], []
+    for element in _batched(data, "validation"):
+        if not isinstance(element, (tuple, list)):
+            raise UserError("accuracy_budget_pp needs labelled validation images")
+        images.append(np.asarray(element[0], np.float32))
+        labels.append(np.asarray(element[1]).reshape(-1))
+        if sum(len(b) for b in images) >= limit:
+            break
+    if not images:
+        raise UserError("accuracy_budget_pp needs validation images; the data has none")
+    images = np.concatenate(images)[:limit]
+    if tuple(images.shape[1:]) != tuple(input_shape):
+        raise UserError(f"validation images have shape {tuple(images.shape[1:])}, the model "
+                        f"expects {tuple(input_shape)}")
+    return images, np.concatenate(labels)[:limit]
 
 
 def evaluate(tflite, data, keras_model=None, max_examples=None, verbose=0):

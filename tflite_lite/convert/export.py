@@ -19,17 +19,13 @@ which has no build for this TensorFlow.
 import dataclasses
 import os
 
-import numpy as np
-
-from tflite_lite import _progress
-from tflite_lite import quantization
+from tflite_lite import compression
 from tflite_lite._config import Config
 from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
-from tflite_lite.convert.api import (LABELS_FILE, calibration_images, finish_export,
-                                     load_keras_model, model_shapes)
-from tflite_lite.convert.layer_errors import measure_layer_errors
-from tflite_lite.convert.mixed_precision import select_mixed_precision
+from tflite_lite._graph import classifier_shapes
+from tflite_lite.convert.api import (LABELS_FILE, check_precision_options, export,
+                                     load_keras_model)
 from tflite_lite.data import Preprocessing, load_dataset
 from tflite_lite.errors import UserError
 from tflite_lite.run_record import FILE as RUN_FILE
@@ -43,8 +39,8 @@ class ExportConfig(Config):
     """What to export and how.
 
     Attributes:
-      model_path: a `.keras` file; its `run.json` (if beside it) gives preprocessing, class
-        names and dataset.
+      model_path: a `.keras` file or a SavedModel folder; the training run's record beside
+        it, if any, gives preprocessing, class names and dataset.
       output: the `.tflite` path.
       mode: one of `converter.MODES`. Defaults to "int8".
       dataset: dataset for calibration and evaluation. Defaults to None (the run's dataset).
@@ -87,19 +83,8 @@ class ExportConfig(Config):
         if self.representative_examples < 1:
             raise UserError("representative_examples must be at least 1, got "
                             f"{self.representative_examples}")
-        if self.keep_float_layers < 0:
-            raise UserError(f"keep_float_layers must be >= 0, got {self.keep_float_layers}")
-        if self.keep_float_layers and self.mode != "int8":
-            raise UserError("keep_float_layers applies to int8 exports only")
-        if self.accuracy_budget_pp is not None:
-            if self.mode != "int8" or self.keep_float_layers:
-                raise UserError("accuracy_budget_pp applies to int8 exports without "
-                                "keep_float_layers")
-            if not self.accuracy_budget_pp >= 0:
-                raise UserError(f"accuracy_budget_pp must be >= 0, got {self.accuracy_budget_pp}")
-        if self.sparse and (self.keep_float_layers or self.accuracy_budget_pp is not None):
-            raise UserError("sparse applies to plain exports (no keep_float_layers or "
-                            "accuracy_budget_pp)")
+        check_precision_options(self.mode, self.keep_float_layers, self.accuracy_budget_pp,
+                                self.max_float_layers, self.sparse)
         if self.max_eval_examples is not None and self.max_eval_examples < 1:
             raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
 
@@ -129,19 +114,6 @@ def rebase_contract(contract, old_folder, new_folder):
     return contract
 
 
-def _validation_set(data, limit=2000):
-    """Up to `limit` validation images and labels: what a precision choice may look at."""
-    images, labels = [], []
-    for batch, batch_labels in data.validation:
-        images.append(batch.numpy())
-        labels.append(batch_labels.numpy().reshape(-1))
-        if sum(len(b) for b in images) >= limit:
-            break
-    if not images:
-        raise UserError("accuracy_budget_pp needs validation images; the dataset has none")
-    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
-
-
 def export_model(config, verbose=0):
     """Converts, checks, optionally evaluates, and writes the export files.
 
@@ -159,16 +131,18 @@ def export_model(config, verbose=0):
     """
     config.validate()
     model = load_keras_model(config.model_path)
-    input_shape, num_classes = model_shapes(model)
+    input_shape, num_classes = classifier_shapes(model)
     run = RunRecord.beside(config.model_path)
     restructured = (run.get("compression") or {}).get("restructured")
     registered = run.model if run.model in list_models() else None
     small_input = run.config.get("small_input")
-    if not quantization.is_quantized(model):
+    if not hasattr(model, "layers"):  # a SavedModel: its graph is what it is
+        pass
+    elif not compression.is_quantized(model):
         model = deploy_form(model, None if restructured else registered, small_input)
     elif registered and not restructured:
-        qat_config = quantization.QATConfig.from_config(run.get("quantization") or {})
-        model = quantization.deploy_qat_model(model, run["model"], small_input, qat_config)
+        qat_config = compression.QATConfig.from_config(run.get("quantization") or {})
+        model = compression.deploy_qat_model(model, run["model"], small_input, qat_config)
     preprocessing = run.preprocessing or Preprocessing(input_shape=input_shape)
     if preprocessing.input_shape != input_shape:
         raise UserError(f"{RUN_FILE} says input {preprocessing.input_shape}, the model has "
@@ -191,46 +165,17 @@ def export_model(config, verbose=0):
         raise UserError(f"{RUN_FILE} lists {len(class_names)} class names, the model predicts "
                         f"{num_classes} classes")
 
-    representative = (calibration_images(data, config.representative_examples, input_shape)
-                      if config.mode in _converter.CALIBRATED_MODES else None)
-    kept_float, mixed_plan, mode = [], None, config.mode
-    calibrating = (f", calibrating on {len(representative):,} images"
-                   if representative is not None else "")
-    if config.accuracy_budget_pp is not None:
-        images, labels = _validation_set(data)
-        with _progress.step(f"{config.output}: trying int8, int8 with float layers and "
-                            f"int16x8 on {len(images):,} validation images{calibrating}",
-                            verbose):
-            tflite, mixed_plan = select_mixed_precision(
-                model, representative, images, labels, config.accuracy_budget_pp,
-                config.max_float_layers)
-        chosen = next(c for c in mixed_plan["candidates"] if c["candidate"] == mixed_plan["chosen"])
-        mode, kept_float = chosen["mode"], chosen["float_layers"]
-    elif config.keep_float_layers:
-        with _progress.step(f"{config.output}: converting to int8{calibrating}, keeping "
-                            f"{config.keep_float_layers} layer(s) in float", verbose):
-            calibrated = _converter.calibrate(model, representative)
-            errors = measure_layer_errors(calibrated, representative[:64])
-            kept_float = errors[:config.keep_float_layers]
-            tflite = _converter.quantize_calibrated(calibrated,
-                                                    [row["tensor"] for row in kept_float])
-    else:
-        with _progress.step(f"{config.output}: converting to {config.mode}{calibrating}",
-                            verbose):
-            tflite = _converter.convert_model(model, config.mode, representative,
-                                              sparse=config.sparse)
-
-    result = finish_export(
-        model, tflite, mode, preprocessing, class_names,
-        allow_float_ops=config.allow_float_ops or bool(kept_float),
-        evaluate_on=data if config.evaluate else None,
-        max_eval_examples=config.max_eval_examples, verbose=verbose,
-        quantization=run.get("quantization"), compression=run.get("compression"),
-        mixed_precision=mixed_plan,
-        float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
-                       "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
-        representative_examples=0 if representative is None else len(representative),
-        source_model=config.model_path, export_config=config.get_config())
+    result = export(
+        model, mode=config.mode, calibration=data, class_names=class_names,
+        preprocessing=preprocessing, evaluate_on=data if config.evaluate else None,
+        representative_examples=config.representative_examples,
+        allow_float_ops=config.allow_float_ops, sparse=config.sparse,
+        keep_float_layers=config.keep_float_layers,
+        accuracy_budget_pp=config.accuracy_budget_pp, max_float_layers=config.max_float_layers,
+        max_eval_examples=config.max_eval_examples, verbose=verbose, name=config.output)
+    result.contract.update(quantization=run.get("quantization"),
+                           compression=run.get("compression"),
+                           source_model=config.model_path, export_config=config.get_config())
     if result.evaluation is not None:
         result.evaluation["dataset"] = dataset_name
     result.contract = rebase_contract(result.contract, os.getcwd(),

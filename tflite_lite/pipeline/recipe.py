@@ -38,10 +38,10 @@ import re
 from tflite_lite import data as data_lib
 from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
 from tflite_lite.convert import MODES
-from tflite_lite.distillation import DistillationConfig
+from tflite_lite.compression import DistillationConfig
 from tflite_lite.errors import UserError
-from tflite_lite.pruning import PruningConfig
-from tflite_lite.quantization import PRESERVE, WEIGHT_QUANTIZERS
+from tflite_lite.compression import PruningConfig
+from tflite_lite.compression import PRESERVE, WEIGHT_QUANTIZERS
 
 DATASET_DEFAULTS = {"name": "fashion_mnist", "input_size": 32, "channels": None,
                     "batch_size": 128, "augment": list(data_lib.AUGMENTATIONS),
@@ -261,8 +261,8 @@ class Recipe:
         if not isinstance(self.teacher["load"], str) or not os.path.isfile(path):
             raise UserError(f"recipe teacher.load: {self.teacher['load']}: no such model file "
                             "or run folder")
-        from tflite_lite.distillation import check_compatible
-        from tflite_lite.quantization import load_model
+        from tflite_lite.compression import check_compatible
+        from tflite_lite.compression import load_model
 
         num_classes = len(data_lib.dataset_class_names(self.dataset["name"]))
         check_compatible(load_model(path), self.input_shape, num_classes)

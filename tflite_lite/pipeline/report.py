@@ -11,7 +11,7 @@ from tflite_lite import _io, _progress
 from tflite_lite.report import format_table
 from tflite_lite.run_record import RunRecord
 
-PIPELINE_FILE = "pipeline.json"  # a training stage's own record is its run.json (RunRecord)
+PIPELINE_FILE = "pipeline.json"  # a training stage's own record is its RunRecord
 PLOTS = {"accuracy_vs_size": "accuracy_vs_size.png",
          "accuracy_vs_latency": "accuracy_vs_latency.png",
          "training_curves": "training_curves.png"}

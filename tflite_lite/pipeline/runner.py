@@ -7,7 +7,7 @@ Stages, in order (those the recipe asks for): `teacher`, `baseline`, `student`, 
 A finished stage leaves `stage.json` with its fingerprint: a hash of its settings and of the
 fingerprints of the stages it reads. On a rerun a stage whose fingerprint matches is skipped;
 change a setting and that stage and the ones after it run again. A training folder without
-stage.json that holds a finished run with the same settings (run.json) is adopted, when the
+stage.json that holds a finished run with the same settings (its `RunRecord`) is adopted, when the
 stage reads no other stage.
 """
 
@@ -20,7 +20,7 @@ import time
 from tflite_lite import _io, _progress
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert import ExportConfig, export_model
-from tflite_lite.distillation import DistillationConfig
+from tflite_lite.compression import DistillationConfig
 from tflite_lite.pipeline import report
 from tflite_lite.report import format_table
 from tflite_lite.run_record import RunRecord
@@ -156,7 +156,7 @@ def _train_config(stage):
 
 def _comparable(config):
     """A training config without the fields that do not change the result; a field that an
-    older run.json lacks counts as its default."""
+    older run record lacks counts as its default."""
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
                 if f.default is not dataclasses.MISSING}
     return {k: v for k, v in {**defaults, **config}.items() if k not in _UNFINGERPRINTED}
@@ -164,7 +164,7 @@ def _comparable(config):
 
 def _finished(stage):
     """Whether `stage` already ran with these settings: its stage.json, or for a training
-    stage that reads no other stage and has none, a finished run.json with the same config."""
+    stage that reads no other stage and has none, a finished run record with the same config."""
     marker = _read_json(os.path.join(stage.folder, STAGE_FILE))
     if marker:
         return marker.get("fingerprint") == stage.fingerprint

@@ -5,24 +5,24 @@ import dataclasses
 import math
 import os
 
-from tflite_lite import distillation as distillation_lib
 from tflite_lite import distributed
 from tflite_lite._config import Config
 from tflite_lite.architectures import list_models, unknown_model_message
 from tflite_lite.data import AUGMENTATIONS
 from tflite_lite.errors import UserError
-from tflite_lite.pruning import ChannelPruningConfig, ClusteringConfig, LowRankConfig, PruningConfig
-from tflite_lite.quantization import QATConfig
+from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, DistillationConfig,
+                                     LowRankConfig, PruningConfig, QATConfig)
 from tflite_lite.run_record import RunRecord
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("cosine", "step", "constant")
+MIN_INPUT_SIZE = 28  # Fashion-MNIST's own size; the builders' stride-32 stages need no less
 _NATURAL_CHANNELS = {"fashion_mnist": 1, "mnist": 1, "cifar10": 3}
 
 
 COMPRESSION_CONFIGS = {"pruning": PruningConfig, "clustering": ClusteringConfig,
                         "channel_pruning": ChannelPruningConfig, "low_rank": LowRankConfig}
-NESTED_CONFIGS = {**COMPRESSION_CONFIGS, "distillation": distillation_lib.DistillationConfig}
+NESTED_CONFIGS = {**COMPRESSION_CONFIGS, "distillation": DistillationConfig}
 
 
 @dataclasses.dataclass
@@ -33,7 +33,7 @@ class TrainConfig(Config):
       model: registered model name. Defaults to "mobilenet_v2_035".
       dataset: dataset name for `load_dataset`. Defaults to "fashion_mnist".
       output_dir: folder for the run's files. Defaults to "runs/train".
-      input_size: square input side in pixels. Defaults to 32.
+      input_size: square input side in pixels, at least 28. Defaults to 32.
       channels: input channels, 1 or 3; None takes the dataset's own. Defaults to None.
       epochs: training epochs. Defaults to 10.
       batch_size: examples per step. Defaults to 128.
@@ -44,33 +44,33 @@ class TrainConfig(Config):
       warmup_epochs: linear warm-up length for the cosine schedule. Defaults to 1.
       weight_decay: decoupled weight decay, not applied to batch norm and biases.
         Defaults to 5e-5.
-      augment: training augmentations from ("flip", "translate"). Defaults to both.
+      augment: training augmentations from ("flip", "translate"), or "none". Defaults to both.
       dropout: dropout before the classifier; None keeps the builder's default.
       small_input: small-input variant; None lets the builder choose by input size.
       validation_split: fraction of training data held out. Defaults to 0.1.
       max_train_examples: cap on training examples for quick runs. Defaults to None.
       max_eval_examples: cap on validation and test examples each (the first ones), for quick
-        runs; `run.json`'s `num_examples` says how many each figure used. Defaults to None.
+        runs; the run record's `num_examples` says how many each figure used. Defaults to None.
       keep_checkpoints: how many per-epoch checkpoints to keep. Defaults to 2.
       seed: seeds data order, augmentation and weights. Defaults to 0.
       verbose: Keras progress output: 1 (bar), 2 (a line per epoch), 0, or None for a bar
         on a terminal and lines otherwise. Defaults to None.
       init_from: a float `.keras` to start from (fine-tuning) instead of fresh weights; `model`
-        may then be None and is read from the `run.json` beside it. Defaults to None.
+        may then be None and is read from the run record beside it. Defaults to None.
       qat: quantization-aware training (tfmot fake quantization). Defaults to False.
       weight_quantizer: with `qat`: "int8", "uniform", "ternary" or "binary". Defaults to "int8".
       weight_bits: with `qat` and the uniform quantizer: bits per weight, 2-8. Defaults to 8.
       qat_preserve: with `qat`: "sparsity" or "clusters", to keep a pruned or clustered
         `init_from` model's structure through QAT. Defaults to None.
-      pruning: a `pruning.PruningConfig` (or its dict): magnitude / m:n pruning during
+      pruning: a `PruningConfig` (or its dict): magnitude / m:n pruning during
         training; the saved model is stripped. Defaults to None.
-      clustering: a `pruning.ClusteringConfig` (or its dict): weight clustering during
+      clustering: a `ClusteringConfig` (or its dict): weight clustering during
         training (needs `init_from`); the saved model is stripped. Defaults to None.
-      channel_pruning: a `pruning.ChannelPruningConfig` (or its dict): remove channels from the
+      channel_pruning: a `ChannelPruningConfig` (or its dict): remove channels from the
         `init_from` model before training (fine-tuning). Defaults to None.
-      low_rank: a `pruning.LowRankConfig` (or its dict): SVD-factorize the `init_from` model
+      low_rank: a `LowRankConfig` (or its dict): SVD-factorize the `init_from` model
         before training. Defaults to None.
-      distillation: a `distillation_lib.DistillationConfig` (or its dict): learn from a teacher's
+      distillation: a `DistillationConfig` (or its dict): learn from a teacher's
         logits as well as the labels; combines with `qat` and `pruning`. Defaults to None.
       strategy: None (one device), "mirrored" (all local GPUs) or "multi_worker" (the
         machines TF_CONFIG lists; each runs the same command). Float training and QAT.
@@ -109,7 +109,7 @@ class TrainConfig(Config):
     clustering: ClusteringConfig = None
     channel_pruning: ChannelPruningConfig = None
     low_rank: LowRankConfig = None
-    distillation: distillation_lib.DistillationConfig = None
+    distillation: DistillationConfig = None
     strategy: str = None
 
     def __post_init__(self):
@@ -140,6 +140,9 @@ class TrainConfig(Config):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise UserError(f"{key} must be a positive integer, got {value!r}")
+        if self.input_size < MIN_INPUT_SIZE:
+            raise UserError(f"input_size must be at least {MIN_INPUT_SIZE} px, got "
+                            f"{self.input_size}")
         if self.channels not in (None, 1, 3):
             raise UserError(f"channels must be 1 or 3, got {self.channels!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -154,6 +157,8 @@ class TrainConfig(Config):
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if not self.warmup_epochs >= 0:
             raise UserError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
+        if not 0 < self.validation_split < 1:
+            raise UserError(f"validation_split must be in (0, 1), got {self.validation_split!r}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout!r}")
         for key in ("max_train_examples", "max_eval_examples"):

@@ -3,9 +3,9 @@
     result = train(TrainConfig(model="mobilenet_v2_035", epochs=10, output_dir="runs/m"))
 
 Writes into `output_dir` (each file atomically): `model.keras`, `checkpoints/epoch_NNN.keras`
-(the newest few), `history.json` (kept current after every epoch), `run.json` (config, class
-names, preprocessing, model profile and measured test accuracy) and TensorBoard logs under
-`logs/`. While training runs, `backup/` holds the state of the last finished epoch: the same
+(the newest few), `history.json` (kept current after every epoch), the run record
+(`RunRecord`: config, class names, preprocessing, model profile and measured test accuracy)
+and TensorBoard logs under `logs/`. While training runs, `backup/` holds the state of the last finished epoch: the same
 command after a kill resumes from there and ends with the same number of epochs.
 """
 
@@ -22,14 +22,13 @@ import time
 import numpy as np
 
 import tflite_lite
-from tflite_lite import _io, distributed, pruning
-from tflite_lite import distillation as distillation_lib
+from tflite_lite import _io, compression, distributed
 from tflite_lite._keras import keras, tf
 from tflite_lite.architectures import create_model, get_model_config, list_models, profile
 from tflite_lite.architectures.deploy import transfer_weights
 from tflite_lite.data import load_dataset
 from tflite_lite.errors import UserError
-from tflite_lite.quantization import is_quantized, load_model, quantize_model, with_default_scheme
+from tflite_lite.compression import is_quantized, load_model, quantize_model, with_default_scheme
 from tflite_lite.run_record import RunRecord
 from tflite_lite.training.callbacks import EpochCheckpoint, EpochLog, TrainingThroughput
 from tflite_lite.training.config import COMPRESSION_CONFIGS
@@ -138,9 +137,9 @@ def _restructure(model, config, data):
         if config.channel_pruning.criterion == "activation":
             source = data.validation if data.validation is not None else data.train
             calibration = np.concatenate([images.numpy() for images, _ in source.take(4)])
-        model = pruning.prune_channels(model, config.channel_pruning, calibration)
+        model = compression.prune_channels(model, config.channel_pruning, calibration)
     if config.low_rank is not None:
-        model = pruning.factorize(model, config.low_rank)
+        model = compression.factorize(model, config.low_rank)
     return model
 
 
@@ -150,9 +149,9 @@ def _wrap_for_training(model, config, total_steps, log_dir):
         return quantize_model(model, config.qat_config), []
     if config.pruning is not None:
         schedule = config.pruning.with_steps(total_steps)
-        return pruning.prune_model(model, schedule), pruning.pruning_callbacks(log_dir)
+        return compression.prune_model(model, schedule), compression.pruning_callbacks(log_dir)
     if config.clustering is not None:
-        return pruning.cluster_model(model, config.clustering), []
+        return compression.cluster_model(model, config.clustering), []
     return model, []
 
 
@@ -161,7 +160,7 @@ def _unwrap(model, float_model, config):
     cluster-preserving QAT under the default scheme (its extra variables do not reload)."""
     if config.qat and config.qat_preserve == "clusters":
         return with_default_scheme(model, float_model)
-    return pruning.strip_clustering(pruning.strip_pruning(model))
+    return compression.strip_clustering(compression.strip_pruning(model))
 
 
 def _distiller(model, config, data):
@@ -169,7 +168,7 @@ def _distiller(model, config, data):
     logits attached once when cached); checks the teacher against the data first."""
     settings = config.distillation
     teacher = load_model(settings.teacher)
-    distillation_lib.check_compatible(teacher, config.input_shape, data.num_classes)
+    compression.check_compatible(teacher, config.input_shape, data.num_classes)
     teacher_preprocessing = RunRecord.beside(settings.teacher).get("preprocessing")
     if teacher_preprocessing not in (None, data.preprocessing.get_config()):
         raise UserError(f"distillation teacher {settings.teacher} was trained with preprocessing "
@@ -177,20 +176,20 @@ def _distiller(model, config, data):
                         f"{data.preprocessing.get_config()}")
     train = data.train
     if settings.cache_teacher_logits:
-        train = data.with_train_targets(distillation_lib.teacher_logits_fn(teacher)).train
+        train = data.with_train_targets(compression.teacher_logits_fn(teacher)).train
         teacher = None
-    distiller = distillation_lib.Distiller(model, teacher, settings.temperature, settings.alpha)
-    return distiller, [distillation_lib.DistillationSchedule(settings, config.epochs)], train
+    distiller = compression.Distiller(model, teacher, settings.temperature, settings.alpha)
+    return distiller, [compression.DistillationSchedule(settings, config.epochs)], train
 
 
 def _compression_record(model, config):
     source = RunRecord.beside(config.init_from) if config.init_from else {}
-    compression = {key: None if getattr(config, key) is None else getattr(config, key).get_config()
-                   for key in COMPRESSION_CONFIGS}
-    sparsity = pruning.weight_sparsity(model)
-    distinct = pruning.distinct_weights(model)
+    configs = {key: None if getattr(config, key) is None else getattr(config, key).get_config()
+               for key in COMPRESSION_CONFIGS}
+    sparsity = compression.weight_sparsity(model)
+    distinct = compression.distinct_weights(model)
     return dict(
-        compression,
+        configs,
         restructured=config.restructures or bool(source.get("compression", {}).get("restructured")),
         qat_preserve=config.qat_preserve,
         sparsity=sparsity["overall"],
@@ -236,7 +235,7 @@ def train(config):
       config: a `TrainConfig`.
 
     Returns:
-      The run record written to `run.json` (a dict; `test_accuracy` among its keys).
+      The `RunRecord` written into `output_dir` (a dict; `test_accuracy` among its keys).
 
     Raises:
       UserError: for invalid configuration or data, an unwritable output folder, or a loss
@@ -362,7 +361,7 @@ def train(config):
 
 
 def load_run(run_dir):
-    """Reads a training run: returns (model, record) from `model.keras` and `run.json`."""
+    """Reads a training run: returns (model, record) from `model.keras` and its `RunRecord`."""
     model_path = os.path.join(run_dir, "model.keras")
     if not os.path.isfile(model_path):
         raise UserError(f"not a training run folder: {model_path} is missing")

@@ -70,9 +70,6 @@ class PruningConfig(Config):
     frequency: int = 100
     m_by_n: str = None
 
-    def __post_init__(self):
-        self.validate()
-
     def validate(self):
         if self.schedule not in SCHEDULES:
             raise UserError(f"pruning schedule must be one of {', '.join(SCHEDULES)}, "

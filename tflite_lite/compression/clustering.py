@@ -19,7 +19,7 @@ from tensorflow_model_optimization.python.core.clustering.keras.cluster_wrapper 
 from tflite_lite._config import Config
 from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.errors import UserError
-from tflite_lite.pruning.magnitude import copy_model, kernel_values
+from tflite_lite.compression.pruning import copy_model, kernel_values
 
 INITIALIZATIONS = ("kmeans_plus_plus", "linear", "density_based")
 _clustering = tfmot.clustering.keras
@@ -46,9 +46,6 @@ class ClusteringConfig(Config):
     init: str = "kmeans_plus_plus"
     per_layer: dict = dataclasses.field(default_factory=dict)
     preserve_sparsity: bool = False
-
-    def __post_init__(self):
-        self.validate()
 
     def validate(self):
         for name, clusters in {"number_of_clusters": self.number_of_clusters,

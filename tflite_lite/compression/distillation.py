@@ -51,9 +51,6 @@ class DistillationConfig(Config):
     final_alpha: float = None
     cache_teacher_logits: bool = False
 
-    def __post_init__(self):
-        self.validate()
-
     def validate(self):
         """Raises `UserError` naming the first invalid field."""
         if not isinstance(self.teacher, str) or not self.teacher:

@@ -25,7 +25,7 @@ from tflite_lite._config import Config
 from tflite_lite._keras import keras
 from tflite_lite.architectures import profile
 from tflite_lite.errors import UserError
-from tflite_lite.pruning import shuffle_units
+from tflite_lite.compression import shuffle_units
 
 layers = keras.layers
 CRITERIA = ("l1", "bn_gamma", "activation")
@@ -57,9 +57,6 @@ class ChannelPruningConfig(Config):
     target_macs_ratio: float = None
     round_to: int = 8
     min_channels: int = 8
-
-    def __post_init__(self):
-        self.validate()
 
     def validate(self):
         if self.criterion not in CRITERIA:

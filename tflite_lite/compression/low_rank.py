@@ -38,11 +38,6 @@ class LowRankConfig(Config):
     rank: int = None
     layers: tuple = None
 
-    def __post_init__(self):
-        if self.layers is not None:
-            self.layers = tuple(self.layers)
-        self.validate()
-
     def validate(self):
         if not (isinstance(self.energy, (int, float)) and 0 < self.energy <= 1):
             raise UserError(f"low-rank energy must be in (0, 1], got {self.energy!r}")

@@ -20,11 +20,12 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
 
 from tflite_lite import _io
+from tflite_lite._graph import classifier_shapes
 from tflite_lite._config import Config
 from tflite_lite._keras import keras, keras3, require_tf_keras
 from tflite_lite.architectures import create_model, deploy, get_model_config
 from tflite_lite.errors import UserError
-from tflite_lite.quantization import low_bit
+from tflite_lite.compression import low_bit
 
 _QUANT_PREFIX = "quant_"
 # Layers whose computation tfmot cannot see: it would leave them in float without an error.
@@ -55,9 +56,6 @@ class QATConfig(Config):
     keep_first_and_last: bool = True
     preserve: str = None
 
-    def __post_init__(self):
-        self.validate()
-
     def validate(self):
         low_bit.validate_weight_quantizer(self.weight_quantizer, self.weight_bits)
         if self.preserve not in PRESERVE:
@@ -73,8 +71,10 @@ class QATConfig(Config):
 
 
 def check_quantizable(model):
-    """Raises `UserError` naming the first layer QAT cannot handle: a Lambda / TF-op layer
-    (tfmot would silently leave it in float) or a nested model."""
+    """Raises `UserError` for a model that is not a one-input, one-output image classifier,
+    or naming the first layer QAT cannot handle: a Lambda / TF-op layer (tfmot would silently
+    leave it in float) or a nested model."""
+    classifier_shapes(model)
     for layer in model.layers:
         if type(layer).__name__ in _OPAQUE_TYPES:
             raise UserError(_unsupported(layer.name, type(layer).__name__,
