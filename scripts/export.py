@@ -1,4 +1,5 @@
-"""Exports a trained `.keras` classifier to TFLite, checked and (optionally) evaluated.
+"""Exports a trained classifier (a `.keras` file of tf_keras or Keras 3, or a SavedModel folder)
+to TFLite, checked and (optionally) evaluated.
 
 Usage:
   python scripts/export.py --model DIR/model.keras --mode int8 --dataset fashion_mnist \
@@ -24,7 +25,8 @@ from tflite_lite.report import format_table
 
 _D = ExportConfig
 
-_MODEL = flags.DEFINE_string("model", None, "Trained `.keras` file.", required=True)
+_MODEL = flags.DEFINE_string("model", None, "Trained `.keras` file (tf_keras or Keras 3) or "
+                             "SavedModel folder.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output `.tflite` (default: beside the model, "
                               "model_<mode>.tflite).")
 _MODE = flags.DEFINE_enum("mode", _D.mode, MODES, "Export mode.")

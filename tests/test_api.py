@@ -156,6 +156,10 @@ def test_saved_model_folder_exports_like_its_model(models, data, how, tmp_path):
     assert result.evaluation["agreement"] >= 0.9
     with pytest.raises(UserError, match="not a SavedModel"):
         tflite_lite.export(str(tmp_path))
+    script = run_main("export", "--model", folder, "--mode", "float32", "--output",
+                      str(tmp_path / "out" / "m.tflite"))
+    assert script.returncode == 0, script.stderr
+    assert json.loads((tmp_path / "out" / "m.json").read_text())["keras"] == "saved_model"
 
 
 def test_keras3_model_through_mixed_precision(models, data):
@@ -170,7 +174,7 @@ def test_keras3_model_through_mixed_precision(models, data):
     plan = chosen.contract["mixed_precision"]
     assert plan["chosen"] == "int8" and plan["candidates"][0]["meets_budget"]
     assert chosen.float_ops == [] and chosen.evaluation["agreement"] >= 0.9
-    with pytest.raises(UserError, match="needs labelled validation images"):
+    with pytest.raises(UserError, match="validation images need labels"):
         tflite_lite.export(k3, calibration=np.zeros((4, 32, 32, 1), np.float32),
                            accuracy_budget_pp=1.0)
 

@@ -147,22 +147,39 @@ def _batched(data, split):
         images if labels is None else (images, labels)).batch(_EVAL_BATCH)
 
 
+def _first_images(data, split, count, input_shape, what, labelled=False):
+    """The first `count` images of `data`'s `split` as float32 (N, H, W, C), and their labels
+    when `labelled`; `what` names the data in messages."""
+    images, labels = [], []
+    for element in _batched(data, split):
+        pair = isinstance(element, (tuple, list))
+        if labelled and not pair:
+            raise UserError(f"{what} images need labels: give (images, labels) or a Dataset")
+        images.append(np.asarray(element[0] if pair else element, np.float32))
+        if labelled:
+            labels.append(np.asarray(element[1]).reshape(-1))
+        if sum(map(len, images)) >= count:
+            break
+    if not images:
+        raise UserError(f"the {what} data holds no images")
+    images = np.concatenate(images)[:count]
+    if tuple(images.shape[1:]) != tuple(input_shape):
+        raise UserError(f"{what} images have shape {tuple(images.shape[1:])}, the model "
+                        f"expects {tuple(input_shape)}")
+    return (images, np.concatenate(labels)[:count]) if labelled else images
+
+
 def calibration_images(data, count, input_shape):
     """Up to `count` preprocessed images (N, H, W, C) from `data` (see the module docstring)."""
-    batches, total = [], 0
-    for element in _batched(data, "train"):
-        images = element[0] if isinstance(element, (tuple, list)) else element
-        batches.append(np.asarray(images, np.float32))
-        total += len(batches[-1])
-        if total >= count:
-            break
-    if not total:
-        raise UserError("the calibration data holds no images")
-    images = np.concatenate(batches)[:count]
-    if tuple(images.shape[1:]) != tuple(input_shape):
-        raise UserError(f"calibration images have shape {tuple(images.shape[1:])}, the model "
-                        f"expects {tuple(input_shape)}")
-    return images
+    return _first_images(data, "train", count, input_shape, "calibration")
+
+
+def validation_set(data, input_shape, limit=2000):
+    """Up to `limit` validation images and labels, as numpy arrays: what a precision choice
+    may look at (a `Dataset` gives its validation split, never its test split)."""
+    if data is None:
+        raise UserError("accuracy_budget_pp needs validation=(images, labels) or a Dataset")
+    return _first_images(data, "validation", limit, input_shape, "validation", labelled=True)
 
 
 def _evaluation_set(data, input_shape, limit=None):
@@ -354,28 +371,6 @@ def check_precision_options(mode, keep_float_layers, accuracy_budget_pp, max_flo
     if sparse and (keep_float_layers or accuracy_budget_pp is not None):
         raise UserError("sparse applies to plain exports (no keep_float_layers or "
                         "accuracy_budget_pp)")
-
-
-def validation_set(data, input_shape, limit=2000):
-    """Up to `limit` validation images and labels, as numpy arrays: what a precision choice
-    may look at (a `Dataset` gives its validation split, never its test split)."""
-    if data is None:
-        raise UserError("accuracy_budget_pp needs validation=(images, labels) or a Dataset")
-    images, labels = [], []
-    for element in _batched(data, "validation"):
-        if not isinstance(element, (tuple, list)):
-            raise UserError("accuracy_budget_pp needs labelled validation images")
-        images.append(np.asarray(element[0], np.float32))
-        labels.append(np.asarray(element[1]).reshape(-1))
-        if sum(len(b) for b in images) >= limit:
-            break
-    if not images:
-        raise UserError("accuracy_budget_pp needs validation images; the data has none")
-    images = np.concatenate(images)[:limit]
-    if tuple(images.shape[1:]) != tuple(input_shape):
-        raise UserError(f"validation images have shape {tuple(images.shape[1:])}, the model "
-                        f"expects {tuple(input_shape)}")
-    return images, np.concatenate(labels)[:limit]
 
 
 def evaluate(tflite, data, keras_model=None, max_examples=None, verbose=0):
