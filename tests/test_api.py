@@ -81,6 +81,15 @@ def test_export_in_memory_is_int8_and_agrees(models, data, flavour, tmp_path):
     assert again["tflite_accuracy"] == result.evaluation["tflite_accuracy"]
 
 
+@pytest.mark.parametrize("mode", ["float32", "dynamic", "float16", "int16x8"])
+def test_keras3_model_exports_in_every_mode(models, data, mode):
+    """int8 is above; the other modes, evaluated against the Keras 3 model."""
+    result = tflite_lite.export(models["keras3"], mode=mode, calibration=data, evaluate_on=data)
+    assert result.contract["mode"] == mode and result.contract["keras"] == "keras3"
+    assert result.contract["input"]["dtype"] == ("int16" if mode == "int16x8" else "float32")
+    assert result.float_ops == [] and result.evaluation["agreement"] >= 0.97
+
+
 def test_export_takes_numpy_arrays_and_benchmark_takes_bytes(models, data):
     images, labels = map(np.concatenate, zip(*[(x.numpy(), y.numpy()) for x, y in data.test]))
     result = tflite_lite.export(models["keras3"], calibration=images[:64],

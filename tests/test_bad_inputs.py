@@ -52,6 +52,15 @@ SCRIPT_CASES = [
     ("export_lambda_layer", "export", ["--model", "{lambda_keras}", "--output",
                                        "{tmp}/out4/m.tflite"], "Lambda", ["{tmp}/out4"]),
     ("export_bad_mode", "export", ["--model", "{trained}", "--mode", "int4"], "int4", []),
+    ("export_not_an_image_model", "export",
+     ["--model", "{flat_keras}", "--mode", "float32", "--output", "{tmp}/out7/m.tflite"],
+     "expected an image classifier (H, W, C)", ["{tmp}/out7"]),
+    ("export_two_output_model", "export",
+     ["--model", "{two_heads_keras}", "--mode", "float32", "--output", "{tmp}/out8/m.tflite"],
+     "one input and one output", ["{tmp}/out8"]),
+    ("export_saved_model_folder_without_model", "export",
+     ["--model", "{empty_folder}", "--mode", "float32", "--output", "{tmp}/out9/m.tflite"],
+     "not a SavedModel", ["{tmp}/out9"]),
     ("export_class_count_mismatch", "export",
      ["--model", "{trained}", "--dataset", "folder:{three_classes}", "--output",
       "{tmp}/out5/m.tflite"], "10 classes", ["{tmp}/out5"]),
@@ -154,6 +163,16 @@ def bad(tmp_path_factory, trained_run):
     with zipfile.ZipFile(tmp / "zip.tflite", "w") as archive:
         archive.writestr("config.json", "{}")
     paths["zip_tflite"] = str(tmp / "zip.tflite")
+
+    flat = keras.Input((32, 32))
+    keras.Model(flat, keras.layers.Dense(10)(keras.layers.Flatten()(flat))).save(
+        tmp / "flat.keras")
+    paths["flat_keras"] = str(tmp / "flat.keras")
+    image = keras.Input((32, 32, 1))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(image))
+    keras.Model(image, [keras.layers.Dense(10)(features), keras.layers.Dense(2)(features)]).save(
+        tmp / "two_heads.keras")
+    paths["two_heads_keras"] = str(tmp / "two_heads.keras")
 
     inputs = keras.Input((32, 32, 1))
     outputs = keras.layers.Lambda(lambda x: x * 2.0, name="doubled")(inputs)
