@@ -48,6 +48,7 @@ def reject_extra_args(argv):
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
            str: flags.DEFINE_string, tuple: flags.DEFINE_list}
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "tuple": tuple}  # as strings
 _AUTO = "auto"
 
 
@@ -99,7 +100,8 @@ class ConfigFlags:
             if field.name in skip or kind not in _DEFINE:
                 continue
             name = names.get(field.name, prefix + field.name)
-            default = None if when is not None else _field_default(field)
+            default = (None if when is not None or field.default is dataclasses.MISSING
+                       else field.default)
             help_text = docs.get(field.name, field.name)
             if when is None:  # absl shows the default itself
                 help_text = re.sub(r"\s*Defaults to .*?\.$", "", help_text)
@@ -143,12 +145,3 @@ class ConfigFlags:
                                 + " or ".join(f"--{self.holders[k].name}" for k in self.when))
             return None
         return self.config_class(**values)
-
-
-_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "tuple": tuple}
-
-
-def _field_default(field):
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    return None
