@@ -30,6 +30,63 @@ def test_golden_vectors_match_the_interpreter(exported_int8, tmp_path):
         assert [t["index"] for t in case["top_k"]] == list(np.argsort(-scores, kind="stable")[:2])
 
 
+def test_golden_camera_frames_go_through_the_camera_path(exported_int8, tmp_path):
+    import base64
+    import hashlib
+
+    from tflite_lite.android import frame_input
+
+    path, contract = exported_int8
+    record = write_golden_vectors(str(path), str(tmp_path / "golden.json"), count=4)
+    assert record["model_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    classifier = TFLiteClassifier(path.read_bytes())
+    preprocessing = Preprocessing.from_config(contract["preprocessing"])
+    frames = record["camera_frames"]
+    assert sorted(f["rotation"] for f in frames) == [0, 90, 180, 270]
+    assert {(f["width"] > f["height"]) for f in frames} == {True, False}  # both orientations
+    for frame in frames:
+        rgb = np.frombuffer(base64.b64decode(frame["rgb_base64"]), np.uint8).reshape(
+            frame["height"], frame["width"], 3)
+        tensor = classifier.to_input_tensor(frame_input(rgb, frame["rotation"], preprocessing))
+        assert tensor.reshape(-1).tolist() == frame["input_tensor"]
+        assert classifier.raw_output(frame_input(rgb, frame["rotation"], preprocessing)).tolist() \
+            == frame["raw_output"]
+
+
+def test_frame_input_turns_crops_and_averages_areas():
+    from tflite_lite.android import frame_input
+
+    rng = np.random.default_rng(0)
+    upright = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)  # landscape 3:2
+    rgb = Preprocessing((32, 32, 3), mean=(0,), std=(1,))
+    # Centre crop 64x64 (columns 16..80), then exact 2x2 means: an independent computation.
+    blocks = upright[:, 16:80].astype(np.float64).reshape(32, 2, 32, 2, 3).mean(axis=(1, 3))
+    np.testing.assert_array_equal(frame_input(upright, 0, rgb), blocks.astype(np.float32))
+    for rotation in (90, 180, 270):  # a sensor frame turned by -rotation comes back upright
+        sensor = np.rot90(upright, k=rotation // 90)
+        np.testing.assert_array_equal(frame_input(sensor, rotation, rgb),
+                                      frame_input(upright, 0, rgb))
+    gray = Preprocessing((32, 32, 1))
+    flat = np.full((480, 640, 3), 200, np.uint8)
+    assert np.all(frame_input(flat, 90, gray) == frame_input(flat[:32, :32], 0, gray))
+
+
+def test_repository_golden_file_is_for_the_bundled_model():
+    import glob
+    import hashlib
+
+    from conftest import REPO
+
+    bundled = {hashlib.sha256(open(p, "rb").read()).hexdigest() for p in glob.glob(
+        f"{REPO}/android_demo/app/src/main/assets/models/*/*.tflite")}
+    goldens = glob.glob(f"{REPO}/android_demo/core/golden/*.json")
+    assert goldens
+    for path in goldens:
+        record = json.loads(open(path).read())
+        assert record["model_sha256"] in bundled, path
+        assert record["camera_frames"], path
+
+
 def test_golden_vectors_need_a_contract(tmp_path):
     model = tmp_path / "m.tflite"
     model.write_bytes(b"\0\0\0\0TFL3")

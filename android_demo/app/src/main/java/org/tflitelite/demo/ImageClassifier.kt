@@ -10,6 +10,7 @@ import org.tensorflow.lite.DataType
 import org.tensorflow.lite.Delegate
 import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.gpu.GpuDelegate
+import org.tflitelite.demo.core.CameraFrame
 import org.tflitelite.demo.core.Classification
 import org.tflitelite.demo.core.Preprocessor
 import org.tflitelite.demo.core.Quantization
@@ -44,7 +45,12 @@ class ImageClassifier(
         val options = Interpreter.Options().setNumThreads(threads)
         delegate?.let { options.addDelegate(it) }
         if (accelerator == Accelerator.NNAPI) options.setUseNNAPI(true)
-        interpreter = Interpreter(model.mapModel(context), options)
+        interpreter = try {
+            Interpreter(model.mapModel(context), options)
+        } catch (e: Exception) {  // the delegate is native memory: free it on this path too
+            (delegate as? Closeable)?.close()
+            throw e
+        }
         initMs = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
         input = spec(interpreter.getInputTensor(0))
         output = spec(interpreter.getOutputTensor(0))
@@ -69,22 +75,23 @@ class ImageClassifier(
             if (quantized) q.scale.toDouble() else null, if (quantized) q.zeroPoint else null)
     }
 
-    /** Pixels of an ARGB bitmap as 0-255 floats, HWC with the model's channel count (1 or 3). */
-    private fun pixels(bitmap: Bitmap): FloatArray {
-        val argb = IntArray(bitmap.width * bitmap.height)
-        bitmap.getPixels(argb, 0, bitmap.width, 0, 0, bitmap.width, bitmap.height)
-        val rgb = FloatArray(argb.size * 3)
-        for (i in argb.indices) {
-            rgb[i * 3] = ((argb[i] shr 16) and 0xFF).toFloat()
-            rgb[i * 3 + 1] = ((argb[i] shr 8) and 0xFF).toFloat()
-            rgb[i * 3 + 2] = (argb[i] and 0xFF).toFloat()
-        }
-        return rgb
-    }
-
     /** Fills the input buffer from 0-255 pixels (height x width x channels). */
     fun setInput(pixels: FloatArray, height: Int, width: Int, channels: Int) {
-        val normalized = preprocessor.normalizedInput(pixels, height, width, channels)
+        write(preprocessor.normalizedInput(pixels, height, width, channels))
+    }
+
+    /**
+     * Fills the input buffer from a camera frame or a picture, as the sensor or the file gave
+     * it: the core turns it upright by `rotationDegrees`, centre-crops it to the model's aspect
+     * and area-averages it down (`CameraFrame`, tested against the Python side bit for bit).
+     */
+    fun setFrame(bitmap: Bitmap, rotationDegrees: Int) {
+        val argb = IntArray(bitmap.width * bitmap.height)
+        bitmap.getPixels(argb, 0, bitmap.width, 0, 0, bitmap.width, bitmap.height)
+        write(CameraFrame.modelInput(argb, bitmap.width, bitmap.height, rotationDegrees, model.contract.preprocessing))
+    }
+
+    private fun write(normalized: FloatArray) {
         inputBuffer.rewind()
         when (input.dtype) {
             "float32" -> normalized.forEach { inputBuffer.putFloat(it) }
@@ -117,8 +124,8 @@ class ImageClassifier(
         return Classification.scores(rawOutput(), output)
     }
 
-    fun classify(bitmap: Bitmap, maxResults: Int, threshold: Double): Result {
-        setInput(pixels(bitmap), bitmap.height, bitmap.width, 3)
+    fun classify(bitmap: Bitmap, rotationDegrees: Int, maxResults: Int, threshold: Double): Result {
+        setFrame(bitmap, rotationDegrees)
         val (scores, ms) = invoke()
         return Result(Classification.topK(scores, model.labels, maxResults, threshold), ms)
     }

@@ -4,11 +4,11 @@ import android.Manifest
 import android.content.Intent
 import android.content.pm.PackageManager
 import android.graphics.Bitmap
+import android.graphics.BitmapFactory
 import android.graphics.ImageDecoder
 import android.net.Uri
 import android.os.Build
 import android.os.Bundle
-import android.provider.MediaStore
 import android.view.View
 import android.widget.AdapterView
 import android.widget.ArrayAdapter
@@ -27,11 +27,13 @@ import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
 import java.util.concurrent.Executors
+import org.tflitelite.demo.core.CameraFrame
 
 /** Camera or gallery input, top-k with a threshold, inference time, threads, delegate, model. */
 class MainActivity : ComponentActivity() {
     private val analysisExecutor = Executors.newSingleThreadExecutor()
     @Volatile private var classifier: ImageClassifier? = null
+    private var cameraProvider: ProcessCameraProvider? = null
     private var threshold = 0.1
     private var maxResults = 3
     private var models: List<String> = emptyList()
@@ -127,8 +129,18 @@ class MainActivity : ComponentActivity() {
 
     private fun startCamera() {
         val providerFuture = ProcessCameraProvider.getInstance(this)
-        providerFuture.addListener({
-            val provider = providerFuture.get()
+        providerFuture.addListener({  // runs when the provider is ready: get() no longer blocks
+            val provider = try {
+                providerFuture.get()
+            } catch (e: Exception) {
+                showError(getString(R.string.camera_failed, e.message)); return@addListener
+            }
+            cameraProvider = provider
+            val selector = listOf(CameraSelector.DEFAULT_BACK_CAMERA, CameraSelector.DEFAULT_FRONT_CAMERA)
+                .firstOrNull { runCatching { provider.hasCamera(it) }.getOrDefault(false) }
+            if (selector == null) {  // no camera at all: the gallery still works
+                showError(getString(R.string.no_camera)); return@addListener
+            }
             val previewUseCase = Preview.Builder().build().also { it.setSurfaceProvider(preview.surfaceProvider) }
             val analysis = ImageAnalysis.Builder()
                 .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
@@ -136,33 +148,73 @@ class MainActivity : ComponentActivity() {
                 .build()
             analysis.setAnalyzer(analysisExecutor) { image ->
                 image.use {
-                    val bitmap = it.toBitmap()
-                    classifier?.let { c -> show(c.classify(bitmap, maxResults, threshold)) }
+                    // The sensor's frame as it is; the core turns it upright by this rotation.
+                    val rotation = it.imageInfo.rotationDegrees
+                    classifySafely { c -> c.classify(it.toBitmap(), rotation, maxResults, threshold) }
                 }
             }
-            provider.unbindAll()
-            provider.bindToLifecycle(this, CameraSelector.DEFAULT_BACK_CAMERA, previewUseCase, analysis)
+            try {
+                provider.unbindAll()
+                provider.bindToLifecycle(this, selector, previewUseCase, analysis)
+            } catch (e: Exception) {
+                showError(getString(R.string.camera_failed, e.message))
+            }
         }, ContextCompat.getMainExecutor(this))
     }
 
     private fun classifyPicked(uri: Uri) {
-        ProcessCameraProvider.getInstance(this).get().unbindAll()
-        val bitmap = decode(uri)
+        cameraProvider?.unbindAll()
         preview.visibility = View.GONE
         picked.visibility = View.VISIBLE
-        picked.setImageBitmap(bitmap)
-        analysisExecutor.execute { classifier?.let { show(it.classify(bitmap, maxResults, threshold)) } }
+        analysisExecutor.execute {  // decoding a photo takes long: never on the UI thread
+            val bitmap = try {
+                decode(uri)
+            } catch (e: Exception) {
+                showError(getString(R.string.decode_failed, e.message)); return@execute
+            }
+            runOnUiThread { picked.setImageBitmap(bitmap) }
+            classifySafely { it.classify(bitmap, 0, maxResults, threshold) }
+        }
     }
 
-    @Suppress("DEPRECATION")
-    private fun decode(uri: Uri): Bitmap =
-        if (Build.VERSION.SDK_INT >= 28) {
-            ImageDecoder.decodeBitmap(ImageDecoder.createSource(contentResolver, uri)) { decoder, _, _ ->
-                decoder.allocator = ImageDecoder.ALLOCATOR_SOFTWARE
-            }
-        } else {
-            MediaStore.Images.Media.getBitmap(contentResolver, uri)
+    /** Runs `block` on the current classifier; an error is shown, never thrown at the app. */
+    private fun classifySafely(block: (ImageClassifier) -> Result) {
+        val current = classifier ?: return
+        try {
+            show(block(current))
+        } catch (e: Exception) {
+            showError(getString(R.string.classify_failed, e.message))
         }
+    }
+
+    /**
+     * A picture decoded downsampled (`CameraFrame.decodeSampleSize`: a 12 MP photo becomes a
+     * few hundred pixels a side, not 48 MB of pixels), upright (EXIF orientation applied by
+     * ImageDecoder) and in software memory (getPixels needs it).
+     */
+    private fun decode(uri: Uri): Bitmap {
+        val spec = classifier?.let { it.model.contract.preprocessing }
+        if (Build.VERSION.SDK_INT >= 28) {
+            return ImageDecoder.decodeBitmap(ImageDecoder.createSource(contentResolver, uri)) { decoder, info, _ ->
+                decoder.allocator = ImageDecoder.ALLOCATOR_SOFTWARE
+                if (spec != null) {
+                    decoder.setTargetSampleSize(CameraFrame.decodeSampleSize(info.size.width, info.size.height, spec))
+                }
+            }
+        }
+        val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
+        contentResolver.openInputStream(uri).use { BitmapFactory.decodeStream(it, null, bounds) }
+        require(bounds.outWidth > 0 && bounds.outHeight > 0) { "not an image" }
+        val options = BitmapFactory.Options().apply {
+            inSampleSize = if (spec == null) 1 else CameraFrame.decodeSampleSize(bounds.outWidth, bounds.outHeight, spec)
+        }
+        return contentResolver.openInputStream(uri).use { BitmapFactory.decodeStream(it, null, options) }
+            ?: throw IllegalArgumentException("not an image")
+    }
+
+    private fun showError(message: String) = runOnUiThread {
+        results.text = message
+    }
 
     private fun show(result: Result) = runOnUiThread {
         results.text = if (result.recognitions.isEmpty()) getString(R.string.no_results)

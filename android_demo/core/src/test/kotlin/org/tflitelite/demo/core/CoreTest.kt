@@ -86,6 +86,69 @@ class CoreTest {
         assertArrayEquals(floatArrayOf(10f, 10f, 10f), rgb, 0f)
     }
 
+    private val gray32 = Preprocessing(listOf(2, 2, 1), listOf(0f), listOf(1f), "bilinear")
+
+    @Test
+    fun cameraFrameAveragesEveryPixelOfItsArea() {
+        // A 4x4 frame onto 2x2: each output is the mean of its 2x2 block (gray = RGB equal).
+        val values = intArrayOf(0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150)
+        val argb = IntArray(16) { (0xFF shl 24) or (values[it] * 0x010101) }
+        val out = CameraFrame.modelInput(argb, 4, 4, 0, gray32)
+        val expected = floatArrayOf(25f, 45f, 105f, 125f).map { it * 0.2989f + it * 0.5870f + it * 0.1140f }
+        assertArrayEquals(expected.toFloatArray(), out, 0f)
+    }
+
+    @Test
+    fun cameraFrameTurnsUprightBeforeCropping() {
+        // A 2x1 sensor frame (left red, right blue), rotated 90 degrees clockwise: upright it is
+        // 1 wide and 2 high, red on top; a 1x1 RGB model sees the centred 1x1 crop of it... which
+        // is the top pixel after flooring the offset, so red.
+        val argb = intArrayOf(0xFFFF0000.toInt(), 0xFF0000FF.toInt())
+        val rgb11 = Preprocessing(listOf(1, 1, 3), listOf(0f), listOf(1f), "bilinear")
+        assertArrayEquals(floatArrayOf(255f, 0f, 0f), CameraFrame.modelInput(argb, 2, 1, 90, rgb11), 0f)
+        assertArrayEquals(floatArrayOf(0f, 0f, 255f), CameraFrame.modelInput(argb, 2, 1, 270, rgb11), 0f)
+        // Rotation 0: the 2x1 frame cropped to 1x1 keeps the left (red) pixel.
+        assertArrayEquals(floatArrayOf(255f, 0f, 0f), CameraFrame.modelInput(argb, 2, 1, 0, rgb11), 0f)
+        assertArrayEquals(floatArrayOf(0f, 0f, 255f), CameraFrame.modelInput(argb, 2, 1, 180, rgb11), 0f)
+        expectError("multiple of 90") { CameraFrame.modelInput(argb, 2, 1, 45, rgb11) }
+        expectError("expected 3 x 1") { CameraFrame.modelInput(argb, 3, 1, 0, rgb11) }
+    }
+
+    @Test
+    fun cameraFrameUsesTensorFlowGrayWeights() {
+        val argb = intArrayOf(0xFF0000FF.toInt())  // pure blue
+        val gray11 = Preprocessing(listOf(1, 1, 1), listOf(0f), listOf(1f), "bilinear")
+        assertEquals(255f * 0.1140f, CameraFrame.modelInput(argb, 1, 1, 0, gray11)[0], 0f)
+    }
+
+    @Test
+    fun centerCropKeepsTheModelAspect() {
+        assertEquals(CameraFrame.Crop(80, 0, 480, 480), CameraFrame.centerCrop(640, 480, 32, 32))
+        assertEquals(CameraFrame.Crop(0, 80, 480, 480), CameraFrame.centerCrop(480, 640, 32, 32))
+        assertEquals(CameraFrame.Crop(0, 60, 640, 360), CameraFrame.centerCrop(640, 480, 64, 36))
+    }
+
+    @Test
+    fun areaWeightsCoverEverySourcePixelOnce() {
+        val axis = CameraFrame.areaWeights(7, 3)
+        assertArrayEquals(intArrayOf(0, 2, 4), axis.start)
+        assertArrayEquals(intArrayOf(3, 3, 1), axis.weights[0])
+        assertArrayEquals(intArrayOf(2, 3, 2), axis.weights[1])
+        assertArrayEquals(intArrayOf(1, 3, 3), axis.weights[2])
+        val covered = IntArray(720)
+        val big = CameraFrame.areaWeights(720, 32)
+        for (i in 0 until 32) for (k in big.weights[i].indices) covered[big.start[i] + k] += big.weights[i][k]
+        assertTrue(covered.all { it == 32 })
+    }
+
+    @Test
+    fun galleryPicturesDecodeDownsampledButNotTooSmall() {
+        val spec = Preprocessing(listOf(32, 32, 1), listOf(0f), listOf(1f), "bilinear")
+        assertEquals(8, CameraFrame.decodeSampleSize(4000, 3000, spec))  // 12 MP → 500x375
+        assertEquals(1, CameraFrame.decodeSampleSize(300, 200, spec))
+        assertEquals(1, CameraFrame.decodeSampleSize(28, 28, spec))
+    }
+
     @Test
     fun latencyStatsMatchNumpy() {
         // numpy: np.percentile([5, 1, 4, 2, 3, 10], [50, 90, 99]) == [3.5, 7.5, 9.75]

@@ -1,6 +1,7 @@
 package org.tflitelite.demo.core
 
 import java.io.File
+import java.util.Base64
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
@@ -40,6 +41,44 @@ class GoldenVectorTest {
                 assertEquals(where, expectedTop, top.map { it.index })
                 assertEquals(where, contract.classNames[expectedTop[0]], top[0].label)
             }
+        }
+    }
+
+    @Test
+    fun cameraFramesGiveTheSameInputTensorAndTopK() {
+        var checked = 0
+        for (file in files) {
+            val golden = Json.parse(file.readText()) as Map<*, *>
+            val contract = ModelContract.parse(toJson(golden["contract"]))
+            val topK = (golden["top_k"] as Double).toInt()
+            val frames = golden["camera_frames"] as? List<*> ?: emptyList<Any>()
+            for ((n, frame) in frames.withIndex()) {
+                frame as Map<*, *>
+                val where = "${file.name} camera frame $n (rotation ${int(frame["rotation"])})"
+                val rgb = Base64.getDecoder().decode(frame["rgb_base64"] as String)
+                val argb = IntArray(rgb.size / 3) { i ->
+                    (0xFF shl 24) or ((rgb[3 * i].toInt() and 0xFF) shl 16) or
+                        ((rgb[3 * i + 1].toInt() and 0xFF) shl 8) or (rgb[3 * i + 2].toInt() and 0xFF)
+                }
+                val normalized = CameraFrame.modelInput(argb, int(frame["width"]), int(frame["height"]),
+                    int(frame["rotation"]), contract.preprocessing)
+                val tensor = Quantization.inputTensor(normalized, contract.input)
+                assertArrayEquals(where, ints(frame["input_tensor"]).toIntArray(), tensor)
+                val scores = Classification.scores(ints(frame["raw_output"]).toIntArray(), contract.output)
+                val expectedTop = (frame["top_k"] as List<*>).map { int((it as Map<*, *>)["index"]) }
+                assertEquals(where, expectedTop, Classification.topK(scores, contract.classNames, topK).map { it.index })
+                checked++
+            }
+        }
+        assertTrue("no camera frames in the golden vectors", checked > 0)
+    }
+
+    @Test
+    fun goldenFilesNameTheirModelBySha256() {
+        for (file in files) {
+            val golden = Json.parse(file.readText()) as Map<*, *>
+            val sha = golden["model_sha256"] as? String
+            assertTrue("${file.name}: no model_sha256", sha != null && sha.matches(Regex("[0-9a-f]{64}")))
         }
     }
 
