@@ -7,8 +7,11 @@ framework=/usr/share/android-framework-res/framework-res.apk
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 aapt2 compile --dir "$here/app/src/main/res" -o "$out/res.zip"
-# Gradle adds the package from `namespace`; aapt2 alone needs it in the manifest.
-sed 's|<manifest xmlns:android="http://schemas.android.com/apk/res/android">|<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.tflitelite.demo">|' \
+# Gradle adds the package from `namespace`; aapt2 alone needs it in the manifest. Debian's aapt2
+# predates <uses-native-library> (API 31), which it calls unexpected: that one-line element is
+# left out of what it checks (the SDK's aapt2 links it).
+sed -e 's|<manifest xmlns:android="http://schemas.android.com/apk/res/android">|<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.tflitelite.demo">|' \
+  -e '/<uses-native-library .*\/>/d' \
   "$here/app/src/main/AndroidManifest.xml" > "$out/AndroidManifest.xml"
 grep -q 'package="org.tflitelite.demo"' "$out/AndroidManifest.xml"
 aapt2 link -I "$framework" --manifest "$out/AndroidManifest.xml" --min-sdk-version 24 \

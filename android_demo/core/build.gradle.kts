@@ -4,8 +4,17 @@ plugins {
     id("org.jetbrains.kotlin.jvm")
 }
 
+// Java 17 bytecode from whatever JDK runs Gradle (Android Studio's is 21): no toolchain to
+// download or resolve.
+java {
+    sourceCompatibility = JavaVersion.VERSION_17
+    targetCompatibility = JavaVersion.VERSION_17
+}
+
 kotlin {
-    jvmToolchain(17)
+    compilerOptions {
+        jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17)
+    }
 }
 
 dependencies {

@@ -19,7 +19,13 @@ import org.tflitelite.demo.core.TensorSpec
 
 enum class Accelerator { CPU, GPU, NNAPI }
 
-class Result(val recognitions: List<Recognition>, val inferenceMs: Double)
+/** Top-k, the time to make the model input and to run the model, and that input as a picture. */
+class Result(
+    val recognitions: List<Recognition>,
+    val preprocessMs: Double,
+    val inferenceMs: Double,
+    val modelInput: Bitmap
+)
 
 /**
  * LiteRT's Interpreter on a bundled model. The input and output types and quantization are read
@@ -85,10 +91,13 @@ class ImageClassifier(
      * it: the core turns it upright by `rotationDegrees`, centre-crops it to the model's aspect
      * and area-averages it down (`CameraFrame`, tested against the Python side bit for bit).
      */
-    fun setFrame(bitmap: Bitmap, rotationDegrees: Int) {
+    fun setFrame(bitmap: Bitmap, rotationDegrees: Int): FloatArray {
         val argb = IntArray(bitmap.width * bitmap.height)
         bitmap.getPixels(argb, 0, bitmap.width, 0, 0, bitmap.width, bitmap.height)
-        write(CameraFrame.modelInput(argb, bitmap.width, bitmap.height, rotationDegrees, model.contract.preprocessing))
+        val normalized = CameraFrame.modelInput(argb, bitmap.width, bitmap.height, rotationDegrees,
+            model.contract.preprocessing)
+        write(normalized)
+        return normalized
     }
 
     private fun write(normalized: FloatArray) {
@@ -125,9 +134,14 @@ class ImageClassifier(
     }
 
     fun classify(bitmap: Bitmap, rotationDegrees: Int, maxResults: Int, threshold: Double): Result {
-        setFrame(bitmap, rotationDegrees)
+        val start = SystemClock.elapsedRealtimeNanos()
+        val normalized = setFrame(bitmap, rotationDegrees)
+        val preprocessMs = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
         val (scores, ms) = invoke()
-        return Result(Classification.topK(scores, model.labels, maxResults, threshold), ms)
+        val spec = model.contract.preprocessing
+        val preview = Bitmap.createBitmap(CameraFrame.previewPixels(normalized, spec), spec.width, spec.height,
+            Bitmap.Config.ARGB_8888)
+        return Result(Classification.topK(scores, model.labels, maxResults, threshold), preprocessMs, ms, preview)
     }
 
     override fun close() {

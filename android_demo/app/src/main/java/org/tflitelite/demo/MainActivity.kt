@@ -26,6 +26,8 @@ import androidx.camera.core.Preview
 import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
+import androidx.core.view.ViewCompat
+import androidx.core.view.WindowInsetsCompat
 import java.util.concurrent.Executors
 import org.tflitelite.demo.core.CameraFrame
 
@@ -42,6 +44,7 @@ class MainActivity : ComponentActivity() {
     private lateinit var picked: ImageView
     private lateinit var results: TextView
     private lateinit var inferenceTime: TextView
+    private lateinit var modelInput: ImageView
 
     private val requestCamera = registerForActivityResult(ActivityResultContracts.RequestPermission()) { granted ->
         if (granted) startCamera() else Toast.makeText(this, R.string.camera_denied, Toast.LENGTH_LONG).show()
@@ -58,6 +61,15 @@ class MainActivity : ComponentActivity() {
         picked = findViewById(R.id.picked_image)
         results = findViewById(R.id.results)
         inferenceTime = findViewById(R.id.inference_time)
+        modelInput = findViewById(R.id.model_input)
+        // targetSdk 35 draws edge to edge: keep the controls clear of the status and navigation bars.
+        val root = findViewById<View>(R.id.root)
+        val padding = intArrayOf(root.paddingLeft, root.paddingTop, root.paddingRight, root.paddingBottom)
+        ViewCompat.setOnApplyWindowInsetsListener(root) { view, insets ->
+            val bars = insets.getInsets(WindowInsetsCompat.Type.systemBars() or WindowInsetsCompat.Type.displayCutout())
+            view.setPadding(padding[0] + bars.left, padding[1] + bars.top, padding[2] + bars.right, padding[3] + bars.bottom)
+            insets
+        }
 
         models = ModelAssets.list(this)
         val modelSpinner = findViewById<Spinner>(R.id.model_spinner)
@@ -219,7 +231,8 @@ class MainActivity : ComponentActivity() {
     private fun show(result: Result) = runOnUiThread {
         results.text = if (result.recognitions.isEmpty()) getString(R.string.no_results)
         else result.recognitions.joinToString("\n") { "%s  %.3f".format(it.label, it.score) }
-        inferenceTime.text = getString(R.string.inference_time, result.inferenceMs)
+        inferenceTime.text = getString(R.string.inference_time, result.preprocessMs, result.inferenceMs)
+        modelInput.setImageBitmap(result.modelInput)
     }
 
     override fun onDestroy() {

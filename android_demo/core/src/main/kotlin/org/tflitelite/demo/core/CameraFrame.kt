@@ -112,6 +112,27 @@ object CameraFrame {
         return AxisWeights(start, weights, length)
     }
 
+    /**
+     * The model's normalized input back as opaque ARGB pixels (height x width, 0-255 clamped,
+     * gray as equal channels): what the app shows so the user sees what the model sees.
+     */
+    fun previewPixels(normalized: FloatArray, spec: Preprocessing): IntArray {
+        require(normalized.size == spec.height * spec.width * spec.channels) {
+            "input has ${normalized.size} values, expected ${spec.height} x ${spec.width} x ${spec.channels}"
+        }
+        return IntArray(spec.height * spec.width) { i ->
+            val channel = { c: Int ->
+                val mean = spec.mean[if (spec.mean.size == 1) 0 else c]
+                val std = spec.std[if (spec.std.size == 1) 0 else c]
+                Math.round(normalized[i * spec.channels + c] * std + mean).coerceIn(0, 255)
+            }
+            val r = channel(0)
+            val g = if (spec.channels == 3) channel(1) else r
+            val b = if (spec.channels == 3) channel(2) else r
+            (0xFF shl 24) or (r shl 16) or (g shl 8) or b
+        }
+    }
+
     /** Index in the sensor frame of upright pixel (u, v), for a clockwise `rotation`. */
     fun sensorIndex(u: Int, v: Int, width: Int, height: Int, rotation: Int): Int = when (rotation) {
         0 -> v * width + u

@@ -142,6 +142,16 @@ class CoreTest {
     }
 
     @Test
+    fun previewShowsTheModelInputAsPixels() {
+        val spec = Preprocessing(listOf(1, 2, 1), listOf(127.5f), listOf(127.5f), "bilinear")
+        val argb = intArrayOf(0xFF000000.toInt(), 0xFFFFFFFF.toInt())
+        val normalized = CameraFrame.modelInput(argb, 2, 1, 0, spec)
+        val preview = CameraFrame.previewPixels(normalized, spec)
+        assertEquals(0xFF000000.toInt(), preview[0])
+        assertEquals(0xFFFFFFFF.toInt() and 0xFFFEFEFE.toInt(), preview[1] and 0xFFFEFEFE.toInt())
+    }
+
+    @Test
     fun galleryPicturesDecodeDownsampledButNotTooSmall() {
         val spec = Preprocessing(listOf(32, 32, 1), listOf(0f), listOf(1f), "bilinear")
         assertEquals(8, CameraFrame.decodeSampleSize(4000, 3000, spec))  // 12 MP → 500x375
