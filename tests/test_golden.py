@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from conftest import assert_one_line_error, run_main
 from tflite_lite.convert.evaluate import TFLiteClassifier, dequantize
@@ -117,3 +118,62 @@ def test_bundle_rejects_a_model_without_contract(tmp_path):
     result = run_main("bundle_android_model", "--model", str(model), "--app",
                         str(tmp_path / "nowhere"))
     assert_one_line_error(result, "m.json: missing")
+
+
+APP_CONTRACT = "android_demo/app/src/main/assets/models/fashion_mobilenet_v2_035_qat/model_int8.json"
+
+
+@pytest.mark.slow  # needs kotlinc, which CI installs after the fast step
+def test_preprocess_command_runs_the_apps_camera_path(tmp_path):
+    """`android_demo/core/preprocess.sh` (the Kotlin core on PNG / JPEG frames) gives the very
+    input tensor that the Python twin gives, for every rotation and both orientations."""
+    import subprocess
+
+    from PIL import Image
+
+    from conftest import REPO
+    from tflite_lite.android import camera_frame, frame_input
+    from tflite_lite.convert.evaluate import quantize
+    from tflite_lite.data import load_raw_test_images
+
+    contract = json.loads(open(f"{REPO}/{APP_CONTRACT}").read())
+    preprocessing = Preprocessing.from_config(contract["preprocessing"])
+    scale, zero_point = contract["input"]["scale"], contract["input"]["zero_point"]
+    images, _ = load_raw_test_images("fashion_mnist", 2)
+    script = f"{REPO}/android_demo/core/preprocess.sh"
+    for rotation in (0, 90, 180, 270):
+        paths, expected = [], []
+        for n, (image, size) in enumerate(zip(images, ((640, 480), (480, 640)))):
+            frame = camera_frame(image, size, rotation, seed=n)
+            paths.append(str(tmp_path / f"r{rotation}_{n}.png"))
+            Image.fromarray(frame).save(paths[-1])
+            expected.append(quantize(frame_input(frame, rotation, preprocessing), scale,
+                                     zero_point, np.int8))
+        out = tmp_path / f"r{rotation}.npy"
+        result = subprocess.run(["bash", script, "--contract", f"{REPO}/{APP_CONTRACT}",
+                                 "--rotation", str(rotation), "--output", str(out), *paths],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        tensors = np.load(out)
+        assert tensors.dtype == np.int8 and tensors.shape == (2, 32, 32, 1)
+        np.testing.assert_array_equal(tensors, np.stack(expected))
+    jpeg = tmp_path / "frame.jpg"
+    Image.fromarray(camera_frame(images[0], (640, 480), 0)).save(jpeg, quality=90)
+    result = subprocess.run(["bash", script, "--contract", f"{REPO}/{APP_CONTRACT}", "--output",
+                             str(tmp_path / "j.npy"), str(jpeg)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and np.load(tmp_path / "j.npy").shape == (1, 32, 32, 1)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    for args, fragment in (([str(tmp_path / "none.png")], "none.png: no such frame"),
+                           ([str(tmp_path / "broken.png")], "not a PNG or JPEG image"),
+                           (["--rotation", "45", str(jpeg)], "multiple of 90")):
+        bad = subprocess.run(["bash", script, "--contract", f"{REPO}/{APP_CONTRACT}", "--output",
+                              str(tmp_path / "bad.npy"), *args], capture_output=True, text=True,
+                             timeout=300)
+        lines = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+        assert bad.returncode == 2 and len(lines) == 1 and fragment in lines[0], bad.stderr
+        assert not (tmp_path / "bad.npy").exists()
+    bad = subprocess.run(["bash", script, "--contract", str(tmp_path / "none.json"), "--output",
+                          str(tmp_path / "bad.npy"), str(jpeg)], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and "no such contract file" in bad.stderr
