@@ -177,3 +177,17 @@ def test_preprocess_command_runs_the_apps_camera_path(tmp_path):
                           str(tmp_path / "bad.npy"), str(jpeg)], capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode == 2 and "no such contract file" in bad.stderr
+
+
+def test_camera_benchmark_study_runs_on_a_few_frames():
+    from conftest import REPO
+    from tflite_lite_scripts._bench_camera import NOTHING, VARIANTS, benchmark_camera_path
+
+    model = f"{REPO}/{APP_CONTRACT[:-len('.json')]}.tflite"
+    rows, record = benchmark_camera_path(model, count=8, nothing_count=2, core=False,
+                                         log=lambda line: None)
+    assert len(rows) == len(VARIANTS) + len(NOTHING)
+    assert all(row["frames"] == 8 for row in rows[:len(VARIANTS)])
+    assert all(0 <= row["accuracy"] <= 1 for row in rows[:len(VARIANTS)])
+    assert all(row["accuracy"] is None for row in rows[len(VARIANTS):])
+    assert 0 <= record["dark_on_light_accuracy"] <= 1 and record["path"].startswith("python")

@@ -89,6 +89,8 @@ NOT_RUN = {
     "python scripts/bench_compression.py --float_run DIR --epochs 2 --channel_epochs 4":
         "a benchmark",
     "python scripts/bench_export.py": "a benchmark of every builder at 224 px",
+    "python scripts/bench_camera.py --count 100":
+        "a benchmark of minutes; tests/test_golden.py runs its study on a few frames",
     "python scripts/bench_compression.py --float_run runs/bench_train/mobilenet_v2_035 "
     "--epochs 2 --channel_epochs 4": "a benchmark",
     "python scripts/pipeline.py --recipe models/shufflenet_v2_x0_5_fashion/recipe.json "

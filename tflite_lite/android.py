@@ -122,7 +122,7 @@ def frame_input(frame, rotation, preprocessing):
     if crop.shape[-1] == 1:
         crop = np.repeat(crop, 3, axis=-1)
     rows, columns = area_weights(crop_height, height), area_weights(crop_width, width)
-    sums = np.einsum("yi,ijc,xj->yxc", rows, crop, columns)
+    sums = np.stack([rows @ crop[..., c] @ columns.T for c in range(3)], axis=-1)  # exact
     means = (sums / (float(crop_width) * crop_height)).astype(np.float32)
     if channels == 1:
         red, green, blue = (means[..., c] * _GRAY_WEIGHTS[c] for c in range(3))

@@ -388,10 +388,13 @@ def _load_folder(root, preprocessing, validation_split, seed):
     return (train, validation, test), class_names
 
 
-def load_raw_test_images(name, count):
+def load_raw_test_images(name, count, one_per_class=True):
     """The first test image of each class in turn (0-255 pixels, HWC uint8) and their labels:
-    what a camera or gallery hands an app, before any preprocessing."""
+    what a camera or gallery hands an app, before any preprocessing. Without `one_per_class`,
+    simply the first `count` test images."""
     _, (x_test, y_test), _, _ = _load_arrays(name)
+    if not one_per_class:
+        return x_test[:count], y_test[:count]
     picked, seen = [], set()
     for index, label in enumerate(y_test):
         if label not in seen:

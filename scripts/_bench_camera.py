@@ -1,0 +1,197 @@
+"""The camera-path study behind `scripts/bench_camera.py`: Fashion-MNIST test images rendered
+as camera frames, through the app's own preprocessing (the Kotlin core, `preprocess.sh`), run
+on LiteRT with the app's bundled model.
+
+A frame: a test garment, bilinear-scaled to 50-80% of the short side at a random place near
+the centre, over a background, with a colour cast and sensor noise, on a 640x480 or 480x640
+sensor, turned by -rotation (so the app's rotation makes it upright), optionally JPEG-coded.
+Variants cross polarity (the garment light on dark, as Fashion-MNIST is, or dark on light, as a
+camera sees clothes on a table), background (flat or textured) and JPEG (none or quality 70);
+each variant covers both orientations and all four rotations. Frames without a garment (blank,
+flat grey, noise, texture) measure what the model says about nothing.
+"""
+
+import os
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+from tflite_lite.android import ROTATIONS, frame_input
+from tflite_lite.convert.evaluate import TFLiteClassifier, quantize
+from tflite_lite.convert.flatbuffer import read_bytes
+from tflite_lite.data import Preprocessing, load_raw_test_images
+from tflite_lite.errors import UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREPROCESS = os.path.join(REPO, "android_demo", "core", "preprocess.sh")
+SIZES = ((640, 480), (480, 640))
+VARIANTS = [(polarity, background, jpeg) for polarity in ("light_on_dark", "dark_on_light")
+            for background in ("flat", "textured") for jpeg in (None, 70)]
+NOTHING = ("white", "grey", "black", "noise", "texture")
+COLUMNS = (("variant", "variant", "s"), ("frames", "frames", ",d"),
+           ("accuracy", "top-1", ".4f"), ("mean_top_score", "mean top score", ".3f"),
+           ("most_common", "most common answer", "s"), ("most_common_share", "its share", ".2f"))
+
+
+def _background(rng, height, width, textured, light):
+    low, high = (150, 235) if light else (15, 90)
+    base = rng.uniform(low, high, 3)
+    ys, xs = np.mgrid[0:height, 0:width] / max(height, width)
+    picture = base + 25.0 * (xs * rng.uniform(-1, 1) + ys * rng.uniform(-1, 1))[..., None]
+    if textured:
+        frequency = rng.uniform(20, 60)
+        angle = rng.uniform(0, np.pi)
+        waves = np.sin(frequency * (xs * np.cos(angle) + ys * np.sin(angle)) * 2 * np.pi)
+        picture = picture + 18.0 * waves[..., None] + rng.normal(0, 10, (height, width, 1))
+    return picture
+
+
+def render(image, size, rotation, polarity, textured, rng):
+    """A garment (28x28x1 uint8) as a sensor frame (uint8 RGB, (width, height) = `size`)."""
+    width, height = size if rotation % 180 == 0 else size[::-1]
+    light_garment = polarity == "light_on_dark"
+    picture = _background(rng, height, width, textured, light=not light_garment)
+    side = int(min(width, height) * rng.uniform(0.5, 0.8))
+    coverage = np.asarray(Image.fromarray(image[..., 0]).resize((side, side), Image.BILINEAR),
+                          np.float64)[..., None] / 255.0
+    top = int((height - side) / 2 + rng.uniform(-0.1, 0.1) * (height - side))
+    left = int((width - side) / 2 + rng.uniform(-0.1, 0.1) * (width - side))
+    colour = rng.uniform(190, 250, 3) if light_garment else rng.uniform(10, 70, 3)
+    region = picture[top:top + side, left:left + side]
+    region[:] = region * (1 - coverage) + colour * coverage
+    cast = rng.uniform(0.85, 1.15, 3)
+    picture = picture * cast + rng.normal(0, 3, picture.shape)
+    upright = np.clip(np.round(picture), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.rot90(upright, k=rotation // 90))
+
+
+def render_nothing(kind, size, rng):
+    width, height = size
+    if kind == "noise":
+        return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    if kind == "texture":
+        return np.clip(_background(rng, height, width, True, rng.random() < 0.5), 0,
+                       255).astype(np.uint8)
+    value = {"white": 245, "grey": 128, "black": 10}[kind]
+    return np.full((height, width, 3), value, np.uint8)
+
+
+def _save(frame, path, jpeg):
+    Image.fromarray(frame).save(path, **({"quality": jpeg} if jpeg else {}))
+
+
+def _through_core(paths, rotation, contract_path, folder):
+    out = os.path.join(folder, f"batch_{rotation}.npy")
+    result = subprocess.run(["bash", PREPROCESS, "--contract", contract_path, "--rotation",
+                             str(rotation), "--output", out, *paths], capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        raise UserError(f"preprocess.sh failed: {lines[-1] if lines else result.returncode}")
+    return np.load(out)
+
+
+def _through_python(paths, rotation, preprocessing, contract):
+    tensors = []
+    for path in paths:
+        frame = np.asarray(Image.open(path).convert("RGB"))
+        tensor = frame_input(frame, rotation, preprocessing)
+        tensors.append(quantize(tensor, contract["input"]["scale"],
+                                contract["input"]["zero_point"], np.int8))
+    return np.stack(tensors)
+
+
+def _scores(classifier, tensors):
+    interpreter, index = classifier.interpreter, classifier.input["index"]
+    scale, zero_point = classifier.output["quantization"]
+    rows = []
+    for tensor in tensors:
+        interpreter.set_tensor(index, tensor[np.newaxis].astype(classifier.input["dtype"]))
+        interpreter.invoke()
+        raw = interpreter.get_tensor(classifier.output["index"])[0].astype(np.float64)
+        rows.append((raw - zero_point) * scale)
+    return np.stack(rows)
+
+
+def benchmark_camera_path(model_path, count=100, nothing_count=20, seed=0, core=True, log=print):
+    """Accuracy per variant through the camera path; returns (rows, record).
+
+    Args:
+      model_path: an int8 `.tflite` with its contract `<stem>.json` beside it.
+      count: test images per variant (spread over both orientations and four rotations).
+      nothing_count: frames of each garment-free kind.
+      seed: the rendering seed.
+      core: run the Kotlin core (`preprocess.sh`); False runs its Python twin instead.
+      log: where progress lines go.
+    """
+    import json
+
+    contract_path = os.path.splitext(model_path)[0] + ".json"
+    if not os.path.isfile(contract_path):
+        raise UserError(f"{contract_path}: no contract beside the model")
+    with open(contract_path) as f:
+        contract = json.load(f)
+    if contract["input"]["dtype"] != "int8":
+        raise UserError(f"{model_path}: the camera benchmark runs int8 models")
+    preprocessing = Preprocessing.from_config(contract["preprocessing"])
+    classifier = TFLiteClassifier(read_bytes(model_path), num_threads=1)
+    images, labels = load_raw_test_images("fashion_mnist", count, one_per_class=False)
+    names = contract["class_names"]
+    rng = np.random.default_rng(seed)
+    rows, started = [], time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        def run(frames, jpeg):
+            """frames: [(frame, rotation)] → scores in the same order."""
+            scores = [None] * len(frames)
+            for rotation in ROTATIONS:
+                picked = [i for i, (_, r) in enumerate(frames) if r == rotation]
+                if not picked:
+                    continue
+                paths = []
+                for i in picked:
+                    paths.append(os.path.join(folder, f"f{i}.{'jpg' if jpeg else 'png'}"))
+                    _save(frames[i][0], paths[-1], jpeg)
+                tensors = (_through_core(paths, rotation, contract_path, folder) if core else
+                           _through_python(paths, rotation, preprocessing, contract))
+                for i, row in zip(picked, _scores(classifier, tensors)):
+                    scores[i] = row
+            return np.stack(scores)
+
+        def summarize(name, scores, truth=None):
+            top = np.argmax(scores, axis=-1)
+            common = np.bincount(top, minlength=len(names))
+            row = {"variant": name, "frames": int(len(top)),
+                   "accuracy": None if truth is None else float(np.mean(top == truth)),
+                   "mean_top_score": float(np.mean(np.max(scores, axis=-1))),
+                   "most_common": names[int(np.argmax(common))],
+                   "most_common_share": float(np.max(common) / len(top))}
+            rows.append(row)
+            log(f"{name}: {row['accuracy'] if truth is not None else '-'} "
+                f"({time.perf_counter() - started:.0f} s)")
+
+        for polarity, background, jpeg in VARIANTS:
+            frames = []
+            for n, image in enumerate(images):
+                rotation = ROTATIONS[(n // 2) % 4]
+                frames.append((render(image, SIZES[n % 2], rotation, polarity,
+                                      background == "textured", rng), rotation))
+            name = f"{polarity}, {background}" + (f", jpeg {jpeg}" if jpeg else "")
+            summarize(name, run(frames, jpeg), labels)
+        for kind in NOTHING:
+            frames = [(render_nothing(kind, SIZES[n % 2], rng), ROTATIONS[(n // 2) % 4])
+                      for n in range(nothing_count)]
+            summarize(f"nothing: {kind}", run(frames, None))
+    garments = [r for r in rows if r["accuracy"] is not None]
+    record = {
+        "model": os.path.relpath(model_path, REPO) if model_path.startswith(REPO) else model_path,
+        "path": "kotlin core (preprocess.sh)" if core else "python twin (frame_input)",
+        "images_per_variant": count, "seed": seed, "rows": rows,
+        "light_on_dark_accuracy": float(np.mean([r["accuracy"] for r in garments
+                                                 if r["variant"].startswith("light")])),
+        "dark_on_light_accuracy": float(np.mean([r["accuracy"] for r in garments
+                                                 if r["variant"].startswith("dark")])),
+        "seconds": round(time.perf_counter() - started, 1)}
+    return rows, record
