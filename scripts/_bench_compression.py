@@ -11,7 +11,8 @@ import os
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert.export import ExportConfig, export_model
 from tflite_lite.errors import UserError
-from tflite_lite.compression import ChannelPruningConfig, ClusteringConfig, LowRankConfig, PruningConfig
+from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, LowRankConfig,
+                                     PruningConfig)
 from tflite_lite.run_record import RunRecord
 from tflite_lite.training import finetune_config, train
 

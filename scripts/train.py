@@ -84,8 +84,8 @@ def main(argv):
         config.output_dir = f"runs/{config.model}{''.join(suffixes)}"
     record = train(config)
     print(f"{record['model']} on {record['dataset']}: test accuracy {record['test_accuracy']:.4f} "
-          f"on {record['num_examples']['test']:,} images ({record['epochs']} epochs, {record['wall_seconds'] / 60:.1f} min) → "
-          f"{record['output_dir']}/model.keras")
+          f"on {record['num_examples']['test']:,} images ({record['epochs']} epochs, "
+          f"{record['wall_seconds'] / 60:.1f} min) → {record['output_dir']}/model.keras")
 
 
 def run():

@@ -226,11 +226,11 @@ def _made_once(tmp_path_factory, name, make):
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """A briefly trained MobileNet V2 0.35 run folder (model.keras and its run record), 32x32x1, the one
-    training of the session: for tests that measure int8-vs-Keras agreement, which needs a model
-    that has learned, and for those that need any real run folder. One epoch at a high rate
-    from the first step: 96 steps, about 20 s alone; 0.75 accuracy and int8 agreement 0.978 on
-    500 test images."""
+    """A briefly trained MobileNet V2 0.35 run folder (model.keras and its run record), 32x32x1,
+    the one training of the session: for tests that measure int8-vs-Keras agreement, which
+    needs a model that has learned, and for those that need any real run folder. One epoch at a
+    high rate from the first step: 96 steps, about 20 s alone; 0.75 accuracy and int8 agreement
+    0.978 on 500 test images."""
     from tflite_lite.training import TrainConfig, train
 
     return _made_once(tmp_path_factory, "trained_run", lambda folder: train(TrainConfig(

@@ -2,8 +2,8 @@
 
 Stages, each a module or subpackage found by name: `data` → `architectures` → `training` →
 `compression` (quantization, pruning, clustering, low rank, distillation) → `convert` (and
-`android`, for the demo app) → `benchmark` → `report`; `run_record` owns a training run's record and
-`pipeline` runs them all from a recipe. The studies and the fuzzer, which serve the project's
+`android`, for the demo app) → `benchmark` → `report`; `run_record` owns a training run's
+record and `pipeline` runs them all from a recipe. The studies and the fuzzer, which serve the project's
 own checks, live in `scripts/` beside the commands that run them.
 
 The everyday calls are here, loaded on first use: `create_model`, `list_models`,

@@ -24,8 +24,8 @@ from tflite_lite import _graph
 from tflite_lite._config import Config
 from tflite_lite._keras import keras
 from tflite_lite.architectures import profile
-from tflite_lite.errors import UserError
 from tflite_lite.compression import shuffle_units
+from tflite_lite.errors import UserError
 
 layers = keras.layers
 CRITERIA = ("l1", "bn_gamma", "activation")

@@ -18,8 +18,8 @@ from tensorflow_model_optimization.python.core.clustering.keras.cluster_wrapper 
 
 from tflite_lite._config import Config
 from tflite_lite._keras import keras, require_tf_keras
-from tflite_lite.errors import UserError
 from tflite_lite.compression.pruning import copy_model, kernel_values
+from tflite_lite.errors import UserError
 
 INITIALIZATIONS = ("kmeans_plus_plus", "linear", "density_based")
 _clustering = tfmot.clustering.keras

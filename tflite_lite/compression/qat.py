@@ -20,12 +20,12 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
 
 from tflite_lite import _io
-from tflite_lite._graph import classifier_shapes
 from tflite_lite._config import Config
+from tflite_lite._graph import classifier_shapes
 from tflite_lite._keras import keras, keras3, require_tf_keras
 from tflite_lite.architectures import create_model, deploy, get_model_config
-from tflite_lite.errors import UserError
 from tflite_lite.compression import low_bit
+from tflite_lite.errors import UserError
 
 _QUANT_PREFIX = "quant_"
 # Layers whose computation tfmot cannot see: it would leave them in float without an error.

@@ -5,9 +5,9 @@
     result.save("out/model_int8.tflite")
 
 `model` is a tf_keras (Keras 2) or Keras 3 model, the path of a `.keras` file saved by
-either, or a SavedModel folder. `calibration` and `evaluate_on` take a loaded `Dataset` (its training and test
-splits), a `tf.data.Dataset` of images or `(images, labels)`, or numpy arrays (`images` or
-`(images, labels)`), all already preprocessed as the model expects.
+either, or a SavedModel folder. `calibration` and `evaluate_on` take a loaded `Dataset` (its
+training and test splits), a `tf.data.Dataset` of images or `(images, labels)`, or numpy
+arrays (`images` or `(images, labels)`), all already preprocessed as the model expects.
 """
 
 import dataclasses
@@ -169,12 +169,12 @@ def _first_images(data, split, count, input_shape, what, labelled=False):
     return (images, np.concatenate(labels)[:count]) if labelled else images
 
 
-def calibration_images(data, count, input_shape):
+def _calibration_images(data, count, input_shape):
     """Up to `count` preprocessed images (N, H, W, C) from `data` (see the module docstring)."""
     return _first_images(data, "train", count, input_shape, "calibration")
 
 
-def validation_set(data, input_shape, limit=2000):
+def _validation_set(data, input_shape, limit=2000):
     """Up to `limit` validation images and labels, as numpy arrays: what a precision choice
     may look at (a `Dataset` gives its validation split, never its test split)."""
     if data is None:
@@ -207,7 +207,7 @@ def _tensor_contract(tensor):
             "zero_point": tensor["zero_point"][0] if tensor["zero_point"] else None}
 
 
-def finish_export(model, tflite, mode, preprocessing, class_names, *, allow_float_ops=False,
+def _finish_export(model, tflite, mode, preprocessing, class_names, *, allow_float_ops=False,
                   evaluate_on=None, max_eval_examples=None, verbose=0, **fields):
     """Checks a converted flatbuffer, embeds its runtime contract, optionally evaluates it
     against `model`, and returns the `ExportResult`. `fields` go into the contract as given.
@@ -320,14 +320,14 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
     if mode in _converter.CALIBRATED_MODES:
         if calibration is None:
             raise UserError(f"{mode} export needs calibration images (calibration=...)")
-        representative = calibration_images(calibration, representative_examples, input_shape)
+        representative = _calibration_images(calibration, representative_examples, input_shape)
     prefix = f"{name}: " if name else ""
     calibrating = (f", calibrating on {len(representative):,} images"
                    if representative is not None else "")
     kept_float, mixed_plan = [], None
     if accuracy_budget_pp is not None:
-        images, labels = validation_set(validation if validation is not None else calibration,
-                                        input_shape)
+        images, labels = _validation_set(validation if validation is not None else calibration,
+                                         input_shape)
         with _progress.step(f"{prefix}trying int8, int8 with float layers and int16x8 on "
                             f"{len(images):,} validation images{calibrating}", verbose):
             tflite, mixed_plan = select_mixed_precision(
@@ -344,7 +344,7 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
     else:
         with _progress.step(f"{prefix}converting to {mode}{calibrating}", verbose):
             tflite = _converter.convert_model(model, mode, representative, sparse=sparse)
-    return finish_export(
+    return _finish_export(
         model, tflite, mode, preprocessing, class_names,
         allow_float_ops=allow_float_ops or bool(kept_float), evaluate_on=evaluate_on,
         max_eval_examples=max_eval_examples, verbose=verbose, mixed_precision=mixed_plan,

@@ -21,9 +21,9 @@ import os
 
 from tflite_lite import compression
 from tflite_lite._config import Config
+from tflite_lite._graph import classifier_shapes
 from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
-from tflite_lite._graph import classifier_shapes
 from tflite_lite.convert.api import (LABELS_FILE, check_precision_options, export,
                                      load_keras_model)
 from tflite_lite.data import Preprocessing, load_dataset

@@ -5,8 +5,9 @@
 Writes into `output_dir` (each file atomically): `model.keras`, `checkpoints/epoch_NNN.keras`
 (the newest few), `history.json` (kept current after every epoch), the run record
 (`RunRecord`: config, class names, preprocessing, model profile and measured test accuracy)
-and TensorBoard logs under `logs/`. While training runs, `backup/` holds the state of the last finished epoch: the same
-command after a kill resumes from there and ends with the same number of epochs.
+and TensorBoard logs under `logs/`. While training runs, `backup/` holds the state of the
+last finished epoch: the same command after a kill resumes from there and ends with the same
+number of epochs.
 """
 
 import dataclasses
@@ -26,9 +27,9 @@ from tflite_lite import _io, compression, distributed
 from tflite_lite._keras import keras, tf
 from tflite_lite.architectures import create_model, get_model_config, list_models, profile
 from tflite_lite.architectures.deploy import transfer_weights
+from tflite_lite.compression import is_quantized, load_model, quantize_model, with_default_scheme
 from tflite_lite.data import load_dataset
 from tflite_lite.errors import UserError
-from tflite_lite.compression import is_quantized, load_model, quantize_model, with_default_scheme
 from tflite_lite.run_record import RunRecord
 from tflite_lite.training.callbacks import EpochCheckpoint, EpochLog, TrainingThroughput
 from tflite_lite.training.config import COMPRESSION_CONFIGS
