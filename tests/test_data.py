@@ -68,6 +68,36 @@ def test_augmentation_is_seeded_and_changes_between_epochs():
     assert not np.array_equal(epoch1, epoch2)
 
 
+def test_camera_augmentations_are_named_seeded_and_do_what_they_say():
+    from tflite_lite.augmentation import CAMERA_AUGMENTATIONS, augment_image
+
+    image = np.zeros((32, 32, 1), np.float32)
+    image[8:24, 12:20] = 255.0  # a light object on black, as Fashion-MNIST draws them
+    seeds = [tf.constant([s, 7], tf.int64) for s in range(40)]
+
+    def run(names):
+        return np.stack([augment_image(tf.constant(image), s, names).numpy() for s in seeds])
+
+    for name in CAMERA_AUGMENTATIONS:  # each changes the image, stays in range, repeats
+        out = run((name,))
+        assert out.shape == (40, 32, 32, 1) and out.min() >= 0 and out.max() <= 255, name
+        assert not np.allclose(out, image), name
+        np.testing.assert_array_equal(out[0], run((name,))[0])
+    flipped = run(("polarity",))
+    dark_objects = flipped[:, 16, 16, 0] < flipped[:, 2, 2, 0]  # object darker than ground
+    assert 0.2 < dark_objects.mean() < 0.8  # about half
+    grounds = run(("background",))[:, 2, 2, 0]
+    assert grounds.std() > 10 and grounds.max() > 30  # the black ground is gone
+    shrunk = run(("scale",))
+    assert (shrunk > 127).sum(axis=(1, 2, 3)).mean() < (image > 127).sum()  # smaller object
+    data = load_dataset("fashion_mnist", batch_size=16, max_train_examples=32,
+                        augment=",".join(CAMERA_AUGMENTATIONS))
+    assert next(iter(data.train))[0].shape == (16, 32, 32, 1)
+    with pytest.raises(UserError, match="unknown augmentation sepia; choose from flip, "
+                                        "translate, polarity"):
+        load_dataset("fashion_mnist", augment="flip,sepia")
+
+
 def _write_image_folder(root, classes, per_class=6, size=(20, 24)):
     rng = np.random.default_rng(0)
     for name in classes:
@@ -111,7 +141,7 @@ def test_bad_image_folders(tmp_path, make, fragment):
 
 @pytest.mark.parametrize("kwargs,fragment", [
     (dict(name="imagenet"), "unknown dataset 'imagenet'; available: fashion_mnist"),
-    (dict(name="fashion_mnist", augment="rotate"), "unknown augmentation rotate"),
+    (dict(name="fashion_mnist", augment="swirl"), "unknown augmentation swirl"),
     (dict(name="fashion_mnist", input_shape=(32, 32, 2)), "input_shape must be"),
     (dict(name="fashion_mnist", std=(0.0,)), "std must be positive"),
     (dict(name="fashion_mnist", batch_size=0), "batch_size must be a positive integer"),

@@ -7,7 +7,8 @@ Names: `fashion_mnist` (Debian's `dataset-fashion-mnist` copy first, then the Ke
 a `keras.datasets` download), `mnist` and `cifar10` (Keras cache or download), and
 `folder:PATH` (one sub-folder per class; with `train/` and `test/` sub-folders they become the
 splits). Images are resized (bilinear), converted between 1 and 3 channels, optionally
-augmented, then normalized as `(pixel - mean) / std` on raw 0-255 pixels.
+augmented (`tflite_lite.augmentation`), then normalized as `(pixel - mean) / std` on raw 0-255
+pixels.
 """
 
 import dataclasses
@@ -19,6 +20,7 @@ import subprocess
 import numpy as np
 
 from tflite_lite._keras import keras, tf
+from tflite_lite.augmentation import augment_image, validate_augmentations
 from tflite_lite.errors import UserError
 
 FASHION_MNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal",
@@ -26,7 +28,6 @@ FASHION_MNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", 
 MNIST_CLASSES = tuple(str(digit) for digit in range(10))
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck")
-AUGMENTATIONS = ("flip", "translate")
 
 _DEBIAN_PACKAGE = "dataset-fashion-mnist"
 _DEBIAN_DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
@@ -154,7 +155,9 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
       batch_size: examples per batch. Defaults to 128.
       mean: per-channel mean of raw 0-255 pixels. Defaults to (127.5,).
       std: per-channel std of raw 0-255 pixels. Defaults to (127.5,).
-      augment: training augmentations, a subset of ("flip", "translate"). Defaults to ().
+      augment: training augmentations by name (`augmentation.AUGMENTATIONS`: flip,
+        translate, and the camera's polarity, background, contrast, blur, noise, rotate and
+        scale). Defaults to ().
       validation_split: fraction of the training examples held out. Defaults to 0.1.
       max_train_examples: keep at most this many training examples (quick runs). Defaults to
         None (all).
@@ -170,7 +173,7 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
         dataset that cannot be found or downloaded.
     """
     preprocessing = Preprocessing(input_shape, mean, std)
-    augment = _validate_augment(augment)
+    augment = validate_augmentations(augment)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not 0 < validation_split < 1:
@@ -212,17 +215,6 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
                    _train_augment=augment, **pipelines)
 
 
-def _validate_augment(augment):
-    if isinstance(augment, str):
-        augment = [part.strip() for part in augment.split(",") if part.strip()]
-    augment = tuple(a for a in augment if a != "none")
-    unknown = sorted(set(augment) - set(AUGMENTATIONS))
-    if unknown:
-        raise UserError(f"unknown augmentation {', '.join(unknown)}; "
-                        f"choose from {', '.join(AUGMENTATIONS)}")
-    return augment
-
-
 def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size):
     ds = ds.map(lambda x, y: (preprocessing.resize_and_convert(x), _cast_labels(y)),
                 num_parallel_calls=tf.data.AUTOTUNE)
@@ -233,7 +225,7 @@ def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size):
         if augment:
             seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
             ds = tf.data.Dataset.zip((ds, seeds)).map(
-                lambda example, pair: (_augment(example[0], pair, augment), example[1]),
+                lambda example, pair: (augment_image(example[0], pair, augment), example[1]),
                 num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
     ds = ds.map(lambda x, y: (preprocessing.normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -245,18 +237,6 @@ def _cast_labels(labels):
     if isinstance(labels, tuple):
         return (tf.cast(labels[0], tf.int32), *labels[1:])
     return tf.cast(labels, tf.int32)
-
-
-def _augment(image, seed, augment):
-    """Random left-right flip and/or translation (pad by 1/8 of a side, random crop)."""
-    if "flip" in augment:
-        image = tf.image.stateless_random_flip_left_right(image, seed)
-    if "translate" in augment:
-        height, width, _ = image.shape
-        pad_h, pad_w = max(1, height // 8), max(1, width // 8)
-        padded = tf.pad(image, [[pad_h, pad_h], [pad_w, pad_w], [0, 0]])
-        image = tf.image.stateless_random_crop(padded, tf.shape(image), seed + 1)
-    return image
 
 
 @functools.lru_cache(maxsize=None)

@@ -37,14 +37,13 @@ import re
 
 from tflite_lite import data as data_lib
 from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
+from tflite_lite.augmentation import DEFAULT_AUGMENTATIONS
+from tflite_lite.compression import PRESERVE, WEIGHT_QUANTIZERS, DistillationConfig, PruningConfig
 from tflite_lite.convert import MODES
-from tflite_lite.compression import DistillationConfig
 from tflite_lite.errors import UserError
-from tflite_lite.compression import PruningConfig
-from tflite_lite.compression import PRESERVE, WEIGHT_QUANTIZERS
 
 DATASET_DEFAULTS = {"name": "fashion_mnist", "input_size": 32, "channels": None,
-                    "batch_size": 128, "augment": list(data_lib.AUGMENTATIONS),
+                    "batch_size": 128, "augment": list(DEFAULT_AUGMENTATIONS),
                     "validation_split": 0.1, "max_train_examples": None,
                     "max_eval_examples": None, "seed": 0}
 # TrainConfig fields a training section may set.

@@ -8,15 +8,15 @@ import os
 from tflite_lite import distributed
 from tflite_lite._config import Config
 from tflite_lite.architectures import list_models, unknown_model_message
-from tflite_lite.data import AUGMENTATIONS
-from tflite_lite.errors import UserError
+from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
+from tflite_lite.augmentation import DEFAULT_AUGMENTATIONS
 from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, DistillationConfig,
                                      LowRankConfig, PruningConfig, QATConfig)
+from tflite_lite.errors import UserError
 from tflite_lite.run_record import RunRecord
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("cosine", "step", "constant")
-MIN_INPUT_SIZE = 28  # Fashion-MNIST's own size; the builders' stride-32 stages need no less
 _NATURAL_CHANNELS = {"fashion_mnist": 1, "mnist": 1, "cifar10": 3}
 
 
@@ -44,7 +44,9 @@ class TrainConfig(Config):
       warmup_epochs: linear warm-up length for the cosine schedule. Defaults to 1.
       weight_decay: decoupled weight decay, not applied to batch norm and biases.
         Defaults to 5e-5.
-      augment: training augmentations from ("flip", "translate"), or "none". Defaults to both.
+      augment: training augmentations by name, or "none": flip, translate, and the camera's
+        polarity, background, contrast, blur, noise, rotate, scale. Defaults to flip and
+        translate.
       dropout: dropout before the classifier; None keeps the builder's default.
       small_input: small-input variant; None lets the builder choose by input size.
       validation_split: fraction of training data held out. Defaults to 0.1.
@@ -91,7 +93,7 @@ class TrainConfig(Config):
     lr_schedule: str = "cosine"
     warmup_epochs: float = 1.0
     weight_decay: float = 5e-5
-    augment: tuple = AUGMENTATIONS
+    augment: tuple = DEFAULT_AUGMENTATIONS
     dropout: float = None
     small_input: bool = None
     validation_split: float = 0.1
