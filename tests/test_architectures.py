@@ -19,9 +19,9 @@ REQUIRED = ["mobilenet_v1_100", "mobilenet_v2_100", "shufflenet_v1_g3_100",
             "shufflenet_v2_x1_0", "squeezenet_1_0", "squeezenet_1_1"]
 
 FAMILY_REPRESENTATIVES = family_representatives()
-# ShuffleNet V1 1.0x with 2, 4 or 8 groups: 470-1,320 layers, 2-6 s per extra 224-px build;
-# their 224-px cases run with the slow tests (g3, the paper's reference, stays fast).
-HEAVY_224 = {"shufflenet_v1_g2_100", "shufflenet_v1_g4_100", "shufflenet_v1_g8_100"}
+# ShuffleNet V1 1.0x with 2, 4 or 8 groups: 470-1,320 layers, 3-9 s per 32-px build and 2-6 s
+# more at 224 px; their cases run with the slow tests (g3, the paper's reference, stays fast).
+HEAVY = {"shufflenet_v1_g2_100", "shufflenet_v1_g4_100", "shufflenet_v1_g8_100"}
 
 # (model, paper MACs, paper params) at 224x224x3 and 1000 classes; None = not stated.
 PAPER_FIGURES = [
@@ -39,16 +39,21 @@ def test_required_models_are_registered():
     assert {"mobilenet_v2_035", "shufflenet_v2_x0_5"} <= set(ALL_MODELS)
 
 
-def test_families_list_every_model_once_smallest_first(build):
+def test_families_list_every_model_once():
     families = list_families()
     assert sorted(name for names in families.values() for name in names) == ALL_MODELS
     assert set(families) == {get_model_config(name).family for name in ALL_MODELS}
-    for names in families.values():
-        params = [build(name).count_params() for name in names]
-        assert params[0] == min(params), dict(zip(names, params))
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("family", mark_slow(
+    list_families(), lambda family: bool(HEAVY & set(list_families()[family]))))
+def test_each_family_registers_its_smallest_model_first(family, build):
+    names = list_families()[family]
+    params = [build(name).count_params() for name in names]
+    assert params[0] == min(params), dict(zip(names, params))
+
+
+@pytest.mark.parametrize("name", mark_slow(ALL_MODELS, HEAVY.__contains__))
 def test_builds_small_grayscale_and_predicts(name, build):
     model = build(name)
     assert model.name == name
@@ -63,7 +68,7 @@ FAST_224 = {name for name, _, _ in PAPER_FIGURES} | set(FAMILY_REPRESENTATIVES)
 
 
 def _slow_at_224(name):
-    return name in HEAVY_224 or name not in FAST_224
+    return name in HEAVY or name not in FAST_224
 
 
 @pytest.mark.parametrize("name", mark_slow(ALL_MODELS, _slow_at_224))
@@ -73,7 +78,7 @@ def test_builds_imagenet_shape(name, build):
     assert model.output_shape == (None, 1000)
 
 
-@pytest.mark.parametrize("name", mark_slow(ALL_MODELS, HEAVY_224.__contains__))
+@pytest.mark.parametrize("name", mark_slow(ALL_MODELS, HEAVY.__contains__))
 def test_layer_names_are_stable_snake_case(name, build):
     """Two builds of the same variant name their layers alike: the small-input build at 32x32x1
     and the same variant at 224x224x3 with 1,000 classes."""
@@ -85,7 +90,7 @@ def test_layer_names_are_stable_snake_case(name, build):
     assert all(re.fullmatch(r"[a-z0-9_]+", n) for n in first), first
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", mark_slow(ALL_MODELS, HEAVY.__contains__))
 def test_every_layer_is_supported_by_tfmot_8bit_qat(name, build):
     """Each layer is in tfmot's 8-bit registry, or is a batch norm that QAT folds into its conv."""
     from tflite_lite._keras import keras
