@@ -67,11 +67,8 @@ object CameraFrame {
         return out
     }
 
-    private fun normalize(value: Float, channel: Int, spec: Preprocessing): Float {
-        val mean = spec.mean[if (spec.mean.size == 1) 0 else channel]
-        val std = spec.std[if (spec.std.size == 1) 0 else channel]
-        return (value - mean) / std
-    }
+    private fun normalize(value: Float, channel: Int, spec: Preprocessing): Float =
+        (value - spec.meanOf(channel)) / spec.stdOf(channel)
 
     fun normalizedRotation(degrees: Int): Int {
         val rotation = ((degrees % 360) + 360) % 360
@@ -122,9 +119,7 @@ object CameraFrame {
         }
         return IntArray(spec.height * spec.width) { i ->
             val channel = { c: Int ->
-                val mean = spec.mean[if (spec.mean.size == 1) 0 else c]
-                val std = spec.std[if (spec.std.size == 1) 0 else c]
-                Math.round(normalized[i * spec.channels + c] * std + mean).coerceIn(0, 255)
+                Math.round(normalized[i * spec.channels + c] * spec.stdOf(c) + spec.meanOf(c)).coerceIn(0, 255)
             }
             val r = channel(0)
             val g = if (spec.channels == 3) channel(1) else r

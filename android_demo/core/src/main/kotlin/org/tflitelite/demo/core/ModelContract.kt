@@ -21,6 +21,10 @@ data class Preprocessing(
     val height: Int get() = inputShape[0]
     val width: Int get() = inputShape[1]
     val channels: Int get() = inputShape[2]
+
+    /** The mean and std of `channel` (one value may serve every channel). */
+    fun meanOf(channel: Int): Float = mean[if (mean.size == 1) 0 else channel]
+    fun stdOf(channel: Int): Float = std[if (std.size == 1) 0 else channel]
 }
 
 /** The runtime part of `<model>.json` written by `scripts/export.py` (format tflite_lite.contract/1). */

@@ -25,9 +25,7 @@ class Preprocessor(private val spec: Preprocessing) {
         val out = FloatArray(image.size)
         for (i in image.indices) {
             val c = i % spec.channels
-            val mean = spec.mean[if (spec.mean.size == 1) 0 else c]
-            val std = spec.std[if (spec.std.size == 1) 0 else c]
-            out[i] = (image[i] - mean) / std
+            out[i] = (image[i] - spec.meanOf(c)) / spec.stdOf(c)
         }
         return out
     }
