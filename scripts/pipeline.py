@@ -9,10 +9,12 @@ measured figure), RUN/report.md and its plots. RUN defaults to runs/<recipe name
 (without `--preset`, the recipe's empty preset names it, e.g. `full`). `--check` validates the
 recipe and lists the stages (which have finished, which will run) without running anything;
 `--release models/NAME` then copies the final int8 model, contract and labels into the zoo
-folder and writes its model card.
+folder and writes its model card. The final int8 model is also written as an app-ready bundle,
+RUN/android/<recipe name>/, and the command that copies it into the Android demo is printed.
 """
 
 import os
+import shlex
 
 from absl import flags
 
@@ -44,6 +46,11 @@ def main(argv):
     if best:
         print(f"best int8: {best['file']} test accuracy {best['tflite_accuracy']:.4f} → "
               f"{run_dir}/report.md")
+    bundle = record.get("android_bundle")
+    if bundle:
+        assets = os.path.join("android_demo", "app", "src", "main", "assets", "models")
+        print(f"app bundle: {os.path.relpath(bundle)}; to run it in the Android demo:\n"
+              f"  cp -r {shlex.quote(os.path.relpath(bundle))} {assets}/")
     if _RELEASE.value:
         command = " ".join(["python scripts/pipeline.py", f"--recipe {_RECIPE.value}"]
                            + [f"--preset {_PRESET.value}"] * bool(_PRESET.value)

@@ -69,20 +69,22 @@ def test_augmentation_is_seeded_and_changes_between_epochs():
 
 
 def test_camera_augmentations_are_named_seeded_and_do_what_they_say():
-    from tflite_lite.augmentation import CAMERA_AUGMENTATIONS, augment_image
+    from tflite_lite.augmentation import CAMERA_AUGMENTATIONS, augment_batch
 
     image = np.zeros((32, 32, 1), np.float32)
     image[8:24, 12:20] = 255.0  # a light object on black, as Fashion-MNIST draws them
-    seeds = [tf.constant([s, 7], tf.int64) for s in range(40)]
+    batch = np.repeat(image[np.newaxis], 40, axis=0)  # each image gets its own random values
 
-    def run(names):
-        return np.stack([augment_image(tf.constant(image), s, names).numpy() for s in seeds])
+    def run(names, seed=(3, 7)):
+        return augment_batch(batch, tf.constant(seed, tf.int64), names).numpy()
 
     for name in CAMERA_AUGMENTATIONS:  # each changes the image, stays in range, repeats
         out = run((name,))
         assert out.shape == (40, 32, 32, 1) and out.min() >= 0 and out.max() <= 255, name
         assert not np.allclose(out, image), name
-        np.testing.assert_array_equal(out[0], run((name,))[0])
+        np.testing.assert_array_equal(out, run((name,)))
+        assert not np.array_equal(out, run((name,), seed=(4, 7))), name
+        assert len({out[i].tobytes() for i in range(40)}) > 20, name  # not one value per batch
     flipped = run(("polarity",))
     dark_objects = flipped[:, 16, 16, 0] < flipped[:, 2, 2, 0]  # object darker than ground
     assert 0.2 < dark_objects.mean() < 0.8  # about half
@@ -96,6 +98,24 @@ def test_camera_augmentations_are_named_seeded_and_do_what_they_say():
     with pytest.raises(UserError, match="unknown augmentation sepia; choose from flip, "
                                         "translate, polarity"):
         load_dataset("fashion_mnist", augment="flip,sepia")
+
+
+def test_nothing_class_adds_garment_free_training_frames_only():
+    data = load_dataset("fashion_mnist", batch_size=256, max_train_examples=512,
+                        max_eval_examples=64, augment="flip,polarity,background",
+                        nothing_fraction=0.25)
+    assert data.class_names[-1] == "nothing" and data.nothing_class == 10
+    images, labels = next(iter(data.train))
+    labels = labels.numpy()
+    assert 0.15 < np.mean(labels == 10) < 0.35
+    # A garment-free frame is a surface: far smoother than a frame with a garment on it.
+    edges = np.abs(np.diff(images.numpy()[..., 0], axis=2)).max(axis=(1, 2))
+    assert np.median(edges[labels == 10]) < 0.5 * np.median(edges[labels != 10])
+    assert all((y.numpy() < 10).all() for _, y in data.validation)  # evaluation is unchanged
+    assert load_dataset("fashion_mnist", max_train_examples=64).nothing_class is None
+    for bad in (1.0, -0.1, "0.1", True):
+        with pytest.raises(UserError, match="nothing_fraction must be in \\[0, 1\\)"):
+            load_dataset("fashion_mnist", max_train_examples=64, nothing_fraction=bad)
 
 
 def _write_image_folder(root, classes, per_class=6, size=(20, 24)):

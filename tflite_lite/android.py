@@ -46,6 +46,22 @@ def bundle_for_android(model_path, app_dir, name=None):
     Returns:
       The folder written.
     """
+    if not os.path.isfile(os.path.join(app_dir, "app", "build.gradle.kts")):
+        raise UserError(f"{app_dir}: not the Android demo project (no app/build.gradle.kts)")
+    folder = os.path.dirname(os.path.abspath(model_path))
+    stem = os.path.splitext(os.path.basename(model_path))[0]
+    name = name or f"{os.path.basename(folder)}_{stem}"
+    return write_bundle(model_path, os.path.join(app_dir, ASSETS, name))
+
+
+def write_bundle(model_path, target):
+    """Writes an app-ready bundle of an exported model into the folder `target`: the `.tflite`,
+    its contract (paths rebased) and `labels.txt`, which the app reads from
+    `assets/models/<name>/`.
+
+    Raises:
+      UserError: a file that is not a flatbuffer, or no contract or labels beside it.
+    """
     read_bytes(model_path)  # a real flatbuffer, or one error line
     stem = os.path.splitext(os.path.basename(model_path))[0]
     folder = os.path.dirname(os.path.abspath(model_path))
@@ -58,10 +74,6 @@ def bundle_for_android(model_path, app_dir, name=None):
         contract = json.load(f)
     if contract.get("format") != CONTRACT_FORMAT:
         raise UserError(f"{contract_path}: not a {CONTRACT_FORMAT} contract")
-    if not os.path.isfile(os.path.join(app_dir, "app", "build.gradle.kts")):
-        raise UserError(f"{app_dir}: not the Android demo project (no app/build.gradle.kts)")
-    name = name or f"{os.path.basename(folder)}_{stem}"
-    target = os.path.join(app_dir, ASSETS, name)
     os.makedirs(target, exist_ok=True)
     for source in (model_path, labels_path):
         with _io.atomic_path(os.path.join(target, os.path.basename(source))) as tmp:

@@ -20,7 +20,8 @@ import subprocess
 import numpy as np
 
 from tflite_lite._keras import keras, tf
-from tflite_lite.augmentation import augment_image, validate_augmentations
+from tflite_lite.augmentation import (NOTHING_CLASS, augment_batch, check_nothing_fraction,
+                                      validate_augmentations)
 from tflite_lite.errors import UserError
 
 FASHION_MNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal",
@@ -101,7 +102,8 @@ class Dataset:
     """Batched `(image, label)` pipelines of one dataset, with what describes them.
 
     `source` says where the images were read from: a folder (Debian's Fashion-MNIST copy, an
-    image folder) or "keras.datasets" (the Keras cache or a download).
+    image folder) or "keras.datasets" (the Keras cache or a download). `nothing_class` is the
+    index of the added "nothing" class (`load_dataset(..., nothing_fraction=...)`), else None.
     """
 
     train: tf.data.Dataset
@@ -111,6 +113,7 @@ class Dataset:
     preprocessing: Preprocessing
     num_examples: dict
     source: str
+    nothing_class: int = None
     _raw_train: tf.data.Dataset = dataclasses.field(default=None, repr=False)
     _pipeline_args: dict = dataclasses.field(default=None, repr=False)
     _train_augment: tuple = dataclasses.field(default=(), repr=False)
@@ -145,7 +148,7 @@ class Dataset:
 
 def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), std=(127.5,),
                  augment=(), validation_split=0.1, max_train_examples=None,
-                 max_eval_examples=None, seed=0):
+                 max_eval_examples=None, nothing_fraction=0.0, seed=0):
     """Loads a dataset as batched train / validation / test `tf.data` pipelines.
 
     Args:
@@ -163,6 +166,10 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
         None (all).
       max_eval_examples: keep at most this many validation and test examples each (the
         first ones; quick runs). Defaults to None (all).
+      nothing_fraction: with a value in (0, 1), a "nothing" class is added after the
+        dataset's classes, and this fraction of the training examples become frames with no
+        object in them (`augmentation.nothing_images`); validation and test stay as they are.
+        Defaults to 0.0 (no such class).
       seed: seeds the split, shuffling and augmentation. Defaults to 0.
 
     Returns:
@@ -178,6 +185,7 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
         raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not 0 < validation_split < 1:
         raise UserError(f"validation_split must be in (0, 1), got {validation_split!r}")
+    check_nothing_fraction(nothing_fraction)
     for key, cap in (("max_train_examples", max_train_examples),
                      ("max_eval_examples", max_eval_examples)):
         if cap is not None and (not isinstance(cap, int) or cap < 1):
@@ -205,29 +213,42 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
     num_examples = {key: int(split.cardinality()) for key, split in splits.items()}
     if min(num_examples.values()) < 1:
         raise UserError(f"dataset {name!r} has an empty split: {num_examples}")
+    nothing = (len(class_names), nothing_fraction) if nothing_fraction else None
     pipelines = {key: _pipeline(split, preprocessing, batch_size, training=key == "train",
-                                augment=augment, seed=seed, size=num_examples[key])
+                                augment=augment, seed=seed, size=num_examples[key],
+                                nothing=nothing if key == "train" else None)
                  for key, split in splits.items()}
+    if nothing:
+        class_names = (*class_names, NOTHING_CLASS)
     return Dataset(class_names=tuple(class_names), preprocessing=preprocessing,
-                   num_examples=num_examples, source=source, _raw_train=train,
+                   num_examples=num_examples, source=source,
+                   nothing_class=nothing[0] if nothing else None, _raw_train=train,
                    _pipeline_args=dict(preprocessing=preprocessing, batch_size=batch_size,
                                        seed=seed, size=num_examples["train"]),
                    _train_augment=augment, **pipelines)
 
 
-def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size):
+def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size, nothing=None):
     ds = ds.map(lambda x, y: (preprocessing.resize_and_convert(x), _cast_labels(y)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if size * 4 * int(np.prod(preprocessing.input_shape)) <= _CACHE_LIMIT_BYTES:
         ds = ds.cache()
     if training:
         ds = ds.shuffle(min(size, 20_000), seed=seed, reshuffle_each_iteration=True)
-        if augment:
-            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-            ds = tf.data.Dataset.zip((ds, seeds)).map(
-                lambda example, pair: (augment_image(example[0], pair, augment), example[1]),
-                num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
+    if training and (augment or nothing):
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+        def transform(batch, pair):
+            images, labels = batch
+            if not nothing:
+                return augment_batch(images, pair, augment), labels
+            if isinstance(labels, tuple):
+                raise UserError("a \"nothing\" class cannot be trained with per-image targets "
+                                "(distillation): the teacher has no such class")
+            return augment_batch(images, pair, augment, nothing=(labels, *nothing))
+
+        ds = tf.data.Dataset.zip((ds, seeds)).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(lambda x, y: (preprocessing.normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 

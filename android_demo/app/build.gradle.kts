@@ -29,7 +29,7 @@ android {
         jvmTarget = "17"
     }
     androidResources {
-        noCompress += "tflite"  // memory-mapped by the interpreter
+        noCompress += "tflite"  // read by CompiledModel straight from the APK
     }
     sourceSets {
         // The instrumented test checks the on-device interpreter against the golden vectors.
@@ -49,10 +49,10 @@ dependencies {
     implementation("androidx.camera:camera-lifecycle:$camerax")
     implementation("androidx.camera:camera-view:$camerax")
 
-    val litert = "1.4.1"
+    // LiteRT 2: the CompiledModel API (CPU through XNNPACK); litert-gpu adds the GPU accelerator.
+    val litert = "2.3.0"
     implementation("com.google.ai.edge.litert:litert:$litert")
     implementation("com.google.ai.edge.litert:litert-gpu:$litert")
-    implementation("com.google.ai.edge.litert:litert-gpu-api:$litert")
 
     androidTestImplementation("androidx.test:runner:1.6.2")
     androidTestImplementation("androidx.test.ext:junit:1.2.1")

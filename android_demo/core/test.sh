@@ -16,5 +16,5 @@ test -s "$out/tests.jar"
 kotlin_stdlib="$(dirname "$(readlink -f "$(command -v kotlinc)")")/../lib/kotlin-stdlib.jar"
 [ -f "$kotlin_stdlib" ] || kotlin_stdlib=/usr/share/java/kotlin-stdlib.jar
 classes=$(cd "$here/src/test/kotlin" && find . -name '*Test.kt' | sed 's|^\./||; s|\.kt$||; s|/|.|g')
-java -Dgolden.dir="${GOLDEN_DIR:-$here/golden}" -cp "$out/core.jar:$out/tests.jar:$junit:$hamcrest:$kotlin_stdlib" \
+java -Dgolden.dir="${GOLDEN_DIR:-$here/golden}" -Dmodels.dir="$here/../app/src/main/assets/models" -cp "$out/core.jar:$out/tests.jar:$junit:$hamcrest:$kotlin_stdlib" \
   org.junit.runner.JUnitCore $classes

@@ -207,8 +207,9 @@ def _tensor_contract(tensor):
             "zero_point": tensor["zero_point"][0] if tensor["zero_point"] else None}
 
 
-def _finish_export(model, tflite, mode, preprocessing, class_names, *, allow_float_ops=False,
-                  evaluate_on=None, max_eval_examples=None, verbose=0, **fields):
+def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection,
+                   allow_float_ops=False, evaluate_on=None, max_eval_examples=None, verbose=0,
+                   **fields):
     """Checks a converted flatbuffer, embeds its runtime contract, optionally evaluates it
     against `model`, and returns the `ExportResult`. `fields` go into the contract as given.
 
@@ -233,6 +234,7 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, allow_flo
         "output": dict(_tensor_contract(description["outputs"][0]), activation="softmax"),
         "preprocessing": preprocessing.get_config(),
         "class_names": class_names,
+        "rejection": rejection,
     }
     tflite = flatbuffer.embed_metadata(tflite, {
         flatbuffer.CONTRACT_METADATA: json.dumps(runtime).encode(),
@@ -261,7 +263,7 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, allow_flo
 def export(model, *, mode="int8", calibration=None, class_names=None, preprocessing=None,
            evaluate_on=None, representative_examples=256, allow_float_ops=False, sparse=False,
            keep_float_layers=0, accuracy_budget_pp=None, max_float_layers=8, validation=None,
-           max_eval_examples=None, verbose=0, name=None):
+           max_eval_examples=None, nothing_class=None, min_score=0.0, verbose=0, name=None):
     """Converts a Keras classifier to a checked TFLite flatbuffer.
 
     Args:
@@ -289,6 +291,11 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         set); a `Dataset` gives up to 2,000 of its validation images. Defaults to the
         calibration `Dataset`'s.
       max_eval_examples: evaluate on the first N images only. Defaults to None (all).
+      nothing_class: the index (or name) of the class that means "no object here", e.g. the
+        "nothing" class of `load_dataset(..., nothing_fraction=...)`. Defaults to the
+        `Dataset`'s, else None.
+      min_score: a best score below this also means "nothing recognized". Defaults to 0.0.
+        Both go into the contract's `rejection` field, which apps apply.
       verbose: 1 prints the conversion and an evaluation progress bar. Defaults to 0.
       name: what the progress lines call the export (e.g. its output path). Defaults to None.
 
@@ -316,6 +323,9 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
                         f"{source.num_classes}")
     if class_names is None and source is not None:
         class_names = list(source.class_names)
+    if nothing_class is None and source is not None:
+        nothing_class = source.nothing_class
+    rejection = rejection_rule(nothing_class, min_score, class_names, num_classes)
     representative = None
     if mode in _converter.CALIBRATED_MODES:
         if calibration is None:
@@ -345,12 +355,34 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         with _progress.step(f"{prefix}converting to {mode}{calibrating}", verbose):
             tflite = _converter.convert_model(model, mode, representative, sparse=sparse)
     return _finish_export(
-        model, tflite, mode, preprocessing, class_names,
+        model, tflite, mode, preprocessing, class_names, rejection=rejection,
         allow_float_ops=allow_float_ops or bool(kept_float), evaluate_on=evaluate_on,
         max_eval_examples=max_eval_examples, verbose=verbose, mixed_precision=mixed_plan,
         float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative))
+
+
+def rejection_rule(nothing_class, min_score, class_names, num_classes):
+    """The contract's `rejection` field: {"nothing_class": index or None, "min_score": float}.
+    An app shows "nothing recognized" when the best class is `nothing_class` or its score is
+    below `min_score`.
+
+    Raises:
+      UserError: a class that the model does not have, or a score outside [0, 1).
+    """
+    if isinstance(nothing_class, str):
+        if not class_names or nothing_class not in class_names:
+            raise UserError(f"nothing_class {nothing_class!r} is not one of the class names")
+        nothing_class = list(class_names).index(nothing_class)
+    if nothing_class is not None and (isinstance(nothing_class, bool) or not isinstance(
+            nothing_class, int) or not 0 <= nothing_class < num_classes):
+        raise UserError(f"nothing_class must be a class index in [0, {num_classes}), got "
+                        f"{nothing_class!r}")
+    if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not (
+            0 <= min_score < 1):
+        raise UserError(f"min_score must be in [0, 1), got {min_score!r}")
+    return {"nothing_class": nothing_class, "min_score": float(min_score)}
 
 
 def check_precision_options(mode, keep_float_layers, accuracy_budget_pp, max_float_layers,

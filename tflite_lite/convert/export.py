@@ -155,7 +155,9 @@ def export_model(config, verbose=0):
     data, class_names = None, run.class_names
     if needs_data:
         data = load_dataset(dataset_name, input_shape=input_shape, batch_size=128,
-                            mean=preprocessing.mean, std=preprocessing.std, seed=config.seed)
+                            mean=preprocessing.mean, std=preprocessing.std,
+                            nothing_fraction=run.config.get("nothing_fraction") or 0.0,
+                            seed=config.seed)
         if data.num_classes != num_classes:
             raise UserError(f"the model predicts {num_classes} classes, dataset "
                             f"{dataset_name!r} has {data.num_classes}")
@@ -172,7 +174,8 @@ def export_model(config, verbose=0):
         allow_float_ops=config.allow_float_ops, sparse=config.sparse,
         keep_float_layers=config.keep_float_layers,
         accuracy_budget_pp=config.accuracy_budget_pp, max_float_layers=config.max_float_layers,
-        max_eval_examples=config.max_eval_examples, verbose=verbose, name=config.output)
+        max_eval_examples=config.max_eval_examples, nothing_class=run.get("nothing_class"),
+        verbose=verbose, name=config.output)
     result.contract.update(quantization=run.get("quantization"),
                            compression=run.get("compression"),
                            source_model=config.model_path, export_config=config.get_config())

@@ -18,7 +18,8 @@ CONTRACT_FILE = "model_int8.json"
 LABELS_FILE = "labels.txt"
 
 
-def _final_int8(record):
+def final_int8(record):
+    """The artifact row of the run's final model in int8 (QAT, else pruned, else student)."""
     stages = [row["stage"] for row in record["training"]]
     final = next(s for s in ("qat", "pruned", "student") if s in stages)
     for row in record["artifacts"]:
@@ -45,7 +46,7 @@ def release_run(run_dir, zoo_dir, command=None):
                         "recipe to write it: finished stages are skipped)")
     with open(path) as f:
         record = json.load(f)
-    artifact = _final_int8(record)
+    artifact = final_int8(record)
     export_dir = os.path.join(run_dir, "export")
     source = os.path.join(export_dir, artifact["file"])
     with open(os.path.splitext(source)[0] + ".json") as f:

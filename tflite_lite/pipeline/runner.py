@@ -18,10 +18,12 @@ import os
 import time
 
 from tflite_lite import _io, _progress
+from tflite_lite.android import write_bundle
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert import ExportConfig, export_model
 from tflite_lite.compression import DistillationConfig
 from tflite_lite.pipeline import report
+from tflite_lite.pipeline.release import final_int8
 from tflite_lite.report import format_table
 from tflite_lite.run_record import RunRecord
 from tflite_lite.pipeline.recipe import FINETUNE_KEYS, FLOAT_MODES, QAT_KEYS, default_run_dir
@@ -240,7 +242,9 @@ def run_pipeline(recipe, run_dir, log=print):
       log: a function that prints progress lines. Defaults to `print`.
 
     Returns:
-      The run record, also written to `run_dir/pipeline.json`.
+      The run record, also written to `run_dir/pipeline.json`; its `android_bundle` is the
+      app-ready copy of the final int8 model (`run_dir/android/<recipe name>/`), which the
+      Android demo reads once copied into its `assets/models/`.
     """
     if recipe.teacher_recipe is not None:
         log(f"pipeline: teacher: the recipe {recipe.teacher_recipe.name} first")
@@ -263,7 +267,13 @@ def run_pipeline(recipe, run_dir, log=print):
         history[stage.name] = {"status": "ran", "seconds": seconds,
                                "fingerprint": stage.fingerprint}
         log(f"pipeline: {stage.name}: done in {_progress.format_seconds(seconds)}")
-    return report.write_report(recipe, run_dir, stages, history)
+    record = report.write_report(recipe, run_dir, stages, history)
+    if any(row["mode"] == "int8" for row in record["artifacts"]):
+        final = final_int8(record)
+        record["android_bundle"] = write_bundle(
+            os.path.join(run_dir, "export", final["file"]),
+            os.path.join(run_dir, "android", recipe.name))
+    return record
 
 
 def _mark_done(stage, seconds, figures):

@@ -9,7 +9,7 @@ from tflite_lite import distributed
 from tflite_lite._config import Config
 from tflite_lite.architectures import list_models, unknown_model_message
 from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
-from tflite_lite.augmentation import DEFAULT_AUGMENTATIONS
+from tflite_lite.augmentation import DEFAULT_AUGMENTATIONS, check_nothing_fraction
 from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, DistillationConfig,
                                      LowRankConfig, PruningConfig, QATConfig)
 from tflite_lite.errors import UserError
@@ -47,6 +47,9 @@ class TrainConfig(Config):
       augment: training augmentations by name, or "none": flip, translate, and the camera's
         polarity, background, contrast, blur, noise, rotate, scale. Defaults to flip and
         translate.
+      nothing_fraction: with a value in (0, 1), the model gets a "nothing" class after the
+        dataset's, trained on this fraction of garment-free frames (`load_dataset`), so that
+        an app can show "nothing recognized". Defaults to 0.0 (no such class).
       dropout: dropout before the classifier; None keeps the builder's default.
       small_input: small-input variant; None lets the builder choose by input size.
       validation_split: fraction of training data held out. Defaults to 0.1.
@@ -94,6 +97,7 @@ class TrainConfig(Config):
     warmup_epochs: float = 1.0
     weight_decay: float = 5e-5
     augment: tuple = DEFAULT_AUGMENTATIONS
+    nothing_fraction: float = 0.0
     dropout: float = None
     small_input: bool = None
     validation_split: float = 0.1
@@ -161,6 +165,10 @@ class TrainConfig(Config):
             raise UserError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
         if not 0 < self.validation_split < 1:
             raise UserError(f"validation_split must be in (0, 1), got {self.validation_split!r}")
+        check_nothing_fraction(self.nothing_fraction)
+        if self.nothing_fraction and self.distillation is not None:
+            raise UserError("nothing_fraction cannot combine with distillation: the teacher has "
+                            "no \"nothing\" class")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout!r}")
         for key in ("max_train_examples", "max_eval_examples"):

@@ -259,7 +259,8 @@ def train(config):
                         std=model_config.std, augment=config.augment,
                         validation_split=config.validation_split,
                         max_train_examples=config.max_train_examples,
-                        max_eval_examples=config.max_eval_examples, seed=config.seed)
+                        max_eval_examples=config.max_eval_examples,
+                        nothing_fraction=config.nothing_fraction, seed=config.seed)
     if worker.count > 1:
         data = dataclasses.replace(data, **{split: distributed.shard_per_worker(getattr(data, split))
                                             for split in ("train", "validation", "test")})
@@ -329,6 +330,7 @@ def train(config):
         "validation_examples": data.num_examples["validation"],
         "epochs": len(history["loss"]),
         "class_names": list(data.class_names),
+        "nothing_class": data.nothing_class,
         "preprocessing": data.preprocessing.get_config(),
         "input_shape": list(config.input_shape),
         "num_examples": data.num_examples,

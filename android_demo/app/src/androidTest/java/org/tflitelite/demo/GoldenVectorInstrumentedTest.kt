@@ -4,12 +4,12 @@ import android.graphics.Bitmap
 import android.util.Base64
 import androidx.test.ext.junit.runners.AndroidJUnit4
 import androidx.test.platform.app.InstrumentationRegistry
-import java.security.MessageDigest
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Test
 import org.junit.runner.RunWith
 import org.tflitelite.demo.core.Json
+import org.tflitelite.demo.core.TfliteModel
 
 /**
  * On a device: the bundled model, run by LiteRT's interpreter on the CPU, must reproduce the
@@ -27,7 +27,7 @@ class GoldenVectorInstrumentedTest {
         val bySha = ModelAssets.list(context).associateBy { name ->
             val model = ModelAssets.load(context, name)
             val bytes = context.assets.open(model.tflitePath).use { it.readBytes() }
-            MessageDigest.getInstance("SHA-256").digest(bytes).joinToString("") { "%02x".format(it) }
+            TfliteModel.sha256(bytes)
         }
         var checked = 0
         for (file in testAssets.list("").orEmpty().filter { it.endsWith(".json") }) {

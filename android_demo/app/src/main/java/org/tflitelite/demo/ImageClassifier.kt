@@ -3,33 +3,32 @@ package org.tflitelite.demo
 import android.content.Context
 import android.graphics.Bitmap
 import android.os.SystemClock
+import com.google.ai.edge.litert.CompiledModel
+import com.google.ai.edge.litert.TensorBuffer
 import java.io.Closeable
 import java.nio.ByteBuffer
-import java.nio.ByteOrder
-import org.tensorflow.lite.DataType
-import org.tensorflow.lite.Delegate
-import org.tensorflow.lite.Interpreter
-import org.tensorflow.lite.gpu.GpuDelegate
 import org.tflitelite.demo.core.CameraFrame
 import org.tflitelite.demo.core.Classification
+import org.tflitelite.demo.core.Decision
 import org.tflitelite.demo.core.Preprocessor
 import org.tflitelite.demo.core.Quantization
-import org.tflitelite.demo.core.Recognition
-import org.tflitelite.demo.core.TensorSpec
+import org.tflitelite.demo.core.TfliteModel
 
-enum class Accelerator { CPU, GPU, NNAPI }
+/** Where the model runs. NNAPI is gone: Android 15 deprecates it, and LiteRT 2 reaches NPUs its own way. */
+enum class Accelerator { CPU, GPU }
 
-/** Top-k, the time to make the model input and to run the model, and that input as a picture. */
+/** The answer, the time to make the model input and to run the model, and that input as a picture. */
 class Result(
-    val recognitions: List<Recognition>,
+    val decision: Decision,
     val preprocessMs: Double,
     val inferenceMs: Double,
     val modelInput: Bitmap
 )
 
 /**
- * LiteRT's Interpreter on a bundled model. The input and output types and quantization are read
- * from the model itself and checked against the contract; int8, uint8 and float models work.
+ * LiteRT 2's CompiledModel on a bundled model. The contract is checked against the model file's
+ * own input and output tensors (`TfliteModel`) before the runtime sees it; int8, uint8 and float
+ * models work.
  */
 class ImageClassifier(
     context: Context,
@@ -37,100 +36,93 @@ class ImageClassifier(
     val accelerator: Accelerator,
     val threads: Int
 ) : Closeable {
-    private val delegate: Delegate? = if (accelerator == Accelerator.GPU) GpuDelegate() else null
-    private val interpreter: Interpreter
-    private val preprocessor = Preprocessor(model.contract.preprocessing)
-    private val input: TensorSpec
-    private val output: TensorSpec
-    private val inputBuffer: ByteBuffer
-    private val outputBuffer: ByteBuffer
+    private val contract = model.contract
+    private val preprocessor = Preprocessor(contract.preprocessing)
+    private val compiled: CompiledModel
+    private val inputs: List<TensorBuffer>
+    private val outputs: List<TensorBuffer>
     val initMs: Double
 
     init {
+        TfliteModel.check(contract, ByteBuffer.wrap(context.assets.open(model.tflitePath).use { it.readBytes() }))
         val start = SystemClock.elapsedRealtimeNanos()
-        val options = Interpreter.Options().setNumThreads(threads)
-        delegate?.let { options.addDelegate(it) }
-        if (accelerator == Accelerator.NNAPI) options.setUseNNAPI(true)
-        interpreter = try {
-            Interpreter(model.mapModel(context), options)
-        } catch (e: Exception) {  // the delegate is native memory: free it on this path too
-            (delegate as? Closeable)?.close()
+        val options = when (accelerator) {
+            // The GPU computes in float. An int8 model runs there as a float view of itself (its
+            // weights dequantized once, its int8 input and output converted on the CPU), so the
+            // same file and the same int8 buffers serve both accelerators; CPU is listed second
+            // so that any op the GPU cannot run falls back to XNNPACK instead of failing.
+            Accelerator.GPU -> CompiledModel.Options(com.google.ai.edge.litert.Accelerator.GPU,
+                com.google.ai.edge.litert.Accelerator.CPU)
+            Accelerator.CPU -> CompiledModel.Options(com.google.ai.edge.litert.Accelerator.CPU).apply {
+                cpuOptions = CompiledModel.CpuOptions(numThreads = threads)
+            }
+        }
+        compiled = CompiledModel.create(context.assets, model.tflitePath, options)
+        val created = mutableListOf<TensorBuffer>()
+        try {  // native memory: on any failure free what exists, then report
+            inputs = compiled.createInputBuffers().also { created += it }
+            outputs = compiled.createOutputBuffers().also { created += it }
+            require(inputs.size == 1 && outputs.size == 1) {
+                "the model has ${inputs.size} inputs and ${outputs.size} outputs; the demo runs one of each"
+            }
+        } catch (e: Exception) {
+            created.forEach { it.close() }
+            compiled.close()
             throw e
         }
         initMs = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
-        input = spec(interpreter.getInputTensor(0))
-        output = spec(interpreter.getOutputTensor(0))
-        val expected = model.contract.input
-        require(input.dtype == expected.dtype && input.shape == expected.shape) {
-            "model input ${input.dtype}${input.shape} differs from its contract ${expected.dtype}${expected.shape}"
-        }
-        inputBuffer = ByteBuffer.allocateDirect(interpreter.getInputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
-        outputBuffer = ByteBuffer.allocateDirect(interpreter.getOutputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
     }
 
-    private fun spec(tensor: org.tensorflow.lite.Tensor): TensorSpec {
-        val dtype = when (tensor.dataType()) {
-            DataType.INT8 -> "int8"
-            DataType.UINT8 -> "uint8"
-            DataType.FLOAT32 -> "float32"
-            else -> throw IllegalArgumentException("unsupported tensor type ${tensor.dataType()}")
-        }
-        val q = tensor.quantizationParams()
-        val quantized = dtype != "float32"
-        return TensorSpec(tensor.name(), tensor.shape().toList(), dtype,
-            if (quantized) q.scale.toDouble() else null, if (quantized) q.zeroPoint else null)
-    }
-
-    /** Fills the input buffer from 0-255 pixels (height x width x channels). */
+    /** Fills the input from 0-255 pixels (height x width x channels). */
     fun setInput(pixels: FloatArray, height: Int, width: Int, channels: Int) {
         write(preprocessor.normalizedInput(pixels, height, width, channels))
     }
 
     /**
-     * Fills the input buffer from a camera frame or a picture, as the sensor or the file gave
-     * it: the core turns it upright by `rotationDegrees`, centre-crops it to the model's aspect
-     * and area-averages it down (`CameraFrame`, tested against the Python side bit for bit).
+     * Fills the input from a camera frame or a picture, as the sensor or the file gave it: the
+     * core turns it upright by `rotationDegrees`, centre-crops it to the model's aspect and
+     * area-averages it down (`CameraFrame`, tested against the Python side bit for bit).
      */
     fun setFrame(bitmap: Bitmap, rotationDegrees: Int): FloatArray {
         val argb = IntArray(bitmap.width * bitmap.height)
         bitmap.getPixels(argb, 0, bitmap.width, 0, 0, bitmap.width, bitmap.height)
         val normalized = CameraFrame.modelInput(argb, bitmap.width, bitmap.height, rotationDegrees,
-            model.contract.preprocessing)
+            contract.preprocessing)
         write(normalized)
         return normalized
     }
 
     private fun write(normalized: FloatArray) {
-        inputBuffer.rewind()
-        when (input.dtype) {
-            "float32" -> normalized.forEach { inputBuffer.putFloat(it) }
-            else -> Quantization.inputTensor(normalized, input).forEach { inputBuffer.put(it.toByte()) }
+        when (contract.input.dtype) {
+            "float32" -> inputs[0].writeFloat(normalized)
+            // TensorBuffer has one 8-bit writer: a uint8 value goes in as its low byte.
+            "int8", "uint8" -> inputs[0].writeInt8(Quantization.inputTensor(normalized, contract.input)
+                .let { q -> ByteArray(q.size) { q[it].toByte() } })
+            else -> throw IllegalArgumentException("input type ${contract.input.dtype} is not supported by the demo")
         }
     }
 
     /** Runs the model once on the current input; returns the class scores and the time. */
     fun invoke(): Pair<DoubleArray, Double> {
-        inputBuffer.rewind()
-        outputBuffer.rewind()
         val start = SystemClock.elapsedRealtimeNanos()
-        interpreter.run(inputBuffer, outputBuffer)
+        compiled.run(inputs, outputs)
         val ms = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
-        return Pair(scores(), ms)
+        val scores = when (contract.output.dtype) {
+            "float32" -> outputs[0].readFloat().let { f -> DoubleArray(f.size) { f[it].toDouble() } }
+            else -> Classification.scores(rawOutput(), contract.output)
+        }
+        return Pair(scores, ms)
     }
 
+    /** The 8-bit output of the last run, as ints (what the golden vectors record). */
     fun rawOutput(): IntArray {
-        outputBuffer.rewind()
-        return IntArray(output.shape.last()) {
-            if (output.dtype == "uint8") outputBuffer.get().toInt() and 0xFF else outputBuffer.get().toInt()
+        val unsigned = when (contract.output.dtype) {
+            "int8" -> false
+            "uint8" -> true
+            else -> throw IllegalArgumentException("raw output is read from 8-bit models only")
         }
-    }
-
-    private fun scores(): DoubleArray {
-        if (output.dtype == "float32") {
-            outputBuffer.rewind()
-            return DoubleArray(output.shape.last()) { outputBuffer.float.toDouble() }
-        }
-        return Classification.scores(rawOutput(), output)
+        val bytes = outputs[0].readInt8()
+        return IntArray(bytes.size) { if (unsigned) bytes[it].toInt() and 0xFF else bytes[it].toInt() }
     }
 
     fun classify(bitmap: Bitmap, rotationDegrees: Int, maxResults: Int, threshold: Double): Result {
@@ -138,14 +130,16 @@ class ImageClassifier(
         val normalized = setFrame(bitmap, rotationDegrees)
         val preprocessMs = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
         val (scores, ms) = invoke()
-        val spec = model.contract.preprocessing
+        val spec = contract.preprocessing
         val preview = Bitmap.createBitmap(CameraFrame.previewPixels(normalized, spec), spec.width, spec.height,
             Bitmap.Config.ARGB_8888)
-        return Result(Classification.topK(scores, model.labels, maxResults, threshold), preprocessMs, ms, preview)
+        val decision = Classification.decide(scores, model.labels, maxResults, threshold, contract.rejection)
+        return Result(decision, preprocessMs, ms, preview)
     }
 
     override fun close() {
-        interpreter.close()
-        (delegate as? Closeable)?.close()
+        inputs.forEach { it.close() }
+        outputs.forEach { it.close() }
+        compiled.close()
     }
 }

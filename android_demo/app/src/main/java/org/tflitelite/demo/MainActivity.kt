@@ -30,13 +30,18 @@ import androidx.core.view.ViewCompat
 import androidx.core.view.WindowInsetsCompat
 import java.util.concurrent.Executors
 import org.tflitelite.demo.core.CameraFrame
+import org.tflitelite.demo.core.Preprocessing
 
-/** Camera or gallery input, top-k with a threshold, inference time, threads, delegate, model. */
+/**
+ * Camera or gallery input; the best classes or "nothing recognized" (the contract's rejection rule,
+ * and a score threshold on top); the model input as the model sees it; preprocessing and
+ * inference time; threads, accelerator and model.
+ */
 class MainActivity : ComponentActivity() {
     private val analysisExecutor = Executors.newSingleThreadExecutor()
     @Volatile private var classifier: ImageClassifier? = null
     private var cameraProvider: ProcessCameraProvider? = null
-    private var threshold = 0.1
+    private var threshold = 0.0  // on top of the contract's own rule
     private var maxResults = 3
     private var models: List<String> = emptyList()
 
@@ -79,7 +84,7 @@ class MainActivity : ComponentActivity() {
             override fun onNothingSelected(parent: AdapterView<*>?) = Unit
         }
         modelSpinner.onItemSelectedListener = reload
-        findViewById<Spinner>(R.id.delegate_spinner).onItemSelectedListener = reload
+        findViewById<Spinner>(R.id.accelerator_spinner).onItemSelectedListener = reload
         findViewById<Spinner>(R.id.threads_spinner).onItemSelectedListener = reload
 
         bindSeekBar(R.id.threshold, R.id.threshold_label) { progress, label ->
@@ -113,7 +118,7 @@ class MainActivity : ComponentActivity() {
     }
 
     private fun selectedModel() = models.getOrNull(findViewById<Spinner>(R.id.model_spinner).selectedItemPosition)
-    private fun selectedAccelerator() = Accelerator.values()[findViewById<Spinner>(R.id.delegate_spinner).selectedItemPosition]
+    private fun selectedAccelerator() = Accelerator.values()[findViewById<Spinner>(R.id.accelerator_spinner).selectedItemPosition]
     private fun selectedThreads() = findViewById<Spinner>(R.id.threads_spinner).selectedItemPosition + 1
 
     private fun reloadClassifier() {
@@ -122,7 +127,7 @@ class MainActivity : ComponentActivity() {
             classifier?.close()
             classifier = try {
                 ImageClassifier(this, ModelAssets.load(this, name), selectedAccelerator(), selectedThreads())
-            } catch (e: Exception) {  // a delegate the device lacks, a bad bundle: say so, keep going
+            } catch (e: Exception) {  // an accelerator the device lacks, a bad bundle: say so, keep going
                 runOnUiThread { Toast.makeText(this, e.message, Toast.LENGTH_LONG).show() }
                 null
             }
@@ -216,9 +221,8 @@ class MainActivity : ComponentActivity() {
         }
         val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
         contentResolver.openInputStream(uri).use { BitmapFactory.decodeStream(it, null, bounds) }
-        require(bounds.outWidth > 0 && bounds.outHeight > 0) { "not an image" }
-        val options = BitmapFactory.Options().apply {
-            inSampleSize = if (spec == null) 1 else CameraFrame.decodeSampleSize(bounds.outWidth, bounds.outHeight, spec)
+        val options = BitmapFactory.Options().apply {  // decodeSampleSize refuses the -1 x -1 of a non-image
+            inSampleSize = CameraFrame.decodeSampleSize(bounds.outWidth, bounds.outHeight, spec ?: FALLBACK_SPEC)
         }
         return contentResolver.openInputStream(uri).use { BitmapFactory.decodeStream(it, null, options) }
             ?: throw IllegalArgumentException("not an image")
@@ -229,10 +233,16 @@ class MainActivity : ComponentActivity() {
     }
 
     private fun show(result: Result) = runOnUiThread {
-        results.text = if (result.recognitions.isEmpty()) getString(R.string.no_results)
-        else result.recognitions.joinToString("\n") { "%s  %.3f".format(it.label, it.score) }
+        val decision = result.decision
+        results.text = if (decision.nothingRecognized) getString(R.string.nothing_recognized)
+        else decision.recognitions.joinToString("\n") { "%s  %.3f".format(it.label, it.score) }
         inferenceTime.text = getString(R.string.inference_time, result.preprocessMs, result.inferenceMs)
         modelInput.setImageBitmap(result.modelInput)
+    }
+
+    companion object {
+        /** Decodes a picture picked before any model loaded as if for a 224x224 RGB model. */
+        private val FALLBACK_SPEC = Preprocessing(listOf(224, 224, 3), listOf(0f), listOf(1f), "bilinear")
     }
 
     override fun onDestroy() {

@@ -1,9 +1,6 @@
 package org.tflitelite.demo
 
 import android.content.Context
-import java.io.FileInputStream
-import java.nio.MappedByteBuffer
-import java.nio.channels.FileChannel
 import org.tflitelite.demo.core.Classification
 import org.tflitelite.demo.core.ModelContract
 
@@ -12,15 +9,6 @@ import org.tflitelite.demo.core.ModelContract
  * and `labels.txt`, as `scripts/bundle_android_model.py` copies them.
  */
 class ModelAssets(val name: String, val tflitePath: String, val contract: ModelContract, val labels: List<String>) {
-
-    fun mapModel(context: Context): MappedByteBuffer {
-        context.assets.openFd(tflitePath).use { fd ->
-            FileInputStream(fd.fileDescriptor).channel.use { channel ->
-                return channel.map(FileChannel.MapMode.READ_ONLY, fd.startOffset, fd.declaredLength)
-            }
-        }
-    }
-
     companion object {
         private const val ROOT = "models"
 

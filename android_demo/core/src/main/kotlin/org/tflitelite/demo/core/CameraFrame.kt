@@ -142,7 +142,7 @@ object CameraFrame {
      * the area reduction still has pixels to average and a 12 MP photo costs a few MB.
      */
     fun decodeSampleSize(width: Int, height: Int, spec: Preprocessing, oversample: Int = 8): Int {
-        require(width > 0 && height > 0) { "image size must be positive, got $width x $height" }
+        require(width > 0 && height > 0) { "the image cannot be decoded (its size reads $width x $height)" }
         val needed = maxOf(spec.width, spec.height).toLong() * oversample
         var sample = 1
         while (minOf(width, height) / (sample * 2L) >= needed) sample *= 2

@@ -3,6 +3,9 @@ package org.tflitelite.demo.core
 /** One class in a result: its index in the model output, its label and its score (0-1). */
 data class Recognition(val index: Int, val label: String, val score: Double)
 
+/** What the app shows for one picture: the best classes, or "nothing recognized" (no classes). */
+data class Decision(val recognitions: List<Recognition>, val nothingRecognized: Boolean)
+
 object Classification {
     /**
      * The `k` best classes with a score of at least `threshold`, best first; equal scores keep
@@ -16,6 +19,20 @@ object Classification {
             .filter { scores[it] >= threshold }
             .take(k)
             .map { Recognition(it, labels[it], scores[it]) }
+    }
+
+    /**
+     * The app's answer for one picture. "Nothing recognized" when the contract's [rejection]
+     * rejects the best class (the "nothing" class, or a score under its `min_score`) or the best
+     * score is under the user's [threshold]; else up to `k` classes of at least [threshold],
+     * the "nothing" class left out.
+     */
+    fun decide(scores: DoubleArray, labels: List<String>, k: Int, threshold: Double, rejection: Rejection): Decision {
+        val ranked = topK(scores, labels, scores.size)
+        val best = ranked.first()
+        if (rejection.rejects(best) || best.score < threshold) return Decision(emptyList(), true)
+        val shown = ranked.filter { it.index != rejection.nothingClass && it.score >= threshold }.take(k)
+        return Decision(shown, false)
     }
 
     /** Scores from a raw output tensor: dequantized for integer models, as is for float ones. */

@@ -51,6 +51,107 @@ class CoreTest {
     }
 
     @Test
+    fun rejectsContractsThatDoNotAddUp() {
+        expectError("preprocessing.mean has 2 values for 1 channel(s)") {
+            ModelContract.parse(contractText.replace("\"mean\": [127.5]", "\"mean\": [127.5, 1.0]"))
+        }
+        expectError("preprocessing.std has 3 values for 1 channel(s)") {
+            ModelContract.parse(contractText.replace("\"std\": [127.5]", "\"std\": [1.0, 2.0, 3.0]"))
+        }
+        expectError("input shape [1, 28, 28, 1] differs from preprocessing.input_shape [32, 32, 1]") {
+            ModelContract.parse(contractText.replace("[1, 32, 32, 1]", "[1, 28, 28, 1]"))
+        }
+    }
+
+    @Test
+    fun namesWrongTypedFields() {
+        expectError("field 'mode' must be a string") {
+            ModelContract.parse(contractText.replace("\"mode\": \"int8\"", "\"mode\": 8"))
+        }
+        expectError("field 'shape' must be a list") {
+            ModelContract.parse(contractText.replace("\"shape\": [1, 3]", "\"shape\": \"1x3\""))
+        }
+        expectError("field 'input_shape' must be a whole number") {
+            ModelContract.parse(contractText.replace("\"input_shape\": [32, 32, 1]", "\"input_shape\": [32.5, 32, 1]"))
+        }
+        expectError("field 'mean' must be a list of numbers") {
+            ModelContract.parse(contractText.replace("\"mean\": [127.5]", "\"mean\": [\"127.5\"]"))
+        }
+        expectError("field 'scale' must be a number") {
+            ModelContract.parse(contractText.replace("\"scale\": 0.00390625", "\"scale\": \"small\""))
+        }
+        expectError("field 'preprocessing' must be an object") {
+            ModelContract.parse(contractText.replace(Regex("\"preprocessing\": \\{[^}]*\\}"), "\"preprocessing\": []"))
+        }
+        expectError("class_names must be strings") {
+            ModelContract.parse(contractText.replace("\"c\"]", "3]"))
+        }
+    }
+
+    @Test
+    fun readsTheRejectionRule() {
+        assertEquals(Rejection.NONE, ModelContract.parse(contractText).rejection)
+        val withRule = contractText.replace("\"class_names\"",
+            "\"rejection\": {\"nothing_class\": 2, \"min_score\": 0.4}, \"class_names\"")
+        assertEquals(Rejection(2, 0.4), ModelContract.parse(withRule).rejection)
+        val noClass = withRule.replace("\"nothing_class\": 2", "\"nothing_class\": null")
+        assertEquals(Rejection(null, 0.4), ModelContract.parse(noClass).rejection)
+        expectError("rejection.nothing_class 3 is not a class index") {
+            ModelContract.parse(withRule.replace("\"nothing_class\": 2", "\"nothing_class\": 3"))
+        }
+        expectError("rejection.min_score must be in [0, 1)") {
+            ModelContract.parse(withRule.replace("0.4}", "1.5}"))
+        }
+        expectError("field 'rejection' must be an object") {
+            ModelContract.parse(contractText.replace("\"class_names\"", "\"rejection\": true, \"class_names\""))
+        }
+    }
+
+    @Test
+    fun decidesNothingRecognizedByTheContractsRule() {
+        val labels = listOf("shirt", "bag", "nothing")
+        val rule = Rejection(2, 0.5)
+        val nothingBest = Classification.decide(doubleArrayOf(0.2, 0.1, 0.7), labels, 3, 0.0, rule)
+        assertTrue(nothingBest.nothingRecognized)
+        assertTrue(nothingBest.recognitions.isEmpty())
+        assertTrue(Classification.decide(doubleArrayOf(0.45, 0.3, 0.25), labels, 3, 0.0, rule).nothingRecognized)
+        val shirt = Classification.decide(doubleArrayOf(0.6, 0.1, 0.3), labels, 3, 0.05, rule)
+        assertEquals(false, shirt.nothingRecognized)
+        assertEquals(listOf("shirt", "bag"), shirt.recognitions.map { it.label })  // never "nothing"
+        // The user's threshold rejects too, with or without a rule.
+        assertTrue(Classification.decide(doubleArrayOf(0.6, 0.1, 0.3), labels, 3, 0.7, Rejection.NONE).nothingRecognized)
+        assertEquals(listOf("shirt"), Classification.decide(doubleArrayOf(0.6, 0.1, 0.3), labels, 1, 0.0,
+            Rejection.NONE).recognitions.map { it.label })
+    }
+
+    @Test
+    fun checksAContractAgainstItsModelFile() {
+        val folder = java.io.File(System.getProperty("models.dir") ?: "../app/src/main/assets/models")
+        val bundles = folder.listFiles().orEmpty().filter { it.isDirectory }
+        assertTrue("no bundled model under $folder", bundles.isNotEmpty())
+        for (bundle in bundles) {
+            val tflite = bundle.listFiles().orEmpty().single { it.name.endsWith(".tflite") }
+            val contract = ModelContract.parse(java.io.File(tflite.path.removeSuffix(".tflite") + ".json").readText())
+            val bytes = java.nio.ByteBuffer.wrap(tflite.readBytes())
+            val (input, output) = TfliteModel.readSpecs(bytes)
+            assertEquals(contract.input.shape, input.shape)
+            assertEquals(contract.output.shape, output.shape)
+            assertEquals(contract.input.dtype, input.dtype)
+            TfliteModel.check(contract, bytes)
+            // The same contract for a model with another input, or other quantization: refused.
+            val other = contract.copy(input = contract.input.copy(shape = listOf(1, 28, 28, 1)))
+            expectError("contract: input shape [1, 28, 28, 1] but the model takes ${input.shape}") {
+                TfliteModel.check(other, bytes)
+            }
+            val shifted = contract.copy(output = contract.output.copy(zeroPoint = contract.output.zeroPoint!! + 1))
+            expectError("contract: output quantization") { TfliteModel.check(shifted, bytes) }
+            expectError("not a TFLite flatbuffer") { TfliteModel.readSpecs(java.nio.ByteBuffer.wrap(ByteArray(64))) }
+            val cut = java.nio.ByteBuffer.wrap(tflite.readBytes().copyOf(200))
+            expectError("corrupt TFLite flatbuffer") { TfliteModel.readSpecs(cut) }
+        }
+    }
+
+    @Test
     fun quantizesAsTheContractSays() {
         val values = floatArrayOf(0f, 0.5f, -0.5f, 1.5f, 1000f, -1000f)
         assertArrayEquals(intArrayOf(0, 1, 0, 2, 127, -128), Quantization.quantize(values, 1.0, 0, "int8"))
@@ -157,6 +258,8 @@ class CoreTest {
         assertEquals(8, CameraFrame.decodeSampleSize(4000, 3000, spec))  // 12 MP → 500x375
         assertEquals(1, CameraFrame.decodeSampleSize(300, 200, spec))
         assertEquals(1, CameraFrame.decodeSampleSize(28, 28, spec))
+        // BitmapFactory reports -1 x -1 for bytes that are not an image.
+        expectError("the image cannot be decoded") { CameraFrame.decodeSampleSize(-1, -1, spec) }
     }
 
     @Test

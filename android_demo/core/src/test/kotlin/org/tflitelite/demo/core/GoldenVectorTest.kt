@@ -18,6 +18,26 @@ class GoldenVectorTest {
     }
 
     @Test
+    fun eachGoldenFileNamesABundledModelAndRefusesAnother() {
+        val models = File(System.getProperty("models.dir") ?: "../app/src/main/assets/models")
+            .walk().filter { it.name.endsWith(".tflite") }.map { it.readBytes() }.toList()
+        for (file in files) {
+            val golden = Json.parse(file.readText()) as Map<*, *>
+            val sha = golden["model_sha256"] as? String
+            val bundled = models.filter { TfliteModel.sha256(it) == sha }
+            assertEquals("${file.name}: its model (sha256 $sha) is not bundled", 1, bundled.size)
+            TfliteModel.requireSameModel(sha, bundled[0], file.name)
+            val other = bundled[0].copyOf().also { it[it.size - 1] = (it[it.size - 1] + 1).toByte() }
+            try {
+                TfliteModel.requireSameModel(sha, other, file.name)
+                org.junit.Assert.fail("a golden file accepted another model")
+            } catch (e: IllegalArgumentException) {
+                assertTrue(e.message, e.message!!.contains("${file.name} is for model sha256 ${sha!!.take(12)}"))
+            }
+        }
+    }
+
+    @Test
     fun inputTensorIsBitExactAndTopKMatches() {
         for (file in files) {
             val golden = Json.parse(file.readText()) as Map<*, *>
