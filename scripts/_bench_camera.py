@@ -3,12 +3,17 @@ as camera frames, through the app's own preprocessing (the Kotlin core, `preproc
 on LiteRT with the app's bundled model.
 
 A frame: a test garment, bilinear-scaled to 50-80% of the short side at a random place near
-the centre, over a background, with a colour cast and sensor noise, on a 640x480 or 480x640
-sensor, turned by -rotation (so the app's rotation makes it upright), optionally JPEG-coded.
+the centre, over a background, with a colour cast and sensor noise, on a 4:3 (640x480) or
+16:9 (640x360) sensor, landscape or portrait, turned by -rotation (so the app's rotation makes
+it upright), optionally JPEG-coded.
 Variants cross polarity (the garment light on dark, as Fashion-MNIST is, or dark on light, as a
 camera sees clothes on a table), background (flat or textured) and JPEG (none or quality 70);
-each variant covers both orientations and all four rotations. Frames without a garment (blank,
-flat grey, noise, texture) measure what the model says about nothing.
+each variant covers both aspects, both orientations and all four rotations. Frames without a
+garment (blank, flat grey, noise, texture) measure what the model says about nothing.
+
+Each frame's answer is the app's: "nothing recognized" when the contract's `rejection` rule
+says so (its "nothing" class wins, or the best score is under `min_score`), else the best
+class. Top-1 counts a rejected garment as a miss.
 """
 
 import os
@@ -27,13 +32,26 @@ from tflite_lite.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREPROCESS = os.path.join(REPO, "android_demo", "core", "preprocess.sh")
-SIZES = ((640, 480), (480, 640))
+SIZES = ((640, 480), (480, 640), (640, 360), (360, 640))
 VARIANTS = [(polarity, background, jpeg) for polarity in ("light_on_dark", "dark_on_light")
             for background in ("flat", "textured") for jpeg in (None, 70)]
 NOTHING = ("white", "grey", "black", "noise", "texture")
 COLUMNS = (("variant", "variant", "s"), ("frames", "frames", ",d"),
-           ("accuracy", "top-1", ".4f"), ("mean_top_score", "mean top score", ".3f"),
+           ("accuracy", "top-1", ".4f"), ("rejected", "nothing recognized", ".3f"),
+           ("mean_top_score", "mean top score", ".3f"),
            ("most_common", "most common answer", "s"), ("most_common_share", "its share", ".2f"))
+NOTHING_RECOGNIZED = "(nothing recognized)"
+
+
+def decide(scores, rejection):
+    """The app's answer per row of `scores`: the best class, or -1 for "nothing recognized"
+    (`Classification.decide` in the Kotlin core, without the user's threshold)."""
+    rejection = rejection or {"nothing_class": None, "min_score": 0.0}
+    best = np.argmax(scores, axis=-1)
+    rejected = np.max(scores, axis=-1) < rejection["min_score"]
+    if rejection["nothing_class"] is not None:
+        rejected |= best == rejection["nothing_class"]
+    return np.where(rejected, -1, best)
 
 
 def _background(rng, height, width, textured, light):
@@ -161,13 +179,15 @@ def benchmark_camera_path(model_path, count=100, nothing_count=20, seed=0, core=
             return np.stack(scores)
 
         def summarize(name, scores, truth=None):
-            top = np.argmax(scores, axis=-1)
-            common = np.bincount(top, minlength=len(names))
-            row = {"variant": name, "frames": int(len(top)),
-                   "accuracy": None if truth is None else float(np.mean(top == truth)),
+            shown = decide(scores, contract.get("rejection"))
+            common = np.bincount(shown + 1, minlength=len(names) + 1)
+            answers = [NOTHING_RECOGNIZED, *names]
+            row = {"variant": name, "frames": int(len(shown)),
+                   "accuracy": None if truth is None else float(np.mean(shown == truth)),
+                   "rejected": float(np.mean(shown == -1)),
                    "mean_top_score": float(np.mean(np.max(scores, axis=-1))),
-                   "most_common": names[int(np.argmax(common))],
-                   "most_common_share": float(np.max(common) / len(top))}
+                   "most_common": answers[int(np.argmax(common))],
+                   "most_common_share": float(np.max(common) / len(shown))}
             rows.append(row)
             log(f"{name}: {row['accuracy'] if truth is not None else '-'} "
                 f"({time.perf_counter() - started:.0f} s)")
@@ -175,16 +195,17 @@ def benchmark_camera_path(model_path, count=100, nothing_count=20, seed=0, core=
         for polarity, background, jpeg in VARIANTS:
             frames = []
             for n, image in enumerate(images):
-                rotation = ROTATIONS[(n // 2) % 4]
-                frames.append((render(image, SIZES[n % 2], rotation, polarity,
+                rotation = ROTATIONS[(n // len(SIZES)) % 4]
+                frames.append((render(image, SIZES[n % len(SIZES)], rotation, polarity,
                                       background == "textured", rng), rotation))
             name = f"{polarity}, {background}" + (f", jpeg {jpeg}" if jpeg else "")
             summarize(name, run(frames, jpeg), labels)
         for kind in NOTHING:
-            frames = [(render_nothing(kind, SIZES[n % 2], rng), ROTATIONS[(n // 2) % 4])
-                      for n in range(nothing_count)]
+            frames = [(render_nothing(kind, SIZES[n % len(SIZES)], rng),
+                       ROTATIONS[(n // len(SIZES)) % 4]) for n in range(nothing_count)]
             summarize(f"nothing: {kind}", run(frames, None))
     garments = [r for r in rows if r["accuracy"] is not None]
+    nothing = [r for r in rows if r["accuracy"] is None]
     record = {
         "model": os.path.relpath(model_path, REPO) if model_path.startswith(REPO) else model_path,
         "path": "kotlin core (preprocess.sh)" if core else "python twin (frame_input)",
@@ -193,5 +214,8 @@ def benchmark_camera_path(model_path, count=100, nothing_count=20, seed=0, core=
                                                  if r["variant"].startswith("light")])),
         "dark_on_light_accuracy": float(np.mean([r["accuracy"] for r in garments
                                                  if r["variant"].startswith("dark")])),
+        "garments_rejected": float(np.mean([r["rejected"] for r in garments])),
+        "nothing_rejected": float(np.mean([r["rejected"] for r in nothing])),
+        "rejection": contract.get("rejection"),
         "seconds": round(time.perf_counter() - started, 1)}
     return rows, record

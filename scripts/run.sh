@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The main job: set up, then run the default recipe's short preset: train a MobileNet V1 0.5
-# teacher, a ShuffleNet V2 0.5x from scratch and the same student distilled from the teacher,
-# fine-tune it with QAT, export float32 and int8 (evaluated on Fashion-MNIST test images),
-# benchmark every file on LiteRT and write runs/shufflenet_v2_x0_5_fashion_short/report.md.
-# Extra arguments go to scripts/pipeline.py, e.g. the full preset (about 1 h 15 min):
+# The main job: set up, then run the Android demo's recipe, short preset: train a MobileNet V1
+# 0.5 on camera-like Fashion-MNIST frames with a "nothing" class, fine-tune it with QAT, export
+# float32 and int8 (evaluated on Fashion-MNIST test images), benchmark both on LiteRT, write
+# runs/mobilenet_v1_050_fashion_camera_short/report.md and the app-ready bundle
+# runs/mobilenet_v1_050_fashion_camera_short/android/mobilenet_v1_050_fashion_camera/, and
+# print the command that copies it into the app. Extra arguments go to scripts/pipeline.py,
+# e.g. the full preset (about 1 h 15 min on a slow day):
 #   bash scripts/run.sh --preset full
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 exec .venv/bin/python scripts/pipeline.py \
-  --recipe models/shufflenet_v2_x0_5_fashion/recipe.json --preset short "$@"
+  --recipe models/mobilenet_v1_050_fashion_camera/recipe.json --preset short "$@"

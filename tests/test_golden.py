@@ -192,3 +192,13 @@ def test_camera_benchmark_study_runs_on_a_few_frames():
     assert all(0 <= row["accuracy"] <= 1 for row in rows[:len(VARIANTS)])
     assert all(row["accuracy"] is None for row in rows[len(VARIANTS):])
     assert 0 <= record["dark_on_light_accuracy"] <= 1 and record["path"].startswith("python")
+    assert 0 <= record["nothing_rejected"] <= 1 and 0 <= record["garments_rejected"] <= 1
+
+
+def test_camera_benchmark_answers_as_the_app_does():
+    from tflite_lite_scripts._bench_camera import decide
+
+    scores = np.array([[0.1, 0.2, 0.7], [0.5, 0.3, 0.2], [0.34, 0.33, 0.33]])
+    assert decide(scores, {"nothing_class": 2, "min_score": 0.4}).tolist() == [-1, 0, -1]
+    assert decide(scores, {"nothing_class": None, "min_score": 0.4}).tolist() == [2, 0, -1]
+    assert decide(scores, None).tolist() == [2, 0, 0]

@@ -126,11 +126,25 @@ def test_fingerprints_follow_the_settings_downstream(tmp_path):
     assert [n for n in before if more_runs[n] != before[n]] == ["benchmark"]
 
 
+CAMERA = _with(TINY, dataset__augment=["flip", "translate", "polarity", "background", "contrast",
+                                        "blur", "noise", "rotate", "scale"],
+               dataset__nothing_fraction=0.2)
+
+
 def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
     run_dir = str(tmp_path / "run")
     lines = []
-    record = run_pipeline(Recipe.from_config(TINY), run_dir, log=lines.append)
+    record = run_pipeline(Recipe.from_config(CAMERA), run_dir, log=lines.append)
     assert [s["status"] for s in record["stages"].values()] == ["ran"] * 4
+    # The final int8 model, bundled for the app, with the "nothing" class as its rejection rule.
+    bundle = record["android_bundle"]
+    assert bundle == os.path.join(run_dir, "android", "tiny")
+    assert sorted(os.listdir(bundle)) == ["labels.txt", "qat_int8.json", "qat_int8.tflite"]
+    with open(os.path.join(bundle, "qat_int8.json")) as f:
+        contract = json.load(f)
+    assert contract["class_names"][-1] == "nothing" and contract["num_classes"] == 11
+    assert contract["rejection"] == {"nothing_class": 10, "min_score": 0.0}
+    assert RunRecord.load(os.path.join(run_dir, "qat"))["nothing_class"] == 10
     files = {row["file"] for row in record["artifacts"]}
     assert files == {"student_float32.tflite", "qat_int8.tflite"}
     for row in record["artifacts"]:
@@ -158,7 +172,7 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
         assert all(float(row[6]) > 0 for row in rows), summary.stdout  # p50 ms
 
     stamp = os.path.getmtime(os.path.join(run_dir, "export", "qat_int8.tflite"))
-    again = run_pipeline(Recipe.from_config(TINY), run_dir, log=lines.append)
+    again = run_pipeline(Recipe.from_config(CAMERA), run_dir, log=lines.append)
     assert [s["status"] for s in again["stages"].values()] == ["skipped"] * 4
     assert os.path.getmtime(os.path.join(run_dir, "export", "qat_int8.tflite")) == stamp
 
@@ -169,7 +183,7 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
     run_json = RunRecord.load(student)
     del run_json["config"]["distillation"]
     run_json.save(student)
-    adopted = run_pipeline(Recipe.from_config(TINY), run_dir, log=lines.append)
+    adopted = run_pipeline(Recipe.from_config(CAMERA), run_dir, log=lines.append)
     assert [s["status"] for s in adopted["stages"].values()] == ["skipped"] * 4
     assert (student / "stage.json").exists()
 
@@ -185,7 +199,7 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
         os.path.join(run_dir, "export", "qat_int8.tflite"), "rb").read()
     assert f"{record['artifacts'][1]['tflite_accuracy']:.4f}" in card
 
-    fewer = run_pipeline(Recipe.from_config(_with(TINY, export__modes=["int8"])), run_dir,
+    fewer = run_pipeline(Recipe.from_config(_with(CAMERA, export__modes=["int8"])), run_dir,
                          log=lines.append)
     assert {k: v["status"] for k, v in fewer["stages"].items()} == {
         "student": "skipped", "qat": "skipped", "export": "ran", "benchmark": "ran"}
