@@ -120,7 +120,7 @@ def test_bundle_rejects_a_model_without_contract(tmp_path):
     assert_one_line_error(result, "m.json: missing")
 
 
-APP_CONTRACT = ("android_demo/app/src/main/assets/models/fashion_mobilenet_v2_035_qat/"
+APP_CONTRACT = ("android_demo/app/src/main/assets/models/mobilenet_v1_050_fashion_camera/"
                 "model_int8.json")
 
 

@@ -78,7 +78,7 @@ NOT_RUN = {
         _IN_PROCESS.format("tests/test_pruning.py"),
     "python scripts/train.py --model squeezenet_1_1 --teacher DIR/model.keras --temperature 4 "
     "--alpha 0.5": _IN_PROCESS.format("tests/test_distillation.py"),
-    "bash scripts/run.sh": "the main job (11 min); measured on a clean clone for each release",
+    "bash scripts/run.sh": "the main job (minutes); measured on a clean clone for each release",
     "bash scripts/test.sh": "the test suite itself",
     "python3 scripts/peak_memory.py bash scripts/run.sh": "measures the main job (minutes)",
     "python scripts/bench_train.py --epochs 15": "a benchmark of hours; tests run it on 64 images",
@@ -93,7 +93,7 @@ NOT_RUN = {
         "a benchmark of minutes; tests/test_golden.py runs its study on a few frames",
     "python scripts/bench_compression.py --float_run runs/bench_train/mobilenet_v2_035 "
     "--epochs 2 --channel_epochs 4": "a benchmark",
-    "python scripts/pipeline.py --recipe models/shufflenet_v2_x0_5_fashion/recipe.json "
+    "python scripts/pipeline.py --recipe models/mobilenet_v1_050_fashion_camera/recipe.json "
     "--preset short": "the main job, `bash scripts/run.sh`",
     "python scripts/pipeline.py --recipe models/NAME/recipe.json --preset full "
     "--release models/NAME": "the full recipe (over an hour); writes into the zoo",

@@ -46,6 +46,7 @@ def bundle_for_android(model_path, app_dir, name=None):
     Returns:
       The folder written.
     """
+    _bundle_sources(model_path)  # the model's own problems first
     if not os.path.isfile(os.path.join(app_dir, "app", "build.gradle.kts")):
         raise UserError(f"{app_dir}: not the Android demo project (no app/build.gradle.kts)")
     folder = os.path.dirname(os.path.abspath(model_path))
@@ -62,6 +63,18 @@ def write_bundle(model_path, target):
     Raises:
       UserError: a file that is not a flatbuffer, or no contract or labels beside it.
     """
+    contract_path, labels_path, contract = _bundle_sources(model_path)
+    os.makedirs(target, exist_ok=True)
+    for source in (model_path, labels_path):
+        with _io.atomic_path(os.path.join(target, os.path.basename(source))) as tmp:
+            shutil.copyfile(source, tmp)
+    _io.write_json(os.path.join(target, os.path.basename(contract_path)),
+                   rebase_contract(contract, os.path.dirname(contract_path), target))
+    return target
+
+
+def _bundle_sources(model_path):
+    """(contract path, labels path, contract) of an exported model, checked."""
     read_bytes(model_path)  # a real flatbuffer, or one error line
     stem = os.path.splitext(os.path.basename(model_path))[0]
     folder = os.path.dirname(os.path.abspath(model_path))
@@ -74,13 +87,7 @@ def write_bundle(model_path, target):
         contract = json.load(f)
     if contract.get("format") != CONTRACT_FORMAT:
         raise UserError(f"{contract_path}: not a {CONTRACT_FORMAT} contract")
-    os.makedirs(target, exist_ok=True)
-    for source in (model_path, labels_path):
-        with _io.atomic_path(os.path.join(target, os.path.basename(source))) as tmp:
-            shutil.copyfile(source, tmp)
-    _io.write_json(os.path.join(target, os.path.basename(contract_path)),
-                   rebase_contract(contract, folder, target))
-    return target
+    return contract_path, labels_path, contract
 
 
 # The app's camera path, as its Kotlin core (`CameraFrame.modelInput`) computes it. The core is
