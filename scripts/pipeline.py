@@ -10,7 +10,8 @@ measured figure), RUN/report.md and its plots. RUN defaults to runs/<recipe name
 recipe and lists the stages (which have finished, which will run) without running anything;
 `--release models/NAME` then copies the final int8 model, contract and labels into the zoo
 folder and writes its model card. The final int8 model is also written as an app-ready bundle,
-RUN/android/<recipe name>/, and the command that copies it into the Android demo is printed.
+RUN/android/<run folder name>/, and the command that copies it into the Android demo is
+printed.
 """
 
 import os

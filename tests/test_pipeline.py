@@ -138,7 +138,7 @@ def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
     assert [s["status"] for s in record["stages"].values()] == ["ran"] * 4
     # The final int8 model, bundled for the app, with the "nothing" class as its rejection rule.
     bundle = record["android_bundle"]
-    assert bundle == os.path.join(run_dir, "android", "tiny")
+    assert bundle == os.path.join(run_dir, "android", "run")  # named as the run folder
     assert sorted(os.listdir(bundle)) == ["labels.txt", "qat_int8.json", "qat_int8.tflite"]
     with open(os.path.join(bundle, "qat_int8.json")) as f:
         contract = json.load(f)

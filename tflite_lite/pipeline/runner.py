@@ -243,8 +243,9 @@ def run_pipeline(recipe, run_dir, log=print):
 
     Returns:
       The run record, also written to `run_dir/pipeline.json`; its `android_bundle` is the
-      app-ready copy of the final int8 model (`run_dir/android/<recipe name>/`), which the
-      Android demo reads once copied into its `assets/models/`.
+      app-ready copy of the final int8 model (`run_dir/android/<run folder name>/`, e.g.
+      `mobilenet_v1_050_fashion_camera_short`), which the Android demo lists beside its own
+      models once copied into its `assets/models/`.
     """
     if recipe.teacher_recipe is not None:
         log(f"pipeline: teacher: the recipe {recipe.teacher_recipe.name} first")
@@ -272,7 +273,7 @@ def run_pipeline(recipe, run_dir, log=print):
         final = final_int8(record)
         record["android_bundle"] = write_bundle(
             os.path.join(run_dir, "export", final["file"]),
-            os.path.join(run_dir, "android", recipe.name))
+            os.path.join(run_dir, "android", os.path.basename(os.path.abspath(run_dir))))
     return record
 
 
