@@ -112,6 +112,8 @@ def test_nothing_class_adds_garment_free_training_frames_only():
     edges = np.abs(np.diff(images.numpy()[..., 0], axis=2)).max(axis=(1, 2))
     assert np.median(edges[labels == 10]) < 0.5 * np.median(edges[labels != 10])
     assert all((y.numpy() < 10).all() for _, y in data.validation)  # evaluation is unchanged
+    with pytest.raises(UserError, match="no such class"):  # no teacher predicts "nothing"
+        data.with_train_targets(lambda images: images)
     assert load_dataset("fashion_mnist", max_train_examples=64).nothing_class is None
     for bad in (1.0, -0.1, "0.1", True):
         with pytest.raises(UserError, match="nothing_fraction must be in \\[0, 1\\)"):

@@ -46,13 +46,13 @@ def bundle_for_android(model_path, app_dir, name=None):
     Returns:
       The folder written.
     """
-    _bundle_sources(model_path)  # the model's own problems first
+    sources = _bundle_sources(model_path)  # the model's own problems first
     if not os.path.isfile(os.path.join(app_dir, "app", "build.gradle.kts")):
         raise UserError(f"{app_dir}: not the Android demo project (no app/build.gradle.kts)")
     folder = os.path.dirname(os.path.abspath(model_path))
     stem = os.path.splitext(os.path.basename(model_path))[0]
     name = name or f"{os.path.basename(folder)}_{stem}"
-    return write_bundle(model_path, os.path.join(app_dir, ASSETS, name))
+    return _copy_bundle(model_path, sources, os.path.join(app_dir, ASSETS, name))
 
 
 def write_bundle(model_path, target):
@@ -63,7 +63,11 @@ def write_bundle(model_path, target):
     Raises:
       UserError: a file that is not a flatbuffer, or no contract or labels beside it.
     """
-    contract_path, labels_path, contract = _bundle_sources(model_path)
+    return _copy_bundle(model_path, _bundle_sources(model_path), target)
+
+
+def _copy_bundle(model_path, sources, target):
+    contract_path, labels_path, contract = sources
     os.makedirs(target, exist_ok=True)
     for source in (model_path, labels_path):
         with _io.atomic_path(os.path.join(target, os.path.basename(source))) as tmp:

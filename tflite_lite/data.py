@@ -135,7 +135,13 @@ class Dataset:
 
         Returns:
           A `Dataset` that differs in `train` only.
+
+        Raises:
+          UserError: a dataset with a "nothing" class, which no teacher predicts.
         """
+        if self.nothing_class is not None:
+            raise UserError("a \"nothing\" class cannot be trained with per-image targets "
+                            "(distillation): the teacher has no such class")
         args = self._pipeline_args
         clean = _pipeline(self._raw_train, training=False, augment=(), **args)
         targets = np.concatenate([np.asarray(predict(images)) for images, _ in clean])
@@ -243,9 +249,6 @@ def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size, noth
             images, labels = batch
             if not nothing:
                 return augment_batch(images, pair, augment), labels
-            if isinstance(labels, tuple):
-                raise UserError("a \"nothing\" class cannot be trained with per-image targets "
-                                "(distillation): the teacher has no such class")
             return augment_batch(images, pair, augment, nothing=(labels, *nothing))
 
         ds = tf.data.Dataset.zip((ds, seeds)).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
