@@ -120,6 +120,25 @@ def test_nothing_class_adds_garment_free_training_frames_only():
             load_dataset("fashion_mnist", max_train_examples=64, nothing_fraction=bad)
 
 
+
+def test_plain_fraction_keeps_that_share_of_images_as_the_dataset_draws_them():
+    from tflite_lite.augmentation import augment_batch
+
+    batch = np.zeros((400, 32, 32, 1), np.float32)
+    batch[:, 8:24, 12:20] = 255.0
+    seed = tf.constant((5, 1), tf.int64)
+    out = augment_batch(batch, seed, ("polarity", "background", "noise"), plain_fraction=0.3)
+    unchanged = np.all(out.numpy() == batch, axis=(1, 2, 3))  # no flip or translate named
+    assert 0.2 < unchanged.mean() < 0.4
+    images, labels = augment_batch(batch, seed, ("background",), plain_fraction=0.5,
+                                   nothing=(tf.zeros(400, tf.int32), 10, 0.5))
+    kept = np.all(images.numpy() == batch, axis=(1, 2, 3))
+    assert not (kept & (labels.numpy() == 10)).any()  # a "nothing" frame stays one
+    assert 0.15 < kept.mean() < 0.35
+    for bad in (1.0, -0.5, "half"):
+        with pytest.raises(UserError, match="plain_fraction must be in \\[0, 1\\)"):
+            load_dataset("fashion_mnist", max_train_examples=64, plain_fraction=bad)
+
 def _write_image_folder(root, classes, per_class=6, size=(20, 24)):
     rng = np.random.default_rng(0)
     for name in classes:

@@ -24,6 +24,8 @@ at a time, not one image at a time, keeps the augmentation a small part of a tra
 `nothing_images` draws what a camera sees with no object in front of it (a flat, tilted or
 textured surface, or sensor noise): the examples of the "nothing" class that
 `load_dataset(..., nothing_fraction=...)` adds, so that a model can say "nothing here".
+`load_dataset(..., plain_fraction=...)` leaves a share of the images with the dataset's own
+look (flip and translate only), so that a camera model still learns the clean test images.
 """
 
 import math
@@ -53,10 +55,11 @@ def validate_augmentations(augment):
     return augment
 
 
-def check_nothing_fraction(value):
-    """Raises `UserError` unless `value` is 0 (no "nothing" class) or in (0, 1)."""
+def check_fraction(name, value):
+    """Raises `UserError` unless `value` is a number in [0, 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise UserError(f"nothing_fraction must be in [0, 1), got {value!r}")
+        raise UserError(f"{name} must be in [0, 1), got {value!r}")
+
 
 
 def _uniform(seed, low, high, shape=()):
@@ -176,7 +179,7 @@ def nothing_images(seed, shape):
     return tf.clip_by_value(tf.tile(surface + noise, (1, 1, 1, channels)), 0.0, 255.0)
 
 
-def augment_batch(images, seed, augment, nothing=None):
+def augment_batch(images, seed, augment, nothing=None, plain_fraction=0.0):
     """A batch of 0-255 float images (B, H, W, C) augmented by the names in `augment`, each
     image with its own random values drawn from the stateless `seed` (shape (2,), int).
 
@@ -186,6 +189,8 @@ def augment_batch(images, seed, augment, nothing=None):
       augment: names from `AUGMENTATIONS`.
       nothing: None, or `(labels, class_index, fraction)`: that fraction of the images become
         `nothing_images` (before the optics and sensor augmentations) labelled `class_index`.
+      plain_fraction: this fraction of the other images keep the dataset's own look: flip
+        and translate only, whatever else `augment` names.
 
     Returns:
       float32 images clipped to 0-255; with `nothing`, `(images, labels)`.
@@ -195,6 +200,9 @@ def augment_batch(images, seed, augment, nothing=None):
     if "flip" in augment:
         flip = _per_image(_uniform(seed, 0.0, 1.0, (shape[0],))) < 0.5
         images = tf.where(flip, images[:, :, ::-1, :], images)
+    plain = images
+    if "translate" in augment and plain_fraction:
+        plain = _geometry(images, seed + 2, True, False, False)
     if {"translate", "rotate", "scale"} & set(augment):
         images = _geometry(images, seed + 2, "translate" in augment, "rotate" in augment,
                            "scale" in augment)
@@ -213,5 +221,10 @@ def augment_batch(images, seed, augment, nothing=None):
     if "noise" in augment:
         sigma = _per_image(_uniform(seed + 40, 0.0, 8.0, (shape[0],)))
         images = images + sigma * tf.random.stateless_normal(shape, seed + 41)
+    if plain_fraction:
+        keep = _uniform(seed + 70, 0.0, 1.0, (shape[0],)) < plain_fraction
+        if nothing is not None:
+            keep = keep & ~picked
+        images = tf.where(_per_image(keep), plain, images)
     images = tf.clip_by_value(images, 0.0, 255.0)
     return images if nothing is None else (images, labels)

@@ -20,7 +20,7 @@ import subprocess
 import numpy as np
 
 from tflite_lite._keras import keras, tf
-from tflite_lite.augmentation import (NOTHING_CLASS, augment_batch, check_nothing_fraction,
+from tflite_lite.augmentation import (NOTHING_CLASS, augment_batch, check_fraction,
                                       validate_augmentations)
 from tflite_lite.errors import UserError
 
@@ -154,7 +154,7 @@ class Dataset:
 
 def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), std=(127.5,),
                  augment=(), validation_split=0.1, max_train_examples=None,
-                 max_eval_examples=None, nothing_fraction=0.0, seed=0):
+                 max_eval_examples=None, nothing_fraction=0.0, plain_fraction=0.0, seed=0):
     """Loads a dataset as batched train / validation / test `tf.data` pipelines.
 
     Args:
@@ -176,6 +176,9 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
         dataset's classes, and this fraction of the training examples become frames with no
         object in them (`augmentation.nothing_images`); validation and test stay as they are.
         Defaults to 0.0 (no such class).
+      plain_fraction: this fraction of the training images keep the dataset's own look
+        (flip and translate only) when `augment` names camera augmentations, so the model
+        still learns the clean images it is tested on. Defaults to 0.0.
       seed: seeds the split, shuffling and augmentation. Defaults to 0.
 
     Returns:
@@ -191,7 +194,8 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
         raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not 0 < validation_split < 1:
         raise UserError(f"validation_split must be in (0, 1), got {validation_split!r}")
-    check_nothing_fraction(nothing_fraction)
+    check_fraction("nothing_fraction", nothing_fraction)
+    check_fraction("plain_fraction", plain_fraction)
     for key, cap in (("max_train_examples", max_train_examples),
                      ("max_eval_examples", max_eval_examples)):
         if cap is not None and (not isinstance(cap, int) or cap < 1):
@@ -222,7 +226,8 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
     nothing = (len(class_names), nothing_fraction) if nothing_fraction else None
     pipelines = {key: _pipeline(split, preprocessing, batch_size, training=key == "train",
                                 augment=augment, seed=seed, size=num_examples[key],
-                                nothing=nothing if key == "train" else None)
+                                nothing=nothing if key == "train" else None,
+                                plain_fraction=plain_fraction)
                  for key, split in splits.items()}
     if nothing:
         class_names = (*class_names, NOTHING_CLASS)
@@ -230,11 +235,13 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
                    num_examples=num_examples, source=source,
                    nothing_class=nothing[0] if nothing else None, _raw_train=train,
                    _pipeline_args=dict(preprocessing=preprocessing, batch_size=batch_size,
-                                       seed=seed, size=num_examples["train"]),
+                                       seed=seed, size=num_examples["train"],
+                                       plain_fraction=plain_fraction),
                    _train_augment=augment, **pipelines)
 
 
-def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size, nothing=None):
+def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size, nothing=None,
+              plain_fraction=0.0):
     ds = ds.map(lambda x, y: (preprocessing.resize_and_convert(x), _cast_labels(y)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if size * 4 * int(np.prod(preprocessing.input_shape)) <= _CACHE_LIMIT_BYTES:
@@ -248,8 +255,9 @@ def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size, noth
         def transform(batch, pair):
             images, labels = batch
             if not nothing:
-                return augment_batch(images, pair, augment), labels
-            return augment_batch(images, pair, augment, nothing=(labels, *nothing))
+                return augment_batch(images, pair, augment, plain_fraction=plain_fraction), labels
+            return augment_batch(images, pair, augment, nothing=(labels, *nothing),
+                                 plain_fraction=plain_fraction)
 
         ds = tf.data.Dataset.zip((ds, seeds)).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(lambda x, y: (preprocessing.normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)

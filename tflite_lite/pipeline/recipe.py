@@ -45,7 +45,8 @@ from tflite_lite.errors import UserError
 DATASET_DEFAULTS = {"name": "fashion_mnist", "input_size": 32, "channels": None,
                     "batch_size": 128, "augment": list(DEFAULT_AUGMENTATIONS),
                     "validation_split": 0.1, "max_train_examples": None,
-                    "max_eval_examples": None, "nothing_fraction": 0.0, "seed": 0}
+                    "max_eval_examples": None, "nothing_fraction": 0.0,
+                    "plain_fraction": 0.0, "seed": 0}
 # TrainConfig fields a training section may set.
 TRAIN_KEYS = ("model", "epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
               "weight_decay", "dropout", "small_input")

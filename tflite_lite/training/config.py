@@ -9,7 +9,7 @@ from tflite_lite import distributed
 from tflite_lite._config import Config
 from tflite_lite.architectures import list_models, unknown_model_message
 from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
-from tflite_lite.augmentation import DEFAULT_AUGMENTATIONS, check_nothing_fraction
+from tflite_lite.augmentation import DEFAULT_AUGMENTATIONS, check_fraction
 from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, DistillationConfig,
                                      LowRankConfig, PruningConfig, QATConfig)
 from tflite_lite.errors import UserError
@@ -50,6 +50,8 @@ class TrainConfig(Config):
       nothing_fraction: with a value in (0, 1), the model gets a "nothing" class after the
         dataset's, trained on this fraction of garment-free frames (`load_dataset`), so that
         an app can show "nothing recognized". Defaults to 0.0 (no such class).
+      plain_fraction: this fraction of the training images keep the dataset's own look (flip
+        and translate only) under camera augmentations (`load_dataset`). Defaults to 0.0.
       dropout: dropout before the classifier; None keeps the builder's default.
       small_input: small-input variant; None lets the builder choose by input size.
       validation_split: fraction of training data held out. Defaults to 0.1.
@@ -98,6 +100,7 @@ class TrainConfig(Config):
     weight_decay: float = 5e-5
     augment: tuple = DEFAULT_AUGMENTATIONS
     nothing_fraction: float = 0.0
+    plain_fraction: float = 0.0
     dropout: float = None
     small_input: bool = None
     validation_split: float = 0.1
@@ -165,7 +168,8 @@ class TrainConfig(Config):
             raise UserError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
         if not 0 < self.validation_split < 1:
             raise UserError(f"validation_split must be in (0, 1), got {self.validation_split!r}")
-        check_nothing_fraction(self.nothing_fraction)
+        check_fraction("nothing_fraction", self.nothing_fraction)
+        check_fraction("plain_fraction", self.plain_fraction)
         if self.nothing_fraction and self.distillation is not None:
             raise UserError("nothing_fraction cannot combine with distillation: the teacher has "
                             "no \"nothing\" class")

@@ -260,7 +260,8 @@ def train(config):
                         validation_split=config.validation_split,
                         max_train_examples=config.max_train_examples,
                         max_eval_examples=config.max_eval_examples,
-                        nothing_fraction=config.nothing_fraction, seed=config.seed)
+                        nothing_fraction=config.nothing_fraction,
+                        plain_fraction=config.plain_fraction, seed=config.seed)
     if worker.count > 1:
         data = dataclasses.replace(data, **{split: distributed.shard_per_worker(getattr(data, split))
                                             for split in ("train", "validation", "test")})
