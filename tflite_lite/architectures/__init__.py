@@ -10,6 +10,7 @@ from tflite_lite.architectures._registry import (ModelConfig, create_model, get_
                                                  unknown_model_message)
 from tflite_lite.architectures.mobilenet_v1 import MobileNetV1
 from tflite_lite.architectures.mobilenet_v2 import MobileNetV2
+from tflite_lite.architectures.mobilenet_v3 import MobileNetV3
 from tflite_lite.architectures.profiling import format_profile, profile
 from tflite_lite.architectures.shufflenet_v1 import ShuffleNetV1
 from tflite_lite.architectures.shufflenet_v2 import ShuffleNetV2
@@ -20,6 +21,7 @@ __all__ = [
     "ModelConfig",
     "MobileNetV1",
     "MobileNetV2",
+    "MobileNetV3",
     "ShuffleNetV1",
     "ShuffleNetV2",
     "SqueezeNet",
