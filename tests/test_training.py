@@ -32,6 +32,8 @@ def test_config_round_trips():
     (dict(lr_schedule="linear"), "lr_schedule must be one of"),
     (dict(channels=2), "channels must be 1 or 3"),
     (dict(dropout=1.5), "dropout must be in [0, 1)"),
+    (dict(weights="a.h5", init_from="b.keras"), "weights and init_from both choose"),
+    (dict(weights=3), "weights must be a file path or \"imagenet\""),
 ])
 def test_config_rejects_impossible_values(kwargs, fragment):
     with pytest.raises(UserError, match=re.escape(fragment)):

@@ -147,3 +147,13 @@ def test_keras_archive_without_weights_is_refused(tmp_path):
         archive.writestr("config.json", json.dumps({"config": {"layers": []}}))
     with pytest.raises(UserError, match="not a Keras model archive"):
         create_model("mobilenet_v2_035", input_shape=SHAPE, weights=str(path))
+
+
+def test_training_starts_from_pretrained_weights_and_records_it(tmp_path, v2_file):
+    from tflite_lite.training import TrainConfig, train
+
+    record = train(TrainConfig(model="mobilenet_v2_035", weights=v2_file, epochs=1,
+                               max_train_examples=64, max_eval_examples=32, verbose=0,
+                               output_dir=str(tmp_path / "run")))
+    assert record["pretrained"] == {"source": v2_file, "layers_loaded": 104,
+                                    "stem_summed_over_rgb": True, "new_classifier": True}

@@ -64,6 +64,8 @@ class TrainConfig(Config):
         on a terminal and lines otherwise. Defaults to None.
       init_from: a float `.keras` to start from (fine-tuning) instead of fresh weights; `model`
         may then be None and is read from the run record beside it. Defaults to None.
+      weights: start from pretrained `keras.applications` weights: "imagenet" (Keras'
+        published file) or a weights or model file (`architectures.weights`). Defaults to None.
       qat: quantization-aware training (tfmot fake quantization). Defaults to False.
       weight_quantizer: with `qat`: "int8", "uniform", "ternary" or "binary". Defaults to "int8".
       weight_bits: with `qat` and the uniform quantizer: bits per weight, 2-8. Defaults to 8.
@@ -110,6 +112,7 @@ class TrainConfig(Config):
     seed: int = 0
     verbose: int = None
     init_from: str = None
+    weights: str = None
     qat: bool = False
     weight_quantizer: str = "int8"
     weight_bits: int = 8
@@ -132,6 +135,10 @@ class TrainConfig(Config):
 
     def validate(self):
         """Raises `UserError` naming the first invalid field."""
+        if self.weights is not None and not isinstance(self.weights, str):
+            raise UserError(f"weights must be a file path or \"imagenet\", got {self.weights!r}")
+        if self.weights and self.init_from:
+            raise UserError("weights and init_from both choose the starting weights; give one")
         if self.init_from is not None and not os.path.isfile(self.init_from):
             raise UserError(f"init_from: {self.init_from}: no such model file")
         if self.init_from is not None:

@@ -26,6 +26,7 @@ import tflite_lite
 from tflite_lite import _io, compression, distributed
 from tflite_lite._keras import keras, tf
 from tflite_lite.architectures import create_model, get_model_config, list_models, profile
+from tflite_lite.architectures.weights import load_weights
 from tflite_lite.architectures.deploy import transfer_weights
 from tflite_lite.compression import is_quantized, load_model, quantize_model, with_default_scheme
 from tflite_lite.data import load_dataset
@@ -101,9 +102,15 @@ def _optimizer(config, steps_per_epoch):
 
 
 def _initial_model(config, num_classes, builder_kwargs):
+    """(model, what loading pretrained weights did or None)."""
     if config.init_from is None:
-        return create_model(config.model, input_shape=config.input_shape,
-                            num_classes=num_classes, **builder_kwargs)
+        model = create_model(config.model, input_shape=config.input_shape,
+                             num_classes=num_classes, **builder_kwargs)
+        if not config.weights:
+            return model, None
+        loaded = load_weights(model, config.model, get_model_config(config.model).family,
+                              config.weights)
+        return model, loaded.get_config()
     model = load_model(config.init_from)
     source = RunRecord.beside(config.init_from)
     if is_quantized(model):
@@ -128,7 +135,7 @@ def _initial_model(config, num_classes, builder_kwargs):
             raise UserError(f"init_from: {config.init_from} is not a {config.model} "
                             f"({error})") from None
         model = fresh
-    return model
+    return model, None
 
 
 def _restructure(model, config, data):
@@ -269,8 +276,8 @@ def train(config):
                       if getattr(config, key) is not None}
     steps_per_epoch = math.ceil(data.num_examples["train"] / config.batch_size)
     with strategy.scope():
-        model = _restructure(_initial_model(config, data.num_classes, builder_kwargs), config,
-                             data)
+        initial, pretrained = _initial_model(config, data.num_classes, builder_kwargs)
+        model = _restructure(initial, config, data)
         model_profile = profile(model)
         float_model = model
         model, compression_callbacks = _wrap_for_training(
@@ -344,6 +351,7 @@ def train(config):
         "wall_seconds": float(time.perf_counter() - started),
         "quantization": config.qat_config.get_config() if config.qat else None,
         "init_from": config.init_from and os.path.abspath(config.init_from),
+        "pretrained": pretrained,
         "compression": _compression_record(model, config),
         "distillation": _distillation_record(config),
         "distribution": {"strategy": config.strategy, "workers": worker.count,
