@@ -85,7 +85,8 @@ def _mbconv(x, kernel, expansion, out_channels, stride, prefix):
     return x
 
 
-@register_model(family="efficientnet_lite", paper=_PAPER)
+# tensorflow/tpu's Lite preprocessing: (pixel - 127) / 128.
+@register_model(family="efficientnet_lite", paper=_PAPER, mean=(127.0,), std=(128.0,))
 def efficientnet_lite0(**kwargs):
     """EfficientNet-Lite0: B0's width and depth, 224 px."""
     return EfficientNetLite(width=1.0, depth=1.0, **kwargs)
