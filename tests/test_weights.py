@@ -149,11 +149,34 @@ def test_keras_archive_without_weights_is_refused(tmp_path):
         create_model("mobilenet_v2_035", input_shape=SHAPE, weights=str(path))
 
 
-def test_training_starts_from_pretrained_weights_and_records_it(tmp_path, v2_file):
+def test_training_starts_from_pretrained_weights_frozen_then_fine_tuned(tmp_path):
+    from tflite_lite.architectures.weights import load_weights
+    from tflite_lite.compression import load_model
     from tflite_lite.training import TrainConfig, train
 
-    record = train(TrainConfig(model="mobilenet_v2_035", weights=v2_file, epochs=1,
-                               max_train_examples=64, max_eval_examples=32, verbose=0,
-                               output_dir=str(tmp_path / "run")))
+    # Keras' initialization with positive batch-norm shifts: live ReLUs, so gradients flow.
+    pretrained = keras.applications.MobileNetV2(input_shape=SHAPE, alpha=0.35, weights=None)
+    for variable in pretrained.weights:
+        if "beta" in variable.name:
+            variable.assign(np.full(variable.shape, 0.1, np.float32))
+    v2_file = _save(pretrained, str(tmp_path / "v2.h5"))
+
+    record = train(TrainConfig(model="mobilenet_v2_035", weights=v2_file, epochs=2,
+                               freeze_epochs=1, max_train_examples=64, max_eval_examples=32,
+                               verbose=0, output_dir=str(tmp_path / "run")))
     assert record["pretrained"] == {"source": v2_file, "layers_loaded": 104,
                                     "stem_summed_over_rgb": True, "new_classifier": True}
+    start = create_model("mobilenet_v2_035", input_shape=(32, 32, 1), num_classes=10)
+    load_weights(start, "mobilenet_v2_035", "mobilenet_v2", v2_file)
+    frozen = load_model(str(tmp_path / "run" / "checkpoints" / "epoch_001.keras"))
+    final = load_model(str(tmp_path / "run" / "model.keras"))
+
+    def changed(model, name):
+        return any(not np.array_equal(a, b) for a, b in zip(
+            model.get_layer(name).get_weights(), start.get_layer(name).get_weights()))
+
+    # Epoch 1: only the classifier moved; batch-norm statistics never do.
+    assert changed(frozen, "logits") and not changed(frozen, "block3_expand")
+    assert not changed(frozen, "block3_expand_bn") and not changed(final, "block3_expand_bn")
+    assert changed(final, "block3_expand")  # epoch 2 fine-tunes the backbone
+    assert all(layer.trainable for layer in final.layers)

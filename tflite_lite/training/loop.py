@@ -33,6 +33,7 @@ from tflite_lite.data import load_dataset
 from tflite_lite.errors import UserError
 from tflite_lite.run_record import RunRecord
 from tflite_lite.training.callbacks import EpochCheckpoint, EpochLog, TrainingThroughput
+from tflite_lite.training import transfer
 from tflite_lite.training.config import COMPRESSION_CONFIGS
 
 
@@ -75,6 +76,10 @@ def _remove_backup(backup_dir):
 
 def _learning_rate(config, steps_per_epoch):
     total = config.epochs * steps_per_epoch
+    if config.freeze_epochs:
+        return transfer.TransferSchedule(
+            config.learning_rate, config.freeze_epochs * steps_per_epoch,
+            config.finetune_learning_rate or config.learning_rate / 10, total)
     if config.lr_schedule == "constant":
         return config.learning_rate
     if config.lr_schedule == "step":
@@ -304,6 +309,7 @@ def train(config):
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=0),
         *compression_callbacks,
+        *([transfer.BackboneFreeze(config.freeze_epochs, model)] if config.freeze_epochs else []),
         *([distributed.SyncWorkerState(strategy)] if worker.count > 1 else []),
         # In this order, an epoch's checkpoint file proves that its backup is complete.
         epoch_log,
