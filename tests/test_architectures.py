@@ -63,7 +63,7 @@ def test_families_list_every_model_once():
 
 
 @pytest.mark.parametrize("family", mark_slow(
-    list_families(), lambda family: bool(HEAVY & set(list_families()[family]))))
+    list_families(), lambda family: bool(SLOW_WIDTHS & set(list_families()[family]))))
 def test_each_family_registers_its_smallest_model_first(family, build):
     names = list_families()[family]
     params = [build(name).count_params() for name in names]
