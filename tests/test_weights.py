@@ -104,6 +104,26 @@ def test_gray_model_sums_the_stem_and_another_class_count_gets_a_new_head(tmp_pa
     assert info.layers_loaded == 104  # every weighted layer but the classifier
 
 
+@pytest.mark.parametrize("library,suffix", [("tf_keras", ".h5"),
+                                            pytest.param("keras3", ".weights.h5",
+                                                         marks=pytest.mark.slow)])
+def test_a_file_without_its_top_leaves_the_classifier_fresh(library, suffix, tmp_path):
+    builder, alpha, extra = REFERENCES["mobilenet_v3_small_075"]
+    applications = (keras if library == "tf_keras" else keras3()).applications
+    no_top = getattr(applications, builder)(input_shape=SHAPE, alpha=alpha, weights=None,
+                                            include_top=False, **extra)
+    path = _save(no_top, str(tmp_path / f"no_top{suffix}"))
+    from tflite_lite.architectures.weights import load_weights
+
+    model = _ours("mobilenet_v3_small_075", num_classes=5)
+    info = load_weights(model, "mobilenet_v3_small_075", "mobilenet_v3", path)
+    assert info.new_classifier and info.layers_loaded == len(
+        [layer for layer in model.layers if layer.weights]) - 2  # head_fc and logits fresh
+    np.testing.assert_array_equal(model.get_layer("head_conv").get_weights()[0],
+                                  np.asarray(no_top.get_layer(
+                                      "Conv_1" if library == "tf_keras" else "conv_1").kernel))
+
+
 @pytest.fixture(scope="module")
 def v2_file(tmp_path_factory):
     return _save(_reference("mobilenet_v2_035"), str(tmp_path_factory.mktemp("w") / "v2.h5"))

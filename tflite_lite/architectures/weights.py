@@ -13,7 +13,8 @@ not by order: MobileNet V1 `block3_dw` ← `conv_dw_3`, V2 `block3_expand_bn` �
 `block_3_expand_BN`, V3 `block3_se_reduce` ← `expanded_conv_3/squeeze_excite/Conv` (Keras 3:
 `expanded_conv_3_squeeze_excite_conv`), and so on.
 A one-channel model gets the stem filters summed over RGB (gray input = the three channels
-at once); a model with another class count keeps its own, fresh classifier.
+at once); a model with another class count, or a file saved without its top
+(`include_top=False`), keeps its own fresh classifier.
 """
 
 import dataclasses
@@ -34,6 +35,8 @@ _V3_HASHES = {"large_224_0.75_float": "765b44a33ad4005b3ac83185abf1d0eb",
               "small_224_0.75_float": "cb65d4e5be93758266aa0a7f2c6708b7",
               "small_224_1.0_float": "8768d4c2e7dee89b9d02b2d03d65d862"}
 MAPPED_FAMILIES = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3")
+# Layers a file saved with include_top=False lacks: they keep their fresh weights.
+_CLASSIFIER = ("logits", "head_fc")
 
 
 @dataclasses.dataclass
@@ -259,6 +262,9 @@ def load_pretrained(model, family, path):
             arrays = by_key.get(kind if count == 0 else f"{kind}_{count}")
         else:
             arrays = by_name.get(source, by_name.get(_keras3_name(source)))
+        if arrays is None and layer.name in _CLASSIFIER:  # a file saved without its top
+            new_head = True
+            continue
         if arrays is None:
             raise UserError(f"{path}: has no layer {source!r} for {layer.name!r} (weights for "
                             "another architecture?)")
@@ -269,7 +275,7 @@ def load_pretrained(model, family, path):
         summed |= adapted == "summed"
         layer.set_weights(values)
         loaded += 1
-    if by_key is not None and len(by_key) != sum(seen.values()):
+    if by_key is not None and len(by_key) > sum(seen.values()):
         raise UserError(f"{path}: holds {len(by_key)} weighted layers, {model.name} has "
                         f"{sum(seen.values())} (weights for another architecture?)")
     return LoadedWeights(source=path, layers_loaded=loaded, stem_summed_over_rgb=summed,
