@@ -15,12 +15,19 @@ from tflite_lite.architectures import create_model, deploy_form
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert.converter import convert_model
 
-DEFAULT_BUILDERS = ("mobilenet_v1_100", "mobilenet_v2_100", "shufflenet_v1_g3_100",
-                    "shufflenet_v2_x1_0", "squeezenet_1_0", "squeezenet_1_1")
+DEFAULT_BUILDERS = ("mobilenet_v1_100", "mobilenet_v2_100", "mobilenet_v3_large_100",
+                    "mobilenet_v3_small_100", "shufflenet_v1_g3_100", "shufflenet_v2_x1_0",
+                    "squeezenet_1_0", "squeezenet_1_1", "efficientnet_lite0")
+# keras.applications twins of some builders (MobileNet V3's hard swish and hard sigmoid as
+# TF-op chains: the "before" of our single-layer form).
 REFERENCES = {"keras_mobilenet_v2_100": lambda shape: keras.applications.MobileNetV2(
                   input_shape=shape, alpha=1.0, weights=None),
               "keras_mobilenet_v1_100": lambda shape: keras.applications.MobileNet(
-                  input_shape=shape, alpha=1.0, weights=None)}
+                  input_shape=shape, alpha=1.0, weights=None),
+              "keras_mobilenet_v3_large_100": lambda shape: keras.applications.MobileNetV3Large(
+                  input_shape=shape, alpha=1.0, weights=None, include_preprocessing=False),
+              "keras_mobilenet_v3_small_100": lambda shape: keras.applications.MobileNetV3Small(
+                  input_shape=shape, alpha=1.0, weights=None, include_preprocessing=False)}
 
 SUMMARY_COLUMNS = (("model", "model", "s"), ("input", "input", "s"), ("macs", "MACs", ",d"),
                    ("float32_bytes", "fp32 bytes", ",d"), ("int8_bytes", "int8 bytes", ",d"),
@@ -57,7 +64,8 @@ def export_builders(output_dir, input_shape, builders=DEFAULT_BUILDERS, referenc
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((calibration_images, *input_shape)).astype(np.float32)
     files = {}
-    names = list(builders) + (list(REFERENCES) if references and input_shape[-1] == 3 else [])
+    twins = [name for name in REFERENCES if name[len("keras_"):] in builders]
+    names = list(builders) + (twins if references and input_shape[-1] == 3 else [])
     for name in names:
         keras.backend.clear_session()
         model = (REFERENCES[name](input_shape) if name in REFERENCES

@@ -5,8 +5,9 @@ Usage:
       --json runs/bench_export/bench_export.json
 
 Exports every default builder (random weights; latency does not depend on them) at 224x224x3
-and 32x32x1 in float32 and int8, plus keras.applications MobileNetV2 / MobileNet 1.0 exported
-the default way (`from_keras_model`) at 224, then benchmarks them all interleaved in one run.
+and 32x32x1 in float32 and int8, plus keras.applications MobileNetV2 / MobileNet 1.0 and
+MobileNetV3Large / Small 1.0 (its hard swish as TF ops) exported the default way
+(`from_keras_model`) at 224, then benchmarks them all interleaved in one run.
 Prints the summary with int8 speed-up and ours / keras.applications latency ratios.
 """
 

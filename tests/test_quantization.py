@@ -52,7 +52,8 @@ def test_qat_model_of_every_family_converts_to_all_int8(name):
 
 
 @pytest.mark.parametrize("name", ["squeezenet_1_1",
-                                  pytest.param("shufflenet_v2_x0_5", marks=pytest.mark.slow)])
+                                  pytest.param("shufflenet_v2_x0_5", marks=pytest.mark.slow),
+                                  pytest.param("mobilenet_v3_small_075", marks=pytest.mark.slow)])
 def test_qat_model_saves_and_loads_exactly(name, tmp_path):
     qat = _fit_briefly(quantize_model(create_model(name, input_shape=SHAPE, num_classes=10),
                                       QATConfig("uniform", 4)))

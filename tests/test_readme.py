@@ -78,6 +78,10 @@ NOT_RUN = {
         _IN_PROCESS.format("tests/test_pruning.py"),
     "python scripts/train.py --model squeezenet_1_1 --teacher DIR/model.keras --temperature 4 "
     "--alpha 0.5": _IN_PROCESS.format("tests/test_distillation.py"),
+    "python scripts/train.py --model mobilenet_v3_small_100 --weights imagenet --dataset "
+    "folder:PHOTOS --input_size 96 --output_dir DIR":
+        "needs Keras' ImageNet file (a download) and a photo folder; tests/test_weights.py "
+        "trains from a keras.applications weights file in-process",
     "bash scripts/run.sh": "the main job (minutes); measured on a clean clone for each release",
     "bash scripts/test.sh": "the test suite itself",
     "python3 scripts/peak_memory.py bash scripts/run.sh": "measures the main job (minutes)",

@@ -32,6 +32,14 @@ def test_config_round_trips():
     (dict(lr_schedule="linear"), "lr_schedule must be one of"),
     (dict(channels=2), "channels must be 1 or 3"),
     (dict(dropout=1.5), "dropout must be in [0, 1)"),
+    (dict(weights="a.h5", init_from="b.keras"), "weights and init_from both choose"),
+    (dict(weights=3), "weights must be a file path or \"imagenet\""),
+    (dict(weights="a.h5", epochs=3, freeze_epochs=3), "freeze_epochs (3) must be smaller than "
+                                                      "epochs (3)"),
+    (dict(freeze_epochs=1), "freeze_epochs needs starting weights"),
+    (dict(weights="a.h5", freeze_epochs=1, qat=True), "does not combine with qat"),
+    (dict(finetune_learning_rate=1e-4), "finetune_learning_rate applies with freeze_epochs"),
+    (dict(freeze_epochs=-1), "freeze_epochs must be a non-negative integer"),
 ])
 def test_config_rejects_impossible_values(kwargs, fragment):
     with pytest.raises(UserError, match=re.escape(fragment)):

@@ -8,8 +8,10 @@
 from tflite_lite.architectures._registry import (ModelConfig, create_model, get_model_config,
                                                  list_families, list_models, register_model,
                                                  unknown_model_message)
+from tflite_lite.architectures.efficientnet_lite import EfficientNetLite
 from tflite_lite.architectures.mobilenet_v1 import MobileNetV1
 from tflite_lite.architectures.mobilenet_v2 import MobileNetV2
+from tflite_lite.architectures.mobilenet_v3 import MobileNetV3
 from tflite_lite.architectures.profiling import format_profile, profile
 from tflite_lite.architectures.shufflenet_v1 import ShuffleNetV1
 from tflite_lite.architectures.shufflenet_v2 import ShuffleNetV2
@@ -17,9 +19,11 @@ from tflite_lite.architectures.squeezenet import SqueezeNet
 from tflite_lite.architectures.deploy import deploy_form
 
 __all__ = [
+    "EfficientNetLite",
     "ModelConfig",
     "MobileNetV1",
     "MobileNetV2",
+    "MobileNetV3",
     "ShuffleNetV1",
     "ShuffleNetV2",
     "SqueezeNet",

@@ -1,12 +1,13 @@
 """Building blocks shared by the builders.
 
 Everything here is made of stock Keras layers that tfmot's default 8-bit scheme and TFLite's int8
-kernels support. Channel shuffle and split avoid `tf.split` / `tf.transpose` (which become
+kernels support, plus the hard-swish layer of `_layers` (which the QAT stage quantizes). Channel shuffle and split avoid `tf.split` / `tf.transpose` (which become
 `TFOpLambda` layers that tfmot cannot quantize) and use Reshape, Permute and Cropping2D instead.
 Layer names follow one scheme: `<block>_<part>` in snake_case, e.g. `block3_dw_bn`.
 """
 
 from tflite_lite._keras import keras
+from tflite_lite.architectures._layers import HardSwish
 from tflite_lite.errors import UserError
 
 layers = keras.layers
@@ -58,7 +59,8 @@ def resolve_small_input(small_input, input_shape):
 
 
 def conv_bn(x, filters, kernel_size, name, strides=1, activation="relu"):
-    """Conv2D (no bias) → BatchNormalization → optional activation ("relu", "relu6" or None)."""
+    """Conv2D (no bias) → BatchNormalization → optional activation ("relu", "relu6",
+    "hard_swish" or None)."""
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False,
                       name=name)(x)
     x = layers.BatchNormalization(epsilon=1e-3, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
@@ -80,6 +82,8 @@ def _activation(x, activation, name):
         return layers.ReLU(6.0, name=f"{name}_relu")(x)
     if activation == "relu":
         return layers.ReLU(name=f"{name}_relu")(x)
+    if activation == "hard_swish":
+        return HardSwish(name=f"{name}_hswish")(x)
     raise ValueError(f"unknown activation {activation!r}")
 
 

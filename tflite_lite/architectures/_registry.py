@@ -102,20 +102,28 @@ def get_model_config(name):
     return _CONFIGS[name]
 
 
-def create_model(name, input_shape=(224, 224, 3), num_classes=1000, **kwargs):
+def create_model(name, input_shape=(224, 224, 3), num_classes=1000, weights=None, **kwargs):
     """Builds a registered model.
 
     Args:
       name: a name from `list_models()`.
       input_shape: (height, width, channels). Defaults to (224, 224, 3).
       num_classes: size of the classifier. Defaults to 1000.
+      weights: None (fresh weights), "imagenet" (Keras' published ImageNet weights) or the
+        path of a `keras.applications` weights or model file (`architectures.weights`).
+        Defaults to None.
       **kwargs: passed to the builder (`small_input`, `dropout`, `include_top`, ...).
 
     Returns:
       A tf_keras functional `Model` named `name`.
 
     Raises:
-      UserError: for an unknown name or invalid arguments.
+      UserError: for an unknown name, invalid arguments, or weights that do not fit.
     """
     _check_name(name)
-    return _BUILDERS[name](input_shape=input_shape, num_classes=num_classes, name=name, **kwargs)
+    model = _BUILDERS[name](input_shape=input_shape, num_classes=num_classes, name=name, **kwargs)
+    if weights is not None:
+        from tflite_lite.architectures.weights import load_weights
+
+        load_weights(model, name, _CONFIGS[name].family, weights)
+    return model

@@ -18,12 +18,14 @@ import warnings
 import numpy as np
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+    default_8bit_quantize_configs)
 
 from tflite_lite import _io
 from tflite_lite._config import Config
 from tflite_lite._graph import classifier_shapes
 from tflite_lite._keras import keras, keras3, require_tf_keras
-from tflite_lite.architectures import create_model, deploy, get_model_config
+from tflite_lite.architectures import _layers, create_model, deploy, get_model_config
 from tflite_lite.compression import low_bit
 from tflite_lite.errors import UserError
 
@@ -31,6 +33,10 @@ _QUANT_PREFIX = "quant_"
 # Layers whose computation tfmot cannot see: it would leave them in float without an error.
 _OPAQUE_TYPES = ("Lambda", "TFOpLambda", "SlicingOpLambda")
 PRESERVE = (None, "sparsity", "clusters")
+# Layers outside tfmot's 8-bit registry that the builders use, quantized at their output only
+# (MobileNet V3's hard swish and hard sigmoid, squeeze-excite's channel gating).
+OUTPUT_QUANTIZED_LAYERS = (_layers.HardSwish, _layers.HardSigmoid, keras.layers.Multiply)
+_OutputQuantizeConfig = default_8bit_quantize_configs.Default8BitOutputQuantizeConfig
 _UNSUPPORTED_MESSAGE = re.compile(r"Layer (\S+?):<class '[\w.]*?(\w+)'> is not supported")
 
 
@@ -116,7 +122,7 @@ def quantize_model(model, config=None):
     if is_quantized(model):
         raise UserError("the model is already quantization-aware; pass its float version")
     check_quantizable(model)
-    annotated = tfmot.quantization.keras.quantize_annotate_model(model)
+    annotated = annotate_model(model)
     combine = tfmot.experimental.combine
     if config.preserve == "sparsity":
         scheme = combine.Default8BitPrunePreserveQuantizeScheme()
@@ -140,6 +146,19 @@ def quantize_model(model, config=None):
             raise
         raise UserError(_unsupported(match.group(1), match.group(2),
                                      "replace it with a layer tfmot supports")) from None
+
+
+def annotate_model(model):
+    """tfmot's `quantize_annotate_model`, with an output quantizer for the layers outside its
+    registry that the builders use (`OUTPUT_QUANTIZED_LAYERS`); layers and weights are shared."""
+    annotate = tfmot.quantization.keras.quantize_annotate_layer
+
+    def wrap(layer):
+        if isinstance(layer, OUTPUT_QUANTIZED_LAYERS):
+            return annotate(layer, _OutputQuantizeConfig())
+        return annotate(layer)
+
+    return keras.models.clone_model(model, clone_function=wrap)
 
 
 class QuantizeLayer(quantize_layer.QuantizeLayer):
@@ -173,7 +192,8 @@ def quantize_scope():
     """The custom objects that loading a QAT model needs: tfmot's, then ours on top."""
     ours = {"QuantizeLayer": QuantizeLayer,
             "LowBitWeightQuantizer": low_bit.LowBitWeightQuantizer,
-            "LowBitWeightsQuantizeConfig": low_bit.LowBitWeightsQuantizeConfig}
+            "LowBitWeightsQuantizeConfig": low_bit.LowBitWeightsQuantizeConfig,
+            "Default8BitOutputQuantizeConfig": _OutputQuantizeConfig, **_layers.CUSTOM_OBJECTS}
     with tfmot.quantization.keras.quantize_scope(), keras.utils.custom_object_scope(ours):
         yield
 

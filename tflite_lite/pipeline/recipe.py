@@ -49,7 +49,8 @@ DATASET_DEFAULTS = {"name": "fashion_mnist", "input_size": 32, "channels": None,
                     "plain_fraction": 0.0, "seed": 0}
 # TrainConfig fields a training section may set.
 TRAIN_KEYS = ("model", "epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
-              "weight_decay", "dropout", "small_input")
+              "weight_decay", "dropout", "small_input", "weights", "freeze_epochs",
+              "finetune_learning_rate")
 FINETUNE_KEYS = ("epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
                  "weight_decay", "distill")
 FINETUNE_DEFAULTS = {"epochs": 1, "warmup_epochs": 0.0, "distill": False}
@@ -313,6 +314,11 @@ def _resolve_paths(config, base_dir):
     if isinstance(dataset, dict) and str(dataset.get("name", "")).startswith("folder:"):
         folder = _inside(base_dir, dataset["name"][len("folder:"):], "dataset.name")
         dataset["name"] = "folder:" + folder
+    for key in ("teacher", "baseline", "student"):
+        section = config.get(key)
+        weights = section.get("weights") if isinstance(section, dict) else None
+        if isinstance(weights, str) and weights != "imagenet":
+            section["weights"] = _inside(base_dir, weights, f"{key}.weights")
     teacher = config.get("teacher")
     if isinstance(teacher, dict) and "load" in teacher:
         teacher["load"] = _inside(base_dir, teacher["load"], "teacher.load")

@@ -4,6 +4,7 @@
 
 - `config`: `TrainConfig` (validated; JSON and back) and `finetune_config`.
 - `callbacks`: per-epoch checkpoints, throughput, the epoch log behind `history.json`.
+- `transfer`: the frozen-backbone phase of transfer learning (`freeze_epochs`).
 - `loop`: `train` (build or load, compress, distil, fit, resume after a kill, write the run
   folder), `load_run`.
 """

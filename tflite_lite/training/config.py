@@ -64,6 +64,13 @@ class TrainConfig(Config):
         on a terminal and lines otherwise. Defaults to None.
       init_from: a float `.keras` to start from (fine-tuning) instead of fresh weights; `model`
         may then be None and is read from the run record beside it. Defaults to None.
+      weights: start from pretrained `keras.applications` weights: "imagenet" (Keras'
+        published file) or a weights or model file (`architectures.weights`). Defaults to None.
+      freeze_epochs: with `weights` or `init_from`, train only the classifier for this many
+        epochs (batch norm in inference mode), then fine-tune every layer
+        (`training.transfer`). Defaults to 0.
+      finetune_learning_rate: the peak rate of the fine-tuning after `freeze_epochs`; None
+        takes a tenth of `learning_rate`. Defaults to None.
       qat: quantization-aware training (tfmot fake quantization). Defaults to False.
       weight_quantizer: with `qat`: "int8", "uniform", "ternary" or "binary". Defaults to "int8".
       weight_bits: with `qat` and the uniform quantizer: bits per weight, 2-8. Defaults to 8.
@@ -110,6 +117,9 @@ class TrainConfig(Config):
     seed: int = 0
     verbose: int = None
     init_from: str = None
+    weights: str = None
+    freeze_epochs: int = 0
+    finetune_learning_rate: float = None
     qat: bool = False
     weight_quantizer: str = "int8"
     weight_bits: int = 8
@@ -132,6 +142,11 @@ class TrainConfig(Config):
 
     def validate(self):
         """Raises `UserError` naming the first invalid field."""
+        if self.weights is not None and not isinstance(self.weights, str):
+            raise UserError(f"weights must be a file path or \"imagenet\", got {self.weights!r}")
+        if self.weights and self.init_from:
+            raise UserError("weights and init_from both choose the starting weights; give one")
+        self._validate_transfer()
         if self.init_from is not None and not os.path.isfile(self.init_from):
             raise UserError(f"init_from: {self.init_from}: no such model file")
         if self.init_from is not None:
@@ -194,6 +209,31 @@ class TrainConfig(Config):
         elif (self.weight_quantizer, self.weight_bits, self.qat_preserve) != ("int8", 8, None):
             raise UserError("weight_quantizer, weight_bits and qat_preserve apply with qat only")
         self._validate_compression()
+
+    def _validate_transfer(self):
+        if isinstance(self.freeze_epochs, bool) or not isinstance(self.freeze_epochs, int) or (
+                self.freeze_epochs < 0):
+            raise UserError(f"freeze_epochs must be a non-negative integer, got "
+                            f"{self.freeze_epochs!r}")
+        if self.finetune_learning_rate is not None and not (
+                isinstance(self.finetune_learning_rate, (int, float))
+                and self.finetune_learning_rate > 0 and math.isfinite(self.finetune_learning_rate)):
+            raise UserError(f"finetune_learning_rate must be positive, got "
+                            f"{self.finetune_learning_rate!r}")
+        if not self.freeze_epochs:
+            if self.finetune_learning_rate is not None:
+                raise UserError("finetune_learning_rate applies with freeze_epochs only")
+            return
+        if isinstance(self.epochs, int) and self.freeze_epochs >= self.epochs:
+            raise UserError(f"freeze_epochs ({self.freeze_epochs}) must be smaller than epochs "
+                            f"({self.epochs}): fine-tuning needs at least one epoch")
+        if not (self.weights or self.init_from):
+            raise UserError("freeze_epochs needs starting weights: give weights or init_from")
+        others = [key for key in ("qat", "pruning", "clustering", "distillation")
+                  if getattr(self, key)]
+        if others:
+            raise UserError(f"freeze_epochs trains a float model; it does not combine with "
+                            f"{others[0]}")
 
     def _validate_compression(self):
         for key, kind in NESTED_CONFIGS.items():

@@ -26,12 +26,14 @@ import tflite_lite
 from tflite_lite import _io, compression, distributed
 from tflite_lite._keras import keras, tf
 from tflite_lite.architectures import create_model, get_model_config, list_models, profile
+from tflite_lite.architectures.weights import load_weights
 from tflite_lite.architectures.deploy import transfer_weights
 from tflite_lite.compression import is_quantized, load_model, quantize_model, with_default_scheme
 from tflite_lite.data import load_dataset
 from tflite_lite.errors import UserError
 from tflite_lite.run_record import RunRecord
 from tflite_lite.training.callbacks import EpochCheckpoint, EpochLog, TrainingThroughput
+from tflite_lite.training import transfer
 from tflite_lite.training.config import COMPRESSION_CONFIGS
 
 
@@ -74,6 +76,10 @@ def _remove_backup(backup_dir):
 
 def _learning_rate(config, steps_per_epoch):
     total = config.epochs * steps_per_epoch
+    if config.freeze_epochs:
+        return transfer.TransferSchedule(
+            config.learning_rate, config.freeze_epochs * steps_per_epoch,
+            config.finetune_learning_rate or config.learning_rate / 10, total)
     if config.lr_schedule == "constant":
         return config.learning_rate
     if config.lr_schedule == "step":
@@ -101,9 +107,15 @@ def _optimizer(config, steps_per_epoch):
 
 
 def _initial_model(config, num_classes, builder_kwargs):
+    """(model, what loading pretrained weights did or None)."""
     if config.init_from is None:
-        return create_model(config.model, input_shape=config.input_shape,
-                            num_classes=num_classes, **builder_kwargs)
+        model = create_model(config.model, input_shape=config.input_shape,
+                             num_classes=num_classes, **builder_kwargs)
+        if not config.weights:
+            return model, None
+        loaded = load_weights(model, config.model, get_model_config(config.model).family,
+                              config.weights)
+        return model, loaded.get_config()
     model = load_model(config.init_from)
     source = RunRecord.beside(config.init_from)
     if is_quantized(model):
@@ -128,7 +140,7 @@ def _initial_model(config, num_classes, builder_kwargs):
             raise UserError(f"init_from: {config.init_from} is not a {config.model} "
                             f"({error})") from None
         model = fresh
-    return model
+    return model, None
 
 
 def _restructure(model, config, data):
@@ -269,8 +281,8 @@ def train(config):
                       if getattr(config, key) is not None}
     steps_per_epoch = math.ceil(data.num_examples["train"] / config.batch_size)
     with strategy.scope():
-        model = _restructure(_initial_model(config, data.num_classes, builder_kwargs), config,
-                             data)
+        initial, pretrained = _initial_model(config, data.num_classes, builder_kwargs)
+        model = _restructure(initial, config, data)
         model_profile = profile(model)
         float_model = model
         model, compression_callbacks = _wrap_for_training(
@@ -297,6 +309,7 @@ def train(config):
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=0),
         *compression_callbacks,
+        *([transfer.BackboneFreeze(config.freeze_epochs, model)] if config.freeze_epochs else []),
         *([distributed.SyncWorkerState(strategy)] if worker.count > 1 else []),
         # In this order, an epoch's checkpoint file proves that its backup is complete.
         epoch_log,
@@ -344,6 +357,7 @@ def train(config):
         "wall_seconds": float(time.perf_counter() - started),
         "quantization": config.qat_config.get_config() if config.qat else None,
         "init_from": config.init_from and os.path.abspath(config.init_from),
+        "pretrained": pretrained,
         "compression": _compression_record(model, config),
         "distillation": _distillation_record(config),
         "distribution": {"strategy": config.strategy, "workers": worker.count,
