@@ -1,7 +1,8 @@
 """Building blocks shared by the builders.
 
 Everything here is made of stock Keras layers that tfmot's default 8-bit scheme and TFLite's int8
-kernels support, plus the hard-swish layer of `_layers` (which the QAT stage quantizes). Channel shuffle and split avoid `tf.split` / `tf.transpose` (which become
+kernels support, plus the hard-swish layer of `_layers` (which the QAT stage quantizes). Channel
+shuffle and split avoid `tf.split` / `tf.transpose` (which become
 `TFOpLambda` layers that tfmot cannot quantize) and use Reshape, Permute and Cropping2D instead.
 Layer names follow one scheme: `<block>_<part>` in snake_case, e.g. `block3_dw_bn`.
 """
@@ -85,6 +86,21 @@ def _activation(x, activation, name):
     if activation == "hard_swish":
         return HardSwish(name=f"{name}_hswish")(x)
     raise ValueError(f"unknown activation {activation!r}")
+
+
+def inverted_residual(x, expansion, out_channels, stride, prefix, kernel_size=3):
+    """MobileNet V2's block (EfficientNet-Lite's MBConv): 1x1 expansion (none at expansion 1),
+    depthwise, linear 1x1 projection, all ReLU6 but the projection; a residual add when the
+    shape allows it."""
+    in_channels = x.shape[-1]
+    shortcut = x
+    if expansion != 1:
+        x = conv_bn(x, in_channels * expansion, 1, f"{prefix}_expand", activation="relu6")
+    x = depthwise_bn(x, kernel_size, f"{prefix}_dw", strides=stride, activation="relu6")
+    x = conv_bn(x, out_channels, 1, f"{prefix}_project", activation=None)
+    if stride == 1 and in_channels == out_channels:
+        x = layers.Add(name=f"{prefix}_add")([shortcut, x])
+    return x
 
 
 def channel_shuffle(x, groups, name):

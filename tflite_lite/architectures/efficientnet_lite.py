@@ -8,7 +8,6 @@ from tflite_lite.architectures import _blocks
 from tflite_lite.architectures._registry import register_model
 from tflite_lite.errors import UserError
 
-layers = keras.layers
 
 _PAPER = "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (Lite variant)"
 
@@ -63,26 +62,15 @@ def EfficientNetLite(input_shape=(224, 224, 3), width=1.0, depth=1.0, num_classe
         # Lite keeps the first and last stages at one block at every depth.
         repeats = repeats if stage in (0, len(_STAGES) - 1) else math.ceil(repeats * depth)
         for repeat in range(repeats):
-            x = _mbconv(x, kernel, expansion, _blocks.make_divisible(channels * width),
-                        stride if repeat == 0 else 1, f"block{block}")
+            x = _blocks.inverted_residual(x, expansion,
+                                          _blocks.make_divisible(channels * width),
+                                          stride if repeat == 0 else 1, f"block{block}",
+                                          kernel_size=kernel)
             block += 1
     x = _blocks.conv_bn(x, _HEAD_CHANNELS, 1, "head_conv", activation="relu6")
     if include_top:
         x = _blocks.classifier(x, num_classes, dropout, classifier_activation)
     return keras.Model(inputs, x, name=name)
-
-
-def _mbconv(x, kernel, expansion, out_channels, stride, prefix):
-    in_channels = x.shape[-1]
-    shortcut = x
-    if expansion != 1:
-        x = _blocks.conv_bn(x, in_channels * expansion, 1, f"{prefix}_expand",
-                            activation="relu6")
-    x = _blocks.depthwise_bn(x, kernel, f"{prefix}_dw", strides=stride, activation="relu6")
-    x = _blocks.conv_bn(x, out_channels, 1, f"{prefix}_project", activation=None)
-    if stride == 1 and in_channels == out_channels:
-        x = layers.Add(name=f"{prefix}_add")([shortcut, x])
-    return x
 
 
 # tensorflow/tpu's Lite preprocessing: (pixel - 127) / 128.

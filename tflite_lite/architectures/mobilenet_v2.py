@@ -4,7 +4,6 @@ from tflite_lite._keras import keras
 from tflite_lite.architectures import _blocks
 from tflite_lite.architectures._registry import register_model
 
-layers = keras.layers
 
 _PAPER = "MobileNetV2: Inverted Residuals and Linear Bottlenecks"
 
@@ -48,26 +47,15 @@ def MobileNetV2(input_shape=(224, 224, 3), alpha=1.0, num_classes=1000, include_
         if small_input and stage == 1:
             stride = 1
         for repeat in range(repeats):
-            x = _inverted_res_block(x, expansion, _blocks.make_divisible(channels * alpha),
-                                    stride if repeat == 0 else 1, f"block{block}")
+            x = _blocks.inverted_residual(x, expansion,
+                                          _blocks.make_divisible(channels * alpha),
+                                          stride if repeat == 0 else 1, f"block{block}")
             block += 1
     head_channels = _blocks.make_divisible(1280 * alpha) if alpha > 1.0 else 1280
     x = _blocks.conv_bn(x, head_channels, 1, "head_conv", activation="relu6")
     if include_top:
         x = _blocks.classifier(x, num_classes, dropout, classifier_activation)
     return keras.Model(inputs, x, name=name)
-
-
-def _inverted_res_block(x, expansion, out_channels, stride, prefix):
-    in_channels = x.shape[-1]
-    shortcut = x
-    if expansion != 1:
-        x = _blocks.conv_bn(x, in_channels * expansion, 1, f"{prefix}_expand", activation="relu6")
-    x = _blocks.depthwise_bn(x, 3, f"{prefix}_dw", strides=stride, activation="relu6")
-    x = _blocks.conv_bn(x, out_channels, 1, f"{prefix}_project", activation=None)
-    if stride == 1 and in_channels == out_channels:
-        x = layers.Add(name=f"{prefix}_add")([shortcut, x])
-    return x
 
 
 # The family's smallest entry point first: tests take it as the family's representative.
