@@ -1,8 +1,14 @@
 """Export benchmark of the registered builders: float32 vs int8 latency, size, MACs, GMAC/s,
 with `keras.applications` models exported the default way as the reference.
 
-Weights are the builders' random initialization and calibration uses random images: latency,
-size and MACs do not depend on trained weights. Accuracy figures come from `export --evaluate`.
+Weights are the builders' random initialization, with batch norm statistics measured on the
+random calibration images: untouched, a deep random network's activations shrink to scales
+(1e-7 after MobileNet V3's 12th block) whose int8 ADDs XNNPACK refuses, so the timing would
+be of a graph no trained model has. Latency, size and MACs do not otherwise depend on trained
+weights. Accuracy figures come from `export --evaluate`.
+
+MobileNet V3 builders get a second row, `<name>@fused_hswish`: the int8 export with hard swish
+as TFLite's HARD_SWISH kernel (the "before" of the split form the converter uses in int8).
 """
 
 import os
@@ -11,7 +17,7 @@ import numpy as np
 
 from tflite_lite import _io
 from tflite_lite._keras import keras, tf
-from tflite_lite.architectures import create_model, deploy_form
+from tflite_lite.architectures import _layers, create_model, deploy_form
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert.converter import convert_model
 
@@ -48,6 +54,26 @@ def _keras_default_export(model, mode, images):
     return converter.convert()
 
 
+FUSED_SUFFIX = "@fused_hswish"
+
+
+def _with_batch_statistics(model, images):
+    """Sets every batch norm's moving statistics to those of `images` (one training pass)."""
+    norms = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    model(images, training=True)
+    for layer, momentum in zip(norms, momenta):
+        layer.momentum = momentum
+    return model
+
+
+def _has_hard_swish(model):
+    return any(isinstance(layer, _layers.HardSwish) for layer in model.layers)
+
+
 def _write(path, data):
     with _io.atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -71,6 +97,7 @@ def export_builders(output_dir, input_shape, builders=DEFAULT_BUILDERS, referenc
         model = (REFERENCES[name](input_shape) if name in REFERENCES
                  else deploy_form(create_model(name, input_shape=input_shape, num_classes=1000
                                                if input_shape[0] >= 64 else 10), name))
+        model = _with_batch_statistics(model, images)
         files[name] = {}
         for mode in ("float32", "int8"):
             path = os.path.join(output_dir, f"{name}_{mode}.tflite")
@@ -79,6 +106,11 @@ def export_builders(output_dir, input_shape, builders=DEFAULT_BUILDERS, referenc
                         else convert_model(model, mode, images))
                 _write(path, data)
             files[name][mode] = path
+        if name not in REFERENCES and _has_hard_swish(model):
+            path = os.path.join(output_dir, f"{name}_int8_fused_hswish.tflite")
+            if not os.path.exists(path):
+                _write(path, convert_model(model, "int8", images, hard_swish="fused"))
+            files[name + FUSED_SUFFIX] = {"float32": files[name]["float32"], "int8": path}
     return files
 
 

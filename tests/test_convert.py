@@ -224,3 +224,45 @@ def test_export_bad_input_is_one_line_and_writes_nothing(trained_run, tmp_path, 
     assert_one_line_error(result, fragment)
     assert not output.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def _hard_swish_model():
+    from tflite_lite._keras import keras
+    from tflite_lite.architectures._layers import HardSwish
+    inputs = keras.Input((8, 8, 4), batch_size=1)
+    x = HardSwish()(keras.layers.Conv2D(8, 1)(inputs))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 1)(x))
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+def test_int8_hard_swish_runs_inside_xnnpack_and_float_keeps_its_kernel():
+    """In int8 the hard swish is an ADD and a MUL (XNNPACK has no int8 HARD_SWISH: it would
+    split the delegated graph); in float it stays TFLite's HARD_SWISH kernel. Same values."""
+    from ai_edge_litert.interpreter import Interpreter
+    model = _hard_swish_model()
+    images = np.random.default_rng(0).uniform(-6, 6, (16, 8, 8, 4)).astype(np.float32)
+    float_ops = describe(convert_model(model, "float32"))["op_counts"]
+    assert float_ops.get("HARD_SWISH") == 1
+    int8 = convert_model(model, "int8", images)
+    assert "HARD_SWISH" not in describe(int8)["op_counts"]
+    fused = convert_model(model, "int8", images, hard_swish="fused")
+    assert describe(fused)["op_counts"].get("HARD_SWISH") == 1
+    partitions = []
+    for data in (int8, fused):
+        interpreter = Interpreter(model_content=data)
+        interpreter.allocate_tensors()
+        partitions.append(sum(op["op_name"] == "DELEGATE"
+                              for op in interpreter._get_ops_details()))  # noqa: SLF001
+    assert partitions == [1, 2]
+    split_float = convert_model(model, "float32", hard_swish="split")
+    assert "HARD_SWISH" not in describe(split_float)["op_counts"]
+    outputs = []
+    for data in (convert_model(model, "float32"), split_float):
+        interpreter = Interpreter(model_content=data)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images[:1])
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
+    with pytest.raises(UserError, match="unknown hard swish form 'fast'"):
+        convert_model(model, "float32", hard_swish="fast")

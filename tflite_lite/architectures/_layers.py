@@ -2,11 +2,38 @@
 
 Each is one layer, not a Lambda or a chain of TF ops, so that tfmot can quantize it (the QAT
 stage gives each an output quantizer, `compression.qat`) and a `.keras` file reloads it in
-safe mode. The converter turns `HardSwish` into TFLite's own HARD_SWISH kernel, and
-`HardSigmoid` into an ADD with a fused RELU6 and a MUL.
+safe mode. `HardSigmoid` converts to an ADD with a fused RELU6 and a MUL.
+
+`HardSwish` has two graph forms with the same values, chosen when a graph is traced
+(`hard_swish_form`): "fused" (the default) converts to TFLite's HARD_SWISH kernel, which
+XNNPACK runs in float but not in int8: each int8 HARD_SWISH falls back to the builtin kernel
+and splits the delegated graph (MobileNet V3 Large 1.0 at 224 px: 22 partitions, int8 slower
+than float). "split" is `relu6(x + 3) * x / 6`: an ADD with a fused RELU6 and a MUL, with the
+division folded into the next convolution where it has one; every op stays in XNNPACK. The
+converter traces int8 graphs in the split form (`scripts/bench_export.py` times both).
 """
 
+import contextlib
+import contextvars
+
 from tflite_lite._keras import keras, tf
+from tflite_lite.errors import UserError
+
+HARD_SWISH_FORMS = ("fused", "split")
+_HARD_SWISH_FORM = contextvars.ContextVar("hard_swish_form", default="fused")
+
+
+@contextlib.contextmanager
+def hard_swish_form(form):
+    """Traces `HardSwish` layers in `form` (one of `HARD_SWISH_FORMS`) inside the block."""
+    if form not in HARD_SWISH_FORMS:
+        raise UserError(f"unknown hard swish form {form!r}; choose one of "
+                        f"{', '.join(HARD_SWISH_FORMS)}")
+    token = _HARD_SWISH_FORM.set(form)
+    try:
+        yield
+    finally:
+        _HARD_SWISH_FORM.reset(token)
 
 
 @keras.utils.register_keras_serializable(package="tflite_lite")
@@ -25,6 +52,9 @@ class HardSwish(keras.layers.Layer):
     """x * relu6(x + 3) / 6: a piecewise-polynomial swish (Howard et al. 2019)."""
 
     def call(self, inputs):
+        if _HARD_SWISH_FORM.get() == "split":
+            # This operand order and a division escape the converter's HARD_SWISH pattern.
+            return tf.nn.relu6(inputs + 3.0) * inputs / 6.0
         return inputs * tf.nn.relu6(inputs + 3.0) * (1.0 / 6.0)
 
     def compute_output_shape(self, input_shape):

@@ -13,6 +13,7 @@ import numpy as np
 
 from tflite_lite import _native
 from tflite_lite._keras import tf
+from tflite_lite.architectures._layers import hard_swish_form
 from tflite_lite.errors import UserError
 from tensorflow.lite.python import convert as _lite_convert  # noqa: I001  (after _keras)
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -50,15 +51,18 @@ def _representative(images):
     return dataset
 
 
-def make_converter(model, mode, representative_images=None, sparse=False):
+def make_converter(model, mode, representative_images=None, sparse=False, hard_swish=None):
     """A configured `tf.lite.TFLiteConverter` for `model` in `mode` (batch 1); `sparse` adds
-    TFLite's sparsity optimization (pruned weights stored in a sparse format where it pays)."""
+    TFLite's sparsity optimization (pruned weights stored in a sparse format where it pays),
+    `hard_swish` chooses the hard swish form (see `convert_model`)."""
     validate_mode(mode)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError(f"expected a model with one input and one output, got "
                         f"{len(model.inputs)} and {len(model.outputs)}")
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_batch_one_function(model)],
-                                                                tf.Module())
+    # int8 XNNPACK has no HARD_SWISH kernel: trace hard swish as ops it has (`_layers`).
+    with hard_swish_form(hard_swish or ("split" if mode == "int8" else "fused")):
+        function = _batch_one_function(model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], tf.Module())
     if mode == "float32" and not sparse:
         return converter
     converter.optimizations = ([] if mode == "float32" else [tf.lite.Optimize.DEFAULT]) + (
@@ -85,7 +89,7 @@ def make_converter(model, mode, representative_images=None, sparse=False):
     return converter
 
 
-def convert_model(model, mode, representative_images=None, sparse=False):
+def convert_model(model, mode, representative_images=None, sparse=False, hard_swish=None):
     """Converts a Keras classifier to TFLite flatbuffer bytes.
 
     Args:
@@ -94,6 +98,8 @@ def convert_model(model, mode, representative_images=None, sparse=False):
       representative_images: preprocessed float images, shape (N, H, W, C), for the calibrated
         modes (`int8`, `int16x8`); ignored by the others. Defaults to None.
       sparse: apply TFLite's sparsity optimization (`EXPERIMENTAL_SPARSITY`). Defaults to False.
+      hard_swish: the graph form of `HardSwish` layers (`_layers.HARD_SWISH_FORMS`). Defaults
+        to None: "split" in int8, "fused" otherwise, the form XNNPACK runs fastest.
 
     Returns:
       The flatbuffer as bytes.
@@ -101,7 +107,8 @@ def convert_model(model, mode, representative_images=None, sparse=False):
     Raises:
       UserError: unknown mode, missing or mismatched representative set, or a failed conversion.
     """
-    converter = make_converter(model, mode, representative_images, sparse=sparse)
+    converter = make_converter(model, mode, representative_images, sparse=sparse,
+                               hard_swish=hard_swish)
     try:
         with _native.filtered_stderr(_native.CONVERTER):
             return bytes(converter.convert())
