@@ -91,6 +91,7 @@ def test_train_script_end_to_end(tmp_path):
     (["--dataset", "imagenet"], ["unknown dataset 'imagenet'"]),
     (["--epochs", "0"], ["epochs"]),
     (["--input_size", "16"], ["input_size"]),
+    (["--input_size", "160x120"], ["--input_size=160x120", "inputs are square"]),
     (["--learning_rate", "-1"], ["learning_rate"]),
     (["--dataset", "folder:/nonexistent/images"], ["image folder not found"]),
     (["--validation_split", "0"], ["validation_split must be in (0, 1)"]),

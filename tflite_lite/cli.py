@@ -52,6 +52,19 @@ _TYPES = {"int": int, "float": float, "bool": bool, "str": str, "tuple": tuple} 
 _AUTO = "auto"
 
 
+class _SquareSideParser(flags.IntegerParser):
+    """An integer flag for a square input's side, which says so when given HxW."""
+
+    def parse(self, argument):
+        if isinstance(argument, str) and "x" in argument.lower():
+            raise ValueError(f"inputs are square: give one side in pixels (images are resized "
+                             f"to it), not {argument!r}")
+        return super().parse(argument)
+
+
+_SQUARE_SIDES = ("input_size",)  # int fields that are a square input's side
+
+
 def attribute_docs(config_class):
     """{field: its entry in the class docstring's `Attributes:` section, on one line}."""
     section = (config_class.__doc__ or "").split("Attributes:", 1)[-1]
@@ -115,7 +128,9 @@ class ConfigFlags:
             else:
                 if kind is tuple and default is not None:
                     default = list(default)
-                holder = _DEFINE[kind](name, default, help_text, **module)
+                holder = (flags.DEFINE(_SquareSideParser(), name, default, help_text, **module)
+                          if field.name in _SQUARE_SIDES and kind is int
+                          else _DEFINE[kind](name, default, help_text, **module))
             self.holders[field.name], self.types[field.name] = holder, kind
 
     def values(self):
