@@ -21,7 +21,8 @@ QAT_COLUMNS = (
     ("model", "model", "s"), ("float_accuracy", "float acc", ".4f"),
     ("ptq_accuracy", "PTQ int8 acc", ".4f"), ("qat_accuracy", "QAT int8 acc", ".4f"),
     ("ptq_delta_pp", "PTQ Δpp", "+.2f"), ("qat_delta_pp", "QAT Δpp", "+.2f"),
-    ("qat_agreement", "QAT agree", ".4f"), ("float_mb", "fp32 MB", ".3f"),
+    ("ptq_agreement", "PTQ agree", ".4f"), ("qat_agreement", "QAT agree", ".4f"),
+    ("qat_float_ops", "QAT float ops", "d"), ("float_mb", "fp32 MB", ".3f"),
     ("int8_mb", "int8 MB", ".3f"), ("float_ms", "fp32 ms", ".3f"),
     ("ptq_ms", "PTQ ms", ".3f"), ("qat_ms", "QAT ms", ".3f"),
 )

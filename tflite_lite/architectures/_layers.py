@@ -51,11 +51,16 @@ class HardSigmoid(keras.layers.Layer):
 class HardSwish(keras.layers.Layer):
     """x * relu6(x + 3) / 6: a piecewise-polynomial swish (Howard et al. 2019)."""
 
+    quantize_gate = False  # QAT sets it (`compression.qat`): fake-quantize relu6(x + 3)
+
     def call(self, inputs):
+        gate = tf.nn.relu6(inputs + 3.0)
+        if self.quantize_gate:
+            gate = tf.quantization.fake_quant_with_min_max_args(gate, 0.0, 6.0)
         if _HARD_SWISH_FORM.get() == "split":
             # This operand order and a division escape the converter's HARD_SWISH pattern.
-            return tf.nn.relu6(inputs + 3.0) * inputs / 6.0
-        return inputs * tf.nn.relu6(inputs + 3.0) * (1.0 / 6.0)
+            return gate * inputs / 6.0
+        return inputs * gate * (1.0 / 6.0)
 
     def compute_output_shape(self, input_shape):
         return input_shape
