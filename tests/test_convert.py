@@ -11,7 +11,7 @@ from tflite_lite.architectures import create_model, profile
 from tflite_lite.convert import (ExportConfig, convert_model, describe, describe_file,
                                  export_model, float_ops)
 from tflite_lite.convert import flatbuffer
-from tflite_lite.convert.evaluate import dequantize, quantize
+from tflite_lite.convert.evaluate import allocated_interpreter, dequantize, quantize
 from tflite_lite.errors import UserError
 
 DYNAMIC_BATCH_OPS = {"SHAPE", "PACK"}
@@ -238,7 +238,6 @@ def _hard_swish_model():
 def test_int8_hard_swish_runs_inside_xnnpack_and_float_keeps_its_kernel():
     """In int8 the hard swish is an ADD and a MUL (XNNPACK has no int8 HARD_SWISH: it would
     split the delegated graph); in float it stays TFLite's HARD_SWISH kernel. Same values."""
-    from ai_edge_litert.interpreter import Interpreter
     model = _hard_swish_model()
     images = np.random.default_rng(0).uniform(-6, 6, (16, 8, 8, 4)).astype(np.float32)
     float_ops = describe(convert_model(model, "float32"))["op_counts"]
@@ -247,19 +246,15 @@ def test_int8_hard_swish_runs_inside_xnnpack_and_float_keeps_its_kernel():
     assert "HARD_SWISH" not in describe(int8)["op_counts"]
     fused = convert_model(model, "int8", images, hard_swish="fused")
     assert describe(fused)["op_counts"].get("HARD_SWISH") == 1
-    partitions = []
-    for data in (int8, fused):
-        interpreter = Interpreter(model_content=data)
-        interpreter.allocate_tensors()
-        partitions.append(sum(op["op_name"] == "DELEGATE"
-                              for op in interpreter._get_ops_details()))  # noqa: SLF001
+    partitions = [sum(op["op_name"] == "DELEGATE" for op in
+                      allocated_interpreter(model_content=data)._get_ops_details())  # noqa: SLF001
+                  for data in (int8, fused)]
     assert partitions == [1, 2]
     split_float = convert_model(model, "float32", hard_swish="split")
     assert "HARD_SWISH" not in describe(split_float)["op_counts"]
     outputs = []
     for data in (convert_model(model, "float32"), split_float):
-        interpreter = Interpreter(model_content=data)
-        interpreter.allocate_tensors()
+        interpreter = allocated_interpreter(model_content=data)
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images[:1])
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))

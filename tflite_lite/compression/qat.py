@@ -33,10 +33,12 @@ _QUANT_PREFIX = "quant_"
 # Layers whose computation tfmot cannot see: it would leave them in float without an error.
 _OPAQUE_TYPES = ("Lambda", "TFOpLambda", "SlicingOpLambda")
 PRESERVE = (None, "sparsity", "clusters")
-# Layers outside tfmot's 8-bit registry that the builders use, quantized at their output only
-# (MobileNet V3's hard swish and hard sigmoid, squeeze-excite's channel gating).
+# Layers outside tfmot's 8-bit registry that the builders use, quantized at their output
+# (MobileNet V3's hard swish and hard sigmoid, squeeze-excite's channel gating); hard swish
+# also at its gate (`HardSwishQuantizeConfig`).
 OUTPUT_QUANTIZED_LAYERS = (_layers.HardSwish, _layers.HardSigmoid, keras.layers.Multiply)
 _OutputQuantizeConfig = default_8bit_quantize_configs.Default8BitOutputQuantizeConfig
+_UNSUPPORTED_MESSAGE = re.compile(r"Layer (\S+?):<class '[\w.]*?(\w+)'> is not supported")
 
 
 class HardSwishQuantizeConfig(_OutputQuantizeConfig):
@@ -47,7 +49,6 @@ class HardSwishQuantizeConfig(_OutputQuantizeConfig):
     def get_weights_and_quantizers(self, layer):
         layer.quantize_gate = True  # read by HardSwish.call; set whenever a wrapper builds
         return []
-_UNSUPPORTED_MESSAGE = re.compile(r"Layer (\S+?):<class '[\w.]*?(\w+)'> is not supported")
 
 
 @dataclasses.dataclass
