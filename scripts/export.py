@@ -21,6 +21,7 @@ from absl import flags
 from tflite_lite import cli
 from tflite_lite.convert import MODES, ExportConfig, export_model
 from tflite_lite.convert.mixed_precision import PLAN_COLUMNS
+from tflite_lite.convert.scores import SCORES
 from tflite_lite.report import format_table
 
 _D = ExportConfig
@@ -48,6 +49,9 @@ _MAX_FLOAT_LAYERS = flags.DEFINE_integer("max_float_layers", _D.max_float_layers
                                          lower_bound=0)
 _SPARSE = flags.DEFINE_bool("sparse", False, "Apply TFLite's sparsity optimization "
                             "(pruned models).")
+_SCORES = flags.DEFINE_enum("scores", None, list(SCORES),
+                            "Output logits (apps apply the softmax; no int8 ties) or "
+                            "probabilities (default: logits in int8 where the softmax splits off).")
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
                                  lower_bound=1)
 
@@ -65,11 +69,12 @@ def main(argv):
         representative_examples=_REPRESENTATIVE.value, allow_float_ops=_ALLOW_FLOAT.value,
         keep_float_layers=_KEEP_FLOAT.value, max_eval_examples=_MAX_EVAL.value,
         accuracy_budget_pp=_BUDGET.value, max_float_layers=_MAX_FLOAT_LAYERS.value,
-        sparse=_SPARSE.value)
+        sparse=_SPARSE.value, scores=_SCORES.value)
     contract = export_model(config, verbose=1)
     print(f"{config.output}: {contract['mode']}, {contract['size_bytes']:,} bytes, "
           f"{contract['macs']:,} MACs, input {contract['input']['dtype']}"
-          f"{contract['input']['shape']}, output {contract['output']['dtype']}")
+          f"{contract['input']['shape']}, output {contract['output']['dtype']} "
+          f"{contract['output']['scores']}")
     if contract["mixed_precision"]:
         plan = contract["mixed_precision"]
         print(format_table(plan["candidates"], PLAN_COLUMNS))
@@ -85,7 +90,8 @@ def main(argv):
     if evaluation:
         print(f"{evaluation['dataset']} test ({evaluation['num_examples']} images): Keras "
               f"{evaluation['keras_accuracy']:.4f}, TFLite {evaluation['tflite_accuracy']:.4f}, "
-              f"top-1 agreement {evaluation['agreement']:.4f}")
+              f"top-1 agreement {evaluation['agreement']:.4f} ({evaluation['disagreements']} "
+              f"disagreements, {evaluation['tied_disagreements']} of them ties)")
     print(f"contract: {config.contract_path}")
 
 

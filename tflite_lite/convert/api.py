@@ -22,6 +22,7 @@ from tflite_lite._graph import classifier_shapes
 from tflite_lite._keras import is_keras3_model, tf
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer
+from tflite_lite.convert import scores as _scores
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
 from tflite_lite.convert.layer_errors import measure_layer_errors
 from tflite_lite.convert.mixed_precision import select_mixed_precision
@@ -208,7 +209,7 @@ def _tensor_contract(tensor):
 
 
 def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection,
-                   allow_float_ops=False, evaluate_on=None, max_eval_examples=None, verbose=0,
+                   scores="probabilities", allow_float_ops=False, evaluate_on=None, max_eval_examples=None, verbose=0,
                    **fields):
     """Checks a converted flatbuffer, embeds its runtime contract, optionally evaluates it
     against `model`, and returns the `ExportResult`. `fields` go into the contract as given.
@@ -231,7 +232,9 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection
         "format": CONTRACT_FORMAT,
         "mode": mode,
         "input": _tensor_contract(description["inputs"][0]),
-        "output": dict(_tensor_contract(description["outputs"][0]), activation="softmax"),
+        # scores "logits": the app applies the softmax to the dequantized output
+        "output": dict(_tensor_contract(description["outputs"][0]), activation="softmax",
+                       scores=scores),
         "preprocessing": preprocessing.get_config(),
         "class_names": class_names,
         "rejection": rejection,
@@ -263,7 +266,8 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection
 def export(model, *, mode="int8", calibration=None, class_names=None, preprocessing=None,
            evaluate_on=None, representative_examples=256, allow_float_ops=False, sparse=False,
            keep_float_layers=0, accuracy_budget_pp=None, max_float_layers=8, validation=None,
-           max_eval_examples=None, nothing_class=None, min_score=0.0, verbose=0, name=None):
+           max_eval_examples=None, nothing_class=None, min_score=0.0, scores=None, verbose=0,
+           name=None):
     """Converts a Keras classifier to a checked TFLite flatbuffer.
 
     Args:
@@ -296,6 +300,10 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         `Dataset`'s, else None.
       min_score: a best score below this also means "nothing recognized". Defaults to 0.0.
         Both go into the contract's `rejection` field, which apps apply.
+      scores: "logits" (the model without its final softmax, which apps apply: an int8
+        softmax output ties close classes) or "probabilities". Defaults to None: logits in
+        int8 where the softmax can be split off (`convert.scores`), else probabilities; the
+        contract's `output.scores` records it.
       verbose: 1 prints the conversion and an evaluation progress bar. Defaults to 0.
       name: what the progress lines call the export (e.g. its output path). Defaults to None.
 
@@ -326,6 +334,7 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
     if nothing_class is None and source is not None:
         nothing_class = source.nothing_class
     rejection = rejection_rule(nothing_class, min_score, class_names, num_classes)
+    converted, scores = _scores.choose(model, mode, scores)
     representative = None
     if mode in _converter.CALIBRATED_MODES:
         if calibration is None:
@@ -341,21 +350,21 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         with _progress.step(f"{prefix}trying int8, int8 with float layers and int16x8 on "
                             f"{len(images):,} validation images{calibrating}", verbose):
             tflite, mixed_plan = select_mixed_precision(
-                model, representative, images, labels, accuracy_budget_pp, max_float_layers)
+                converted, representative, images, labels, accuracy_budget_pp, max_float_layers)
         chosen = next(c for c in mixed_plan["candidates"] if c["candidate"] == mixed_plan["chosen"])
         mode, kept_float = chosen["mode"], chosen["float_layers"]
     elif keep_float_layers:
         with _progress.step(f"{prefix}converting to int8{calibrating}, keeping "
                             f"{keep_float_layers} layer(s) in float", verbose):
-            calibrated = _converter.calibrate(model, representative)
+            calibrated = _converter.calibrate(converted, representative)
             kept_float = measure_layer_errors(calibrated, representative[:64])[:keep_float_layers]
             tflite = _converter.quantize_calibrated(calibrated,
                                                     [row["tensor"] for row in kept_float])
     else:
         with _progress.step(f"{prefix}converting to {mode}{calibrating}", verbose):
-            tflite = _converter.convert_model(model, mode, representative, sparse=sparse)
+            tflite = _converter.convert_model(converted, mode, representative, sparse=sparse)
     return _finish_export(
-        model, tflite, mode, preprocessing, class_names, rejection=rejection,
+        model, tflite, mode, preprocessing, class_names, rejection=rejection, scores=scores,
         allow_float_ops=allow_float_ops or bool(kept_float), evaluate_on=evaluate_on,
         max_eval_examples=max_eval_examples, verbose=verbose, mixed_precision=mixed_plan,
         float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),

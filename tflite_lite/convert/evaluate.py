@@ -1,5 +1,7 @@
 """Running an exported classifier on LiteRT, and proving it agrees with its Keras model."""
 
+import json
+
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -18,6 +20,16 @@ def quantize(values, scale, zero_point, dtype):
 
 def dequantize(values, scale, zero_point):
     return (np.asarray(values, np.float64) - zero_point) * scale
+
+
+def probabilities(values, scores):
+    """Class probabilities from dequantized outputs `values` (classes last) that are `scores`:
+    "probabilities" as they are, "logits" through a softmax (as apps apply it)."""
+    values = np.asarray(values, np.float64)
+    if scores != "logits":
+        return values
+    shifted = np.exp(values - values.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def allocated_interpreter(**kwargs):
@@ -59,6 +71,10 @@ class TFLiteClassifier:
             raise UserError(f"expected one input and one output, got {len(inputs)} and "
                             f"{len(outputs)}")
         self.input, self.output = inputs[0], outputs[0]
+        contract = flatbuffer.read_metadata(model_content, flatbuffer.CONTRACT_METADATA)
+        # "logits" or "probabilities" (the default of files without a contract)
+        self.output_scores = (json.loads(contract)["output"].get("scores", "probabilities")
+                              if contract else "probabilities")
 
     @property
     def input_shape(self):
@@ -82,12 +98,13 @@ class TFLiteClassifier:
         return self.interpreter.get_tensor(self.output["index"])[0]
 
     def scores(self, image):
-        """Float class scores for one preprocessed image (dequantized if the output is integer)."""
+        """Class probabilities for one preprocessed image: the output dequantized if it is
+        integer, and through a softmax if the contract says it is logits."""
         raw = self.raw_output(image)
         if np.issubdtype(raw.dtype, np.integer):
             scale, zero_point = self.output["quantization"]
-            return dequantize(raw, scale, zero_point)
-        return raw.astype(np.float64)
+            raw = dequantize(raw, scale, zero_point)
+        return probabilities(raw, self.output_scores)
 
     def raw_outputs(self, images):
         return np.stack([self.raw_output(image) for image in images])
@@ -104,8 +121,10 @@ def evaluate_agreement(keras_model, classifier, dataset, total=None, verbose=0):
       verbose: 1 shows a progress bar (with `total`). Defaults to 0.
 
     Returns:
-      A dict with `num_examples`, `tflite_accuracy`, `tflite_top1_ties` and, with a Keras
-      model, `keras_accuracy` and `agreement`.
+      A dict with `num_examples`, `tflite_accuracy`, `tflite_top1_ties` (images whose best
+      output code is shared by several classes; argmax takes the first) and, with a Keras
+      model, `keras_accuracy`, `agreement`, `disagreements` and `tied_disagreements` (those
+      where Keras' class is among the tied best).
     """
     labels, keras_top1, raw = [], [], []
     label = "evaluating Keras and TFLite" if keras_model is not None else "evaluating TFLite"
@@ -123,14 +142,17 @@ def evaluate_agreement(keras_model, classifier, dataset, total=None, verbose=0):
     if raw.ndim != 2:
         raise UserError(f"expected class scores of shape (classes,), got {raw.shape[1:]}")
     tflite_top1 = np.argmax(raw, axis=-1)
+    best = raw == raw.max(axis=-1, keepdims=True)
     figures = {
         "num_examples": int(labels.size),
         "tflite_accuracy": float(np.mean(tflite_top1 == labels)),
-        # integer outputs can tie at the top; argmax then takes the first class
-        "tflite_top1_ties": int(np.sum(np.sum(raw == raw.max(axis=-1, keepdims=True), -1) > 1)),
+        "tflite_top1_ties": int(np.sum(np.sum(best, -1) > 1)),
     }
     if keras_model is not None:
         keras_top1 = np.concatenate(keras_top1)
+        disagree = keras_top1 != tflite_top1
+        tied = disagree & best[np.arange(len(best)), keras_top1]
         figures.update(keras_accuracy=float(np.mean(keras_top1 == labels)),
-                       agreement=float(np.mean(keras_top1 == tflite_top1)))
+                       agreement=float(np.mean(~disagree)),
+                       disagreements=int(disagree.sum()), tied_disagreements=int(tied.sum()))
     return figures

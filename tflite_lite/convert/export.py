@@ -26,6 +26,7 @@ from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert.api import (LABELS_FILE, check_precision_options, export,
                                      load_keras_model)
+from tflite_lite.convert.scores import SCORES
 from tflite_lite.data import Preprocessing, load_dataset
 from tflite_lite.errors import UserError
 from tflite_lite.run_record import FILE as RUN_FILE
@@ -57,6 +58,9 @@ class ExportConfig(Config):
       max_float_layers: with `accuracy_budget_pp`, the most layers kept in float. Defaults to 8.
       sparse: store pruned weights in TFLite's sparse format where the converter finds it pays
         (`Optimize.EXPERIMENTAL_SPARSITY`). Defaults to False.
+      scores: "logits" (the final softmax left to the app) or "probabilities". Defaults to
+        None: logits in int8 where the softmax can be split off, else probabilities
+        (`convert.scores`).
       seed: shuffling seed for the representative set. Defaults to 0.
     """
 
@@ -74,6 +78,7 @@ class ExportConfig(Config):
     accuracy_budget_pp: float = None
     max_float_layers: int = 8
     sparse: bool = False
+    scores: str = None
     seed: int = 0
 
     def validate(self):
@@ -85,6 +90,8 @@ class ExportConfig(Config):
                             f"{self.representative_examples}")
         check_precision_options(self.mode, self.keep_float_layers, self.accuracy_budget_pp,
                                 self.max_float_layers, self.sparse)
+        if self.scores is not None and self.scores not in SCORES:
+            raise UserError(f"unknown scores {self.scores!r}; choose one of {', '.join(SCORES)}")
         if self.max_eval_examples is not None and self.max_eval_examples < 1:
             raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
 
@@ -171,7 +178,7 @@ def export_model(config, verbose=0):
         model, mode=config.mode, calibration=data, class_names=class_names,
         preprocessing=preprocessing, evaluate_on=data if config.evaluate else None,
         representative_examples=config.representative_examples,
-        allow_float_ops=config.allow_float_ops, sparse=config.sparse,
+        allow_float_ops=config.allow_float_ops, sparse=config.sparse, scores=config.scores,
         keep_float_layers=config.keep_float_layers,
         accuracy_budget_pp=config.accuracy_budget_pp, max_float_layers=config.max_float_layers,
         max_eval_examples=config.max_eval_examples, nothing_class=run.get("nothing_class"),

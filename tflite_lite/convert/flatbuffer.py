@@ -5,6 +5,7 @@ crashing the process; loading it into an interpreter is done in a subprocess (`p
 """
 
 import gzip
+import json
 import math
 import os
 
@@ -190,6 +191,47 @@ def embed_metadata(data, entries):
         entry.buffer = len(model.buffers) - 1
         model.metadata.append(entry)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def without_final_softmax(data, name="model"):
+    """Flatbuffer bytes whose output is the input of the graph's final SOFTMAX (the logits),
+    with that op removed and the signature updated; the model's other ops are untouched. An
+    embedded contract gets the new output tensor and `scores: "logits"` (apps apply the
+    softmax), so a released model drops its int8 softmax ties without a new conversion.
+
+    Raises:
+      UserError: a model whose one output is not produced by a SOFTMAX op.
+    """
+    model = parse(data, name)
+    graph = model.subgraphs[0]
+    codes = [_OP_NAMES.get(max(c.builtinCode, c.deprecatedBuiltinCode)) for c in model.operatorCodes]
+    if len(graph.outputs) != 1:
+        raise UserError(f"{name}: expected one output, found {len(graph.outputs)}")
+    output = int(graph.outputs[0])
+    producer = next((i for i, op in enumerate(graph.operators)
+                     if output in list(op.outputs)), None)
+    if producer is None or codes[graph.operators[producer].opcodeIndex] != "SOFTMAX":
+        raise UserError(f"{name}: its output does not come from a SOFTMAX op; it may give "
+                        "logits already")
+    logits = int(graph.operators[producer].inputs[0])
+    if any(logits in list(op.inputs) for i, op in enumerate(graph.operators) if i != producer):
+        raise UserError(f"{name}: the softmax input has other consumers")
+    del graph.operators[producer]
+    graph.outputs = np.array([logits], dtype=np.int32)
+    for signature in model.signatureDefs or []:
+        for tensor_map in signature.outputs or []:
+            if tensor_map.tensorIndex == output:
+                tensor_map.tensorIndex = logits
+    stripped = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    contract = read_metadata(stripped, CONTRACT_METADATA)
+    if contract is None:
+        return stripped
+    contract = json.loads(contract)
+    tensor = _tensor(graph.tensors[logits], model.buffers)
+    contract["output"].update(
+        name=tensor["name"], scale=tensor["scale"][0] if tensor["scale"] else None,
+        zero_point=tensor["zero_point"][0] if tensor["zero_point"] else None, scores="logits")
+    return embed_metadata(stripped, {CONTRACT_METADATA: json.dumps(contract).encode()})
 
 
 def read_metadata(data, name):

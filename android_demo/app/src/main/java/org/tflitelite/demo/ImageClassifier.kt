@@ -108,7 +108,9 @@ class ImageClassifier(
         compiled.run(inputs, outputs)
         val ms = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
         val scores = when (contract.output.dtype) {
-            "float32" -> outputs[0].readFloat().let { f -> DoubleArray(f.size) { f[it].toDouble() } }
+            "float32" -> outputs[0].readFloat().let { f ->
+                Classification.probabilities(DoubleArray(f.size) { f[it].toDouble() }, contract.output)
+            }
             else -> Classification.scores(rawOutput(), contract.output)
         }
         return Pair(scores, ms)

@@ -35,9 +35,19 @@ object Classification {
         return Decision(shown, false)
     }
 
-    /** Scores from a raw output tensor: dequantized for integer models, as is for float ones. */
+    /** Class probabilities from an integer output tensor: dequantized, then [probabilities]. */
     fun scores(raw: IntArray, spec: TensorSpec): DoubleArray =
-        Quantization.dequantize(raw, spec.scale!!, spec.zeroPoint!!)
+        probabilities(Quantization.dequantize(raw, spec.scale!!, spec.zeroPoint!!), spec)
+
+    /** Float output values as probabilities: through a softmax when [spec] says they are logits. */
+    fun probabilities(values: DoubleArray, spec: TensorSpec): DoubleArray {
+        if (spec.scores != TensorSpec.LOGITS) return values
+        if (values.isEmpty()) return values
+        val top = values.max()!!
+        val exp = DoubleArray(values.size) { Math.exp(values[it] - top) }
+        val sum = exp.sum()
+        return DoubleArray(exp.size) { exp[it] / sum }
+    }
 
     /** `labels.txt`: one class name per line, trailing blank lines ignored. */
     fun parseLabels(text: String, expected: Int? = null): List<String> {

@@ -6,9 +6,16 @@ data class TensorSpec(
     val shape: List<Int>,
     val dtype: String,
     val scale: Double?,
-    val zeroPoint: Int?
+    val zeroPoint: Int?,
+    /** An output's values: "probabilities", or "logits" that the app puts through a softmax. */
+    val scores: String = PROBABILITIES
 ) {
     val isQuantized: Boolean get() = dtype == "int8" || dtype == "uint8" || dtype == "int16"
+
+    companion object {
+        const val PROBABILITIES = "probabilities"
+        const val LOGITS = "logits"
+    }
 }
 
 /** How 0-255 pixels become model input: resize to `inputShape`, then (pixel - mean) / std. */
@@ -132,7 +139,11 @@ data class ModelContract(
                 shape = ints(map, "shape"),
                 dtype = string(map, "dtype"),
                 scale = map["scale"]?.let { number(map, "scale") },
-                zeroPoint = map["zero_point"]?.let { whole(it, "$name.zero_point") })
+                zeroPoint = map["zero_point"]?.let { whole(it, "$name.zero_point") },
+                scores = map["scores"]?.let { string(map, "scores") } ?: TensorSpec.PROBABILITIES)
+            require(spec.scores == TensorSpec.PROBABILITIES || spec.scores == TensorSpec.LOGITS) {
+                "contract: $name.scores must be 'probabilities' or 'logits', not '${spec.scores}'"
+            }
             require(!spec.isQuantized || (spec.scale != null && spec.scale > 0 && spec.zeroPoint != null)) {
                 "contract: $name is ${spec.dtype} but has no positive scale and zero point"
             }

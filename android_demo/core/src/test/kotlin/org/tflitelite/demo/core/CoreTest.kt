@@ -162,6 +162,26 @@ class CoreTest {
     }
 
     @Test
+    fun logitsOutputsGoThroughASoftmaxAndProbabilitiesStayAsTheyAre() {
+        val logits = ModelContract.parse(contractText.replace("\"activation\": \"softmax\"",
+            "\"activation\": \"softmax\", \"scores\": \"logits\"")).output
+        assertEquals(TensorSpec.LOGITS, logits.scores)
+        // codes 10, 0, -10 at scale 0.1 are logits 1, 0, -1 (zero point 0)
+        val spec = logits.copy(scale = 0.1, zeroPoint = 0)
+        val p = Classification.scores(intArrayOf(10, 0, -10), spec)
+        val e = doubleArrayOf(Math.E, 1.0, 1 / Math.E)
+        for (i in p.indices) assertEquals(e[i] / e.sum(), p[i], 1e-12)
+        val probabilities = ModelContract.parse(contractText).output
+        assertEquals(TensorSpec.PROBABILITIES, probabilities.scores)
+        assertArrayEquals(doubleArrayOf(0.5, 0.25, 0.0),
+            Classification.scores(intArrayOf(0, -64, -128), probabilities), 0.0)
+        expectError("output.scores must be 'probabilities' or 'logits', not 'odds'") {
+            ModelContract.parse(contractText.replace("\"activation\": \"softmax\"",
+                "\"activation\": \"softmax\", \"scores\": \"odds\""))
+        }
+    }
+
+    @Test
     fun topKOrdersByScoreThenIndexAndApplies() {
         val labels = listOf("a", "b", "c", "d")
         val scores = doubleArrayOf(0.2, 0.4, 0.4, 0.05)
