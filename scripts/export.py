@@ -13,15 +13,22 @@ fails unless --allow_float_ops; --keep_float_layers N keeps the N layers with th
 quantization error in float; --accuracy_budget_pp B chooses the cheapest of int8, int8 with the
 most sensitive layers in float, and int16x8 that stays within B points of float accuracy on
 validation images (the plan is printed and kept in the contract). --sparse stores pruned
-weights in TFLite's sparse format where the converter finds it pays.
+weights in TFLite's sparse format where the converter finds it pays. Int8 exports output float
+logits by default: every op int8 but the last layer, in float, so close classes do not tie as
+they do in an int8 output; apps apply the softmax (--scores logits: int8 logits; --scores
+probabilities: the int8 softmax). `--model released.tflite --scores float_logits` turns a
+released softmax model into its logits twin (contract, labels and test accuracy included)
+without a new conversion.
 """
 
 from absl import flags
 
 from tflite_lite import cli
 from tflite_lite.convert import MODES, ExportConfig, export_model
+from tflite_lite.convert.export import export_logits_twin
 from tflite_lite.convert.mixed_precision import PLAN_COLUMNS
 from tflite_lite.convert.scores import SCORES
+from tflite_lite.errors import UserError
 from tflite_lite.report import format_table
 
 _D = ExportConfig
@@ -50,8 +57,10 @@ _MAX_FLOAT_LAYERS = flags.DEFINE_integer("max_float_layers", _D.max_float_layers
 _SPARSE = flags.DEFINE_bool("sparse", False, "Apply TFLite's sparsity optimization "
                             "(pruned models).")
 _SCORES = flags.DEFINE_enum("scores", None, list(SCORES),
-                            "Output logits (apps apply the softmax; no int8 ties) or "
-                            "probabilities (default: logits in int8 where the softmax splits off).")
+                            "float_logits: int8 compute, the last layer in float, float32 logits "
+                            "(no int8 ties; the int8 default where the softmax splits off); "
+                            "logits: int8 logits; probabilities: the softmax in the graph. Apps "
+                            "apply the softmax to logits.")
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
                                  lower_bound=1)
 
@@ -61,8 +70,25 @@ def _default_output(model_path, mode):
     return os.path.join(os.path.dirname(model_path) or ".", f"model_{mode}.tflite")
 
 
+def _logits_twin():
+    """`--model X.tflite --scores logits`: a released softmax model's logits twin."""
+    if _SCORES.value not in ("logits", "float_logits"):
+        raise UserError("a .tflite model can only be re-exported with --scores float_logits or "
+                        "logits (its softmax left to the app)")
+    output = _OUTPUT.value or _MODEL.value.replace(".tflite", "_logits.tflite")
+    contract = export_logits_twin(_MODEL.value, output, _SCORES.value == "float_logits",
+                                  verbose=1)
+    evaluation = contract["evaluation"] or {}
+    print(f"{output}: {contract['size_bytes']:,} bytes, output {contract['output']['dtype']} "
+          f"logits; {evaluation.get('changed_top1', 0)} of {evaluation.get('num_examples', 0)} "
+          f"test top-1 classes changed, TFLite accuracy {evaluation.get('tflite_accuracy')}, "
+          f"{evaluation.get('tflite_top1_ties')} tied")
+
+
 def main(argv):
     cli.reject_extra_args(argv)
+    if _MODEL.value.endswith(".tflite"):
+        return _logits_twin()
     config = ExportConfig(
         model_path=_MODEL.value, output=_OUTPUT.value or _default_output(_MODEL.value, _MODE.value),
         mode=_MODE.value, dataset=_DATASET.value, evaluate=_EVALUATE.value,

@@ -1,4 +1,5 @@
-"""Int8 exports give logits (apps apply the softmax), so close classes do not tie."""
+"""Int8 exports give float logits by default (int8 compute, a float last layer), so close
+classes do not tie in the output; apps apply the softmax."""
 
 import numpy as np
 import pytest
@@ -16,6 +17,10 @@ _IMAGES = _RNG.standard_normal((16, 8, 8, 1)).astype(np.float32)
 def _tf_keras_model(head):
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    if head == "pooled_conv":  # SqueezeNet's kind of head: the logits come from a MEAN
+        x = keras.layers.Conv2D(5, 1)(x)
+        x = keras.layers.Activation("softmax")(keras.layers.GlobalAveragePooling2D()(x))
+        return keras.Model(inputs, x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     if head == "activation":
         x = keras.layers.Activation("softmax")(keras.layers.Dense(5)(x))
@@ -24,37 +29,37 @@ def _tf_keras_model(head):
     return keras.Model(inputs, x)
 
 
-def _keras3_models():
-    import keras as keras3
-
-    inputs = keras3.Input((8, 8, 1))
-    pooled = keras3.layers.GlobalAveragePooling2D()(keras3.layers.Conv2D(4, 3)(inputs))
-    dense = keras3.Model(inputs, keras3.layers.Dense(5, activation="softmax")(pooled))
-    sequential = keras3.Sequential([keras3.Input((8, 8, 1)), keras3.layers.Flatten(),
-                                    keras3.layers.Dense(5), keras3.layers.Softmax()])
-    return dense, sequential
+def _centred_logits(model):
+    """The Keras model's logits up to a constant, from its probabilities."""
+    log_p = np.log(np.asarray(model(_IMAGES), np.float64))
+    return log_p - log_p.mean(-1, keepdims=True)
 
 
-def _logits(model):
-    """The Keras model's logits, computed from its probabilities (log up to a constant)."""
-    p = np.asarray(model(_IMAGES))
-    return np.log(p) - np.log(p).mean(-1, keepdims=True)
+def _centred(values):
+    return values - values.mean(-1, keepdims=True)
 
 
 @pytest.mark.parametrize("head", ["activation", "softmax"])
-def test_int8_export_outputs_logits_by_default_and_probabilities_on_request(head):
+def test_int8_export_gives_float_logits_from_int8_compute(head):
     model = _tf_keras_model(head)
     result = export(model, mode="int8", calibration=_IMAGES)
-    assert result.contract["output"]["scores"] == "logits"
-    assert "SOFTMAX" not in result.contract["ops"]
+    output = result.contract["output"]
+    assert (output["dtype"], output["scores"], output["float_head"]) == ("float32", "logits", True)
+    assert result.contract["input"]["dtype"] == "int8" and result.contract["float_ops"] == []
+    assert "SOFTMAX" not in result.contract["ops"] and result.contract["ops"]["DEQUANTIZE"] == 1
     classifier = TFLiteClassifier(result.tflite)
     assert classifier.output_scores == "logits"  # read back from the embedded contract
-    scale = result.contract["output"]["scale"]
-    raw = classifier.raw_outputs(_IMAGES)
-    logits = dequantize(raw, scale, result.contract["output"]["zero_point"])
-    centred = logits - logits.mean(-1, keepdims=True)
-    assert np.abs(centred - _logits(model)).max() < 4 * scale
+    float_logits = classifier.raw_outputs(_IMAGES)
+    int8 = export(model, mode="int8", calibration=_IMAGES, scores="logits")
+    assert int8.contract["output"]["dtype"] == "int8" and "SOFTMAX" not in int8.contract["ops"]
+    scale = int8.contract["output"]["scale"]
+    int8_logits = dequantize(TFLiteClassifier(int8.tflite).raw_outputs(_IMAGES), scale,
+                             int8.contract["output"]["zero_point"])
+    # the same int8 computation, before the int8 output's rounding
+    assert np.abs(float_logits - int8_logits).max() <= scale / 2 + 1e-6
+    assert np.abs(_centred(float_logits) - _centred_logits(model)).max() < 4 * scale
     probabilities = np.stack([classifier.scores(image) for image in _IMAGES])
+    np.testing.assert_allclose(probabilities.sum(-1), 1, atol=1e-9)
     np.testing.assert_allclose(probabilities, model(_IMAGES).numpy(), atol=8 * scale)
     plain = export(model, mode="int8", calibration=_IMAGES, scores="probabilities")
     assert plain.contract["output"]["scores"] == "probabilities"
@@ -63,34 +68,56 @@ def test_int8_export_outputs_logits_by_default_and_probabilities_on_request(head
 
 
 def test_keras3_models_lose_their_softmax_too():
-    for model in _keras3_models():
-        result = export(model, mode="int8", calibration=_IMAGES)
-        assert result.contract["output"]["scores"] == "logits", model.name
-        assert "SOFTMAX" not in result.contract["ops"]
+    import keras as keras3
+
+    inputs = keras3.Input((8, 8, 1))
+    pooled = keras3.layers.GlobalAveragePooling2D()(keras3.layers.Conv2D(4, 3)(inputs))
+    dense = keras3.Model(inputs, keras3.layers.Dense(5, activation="softmax")(pooled))
+    sequential = keras3.Sequential([keras3.Input((8, 8, 1)), keras3.layers.Flatten(),
+                                    keras3.layers.Dense(5), keras3.layers.Softmax()])
+    for model in (dense, sequential):
+        contract = export(model, mode="int8", calibration=_IMAGES).contract
+        assert (contract["output"]["scores"], contract["output"]["dtype"]) == (
+            "logits", "float32"), model.name
+        assert "SOFTMAX" not in contract["ops"]
 
 
-def test_models_without_a_softmax_give_logits_and_bad_choices_are_refused():
+def test_logits_from_a_mean_stay_int8_and_bad_choices_are_refused():
+    pooled = _tf_keras_model("pooled_conv")
+    contract = export(pooled, mode="int8", calibration=_IMAGES).contract
+    assert (contract["output"]["dtype"], contract["output"]["scores"]) == ("int8", "logits")
+    with pytest.raises(UserError, match="float_logits.*does not come from an int8 FULLY_CONN"):
+        export(pooled, mode="int8", calibration=_IMAGES, scores="float_logits")
     linear = _tf_keras_model("linear")
     assert choose(linear, "float32")[1] == "logits"
     sigmoid = _tf_keras_model("sigmoid")
     assert choose(sigmoid, "int8") == (sigmoid, "probabilities")
     with pytest.raises(UserError, match="scores='logits' needs a model that ends in a softmax"):
         choose(sigmoid, "int8", "logits")
-    with pytest.raises(UserError, match="unknown scores 'odds'; choose one of logits, probab"):
+    with pytest.raises(UserError, match="unknown scores 'odds'; choose one of float_logits, "):
         choose(linear, "int8", "odds")
+    with pytest.raises(UserError, match="'float_logits' is for int8 exports .* not float16"):
+        choose(linear, "float16", "float_logits")
 
 
-def test_a_released_softmax_model_becomes_a_logits_model_in_place():
+def test_a_released_softmax_model_gets_its_logits_twins_in_place():
     model = _tf_keras_model("softmax")
     plain = export(model, mode="int8", calibration=_IMAGES, scores="probabilities").tflite
-    stripped = flatbuffer.without_final_softmax(plain)
-    ops = flatbuffer.describe(stripped)["op_counts"]
-    assert "SOFTMAX" not in ops and sum(ops.values()) == sum(
-        flatbuffer.describe(plain)["op_counts"].values()) - 1
-    before, after = TFLiteClassifier(plain), TFLiteClassifier(stripped)
-    assert after.output_scores == "logits" and after.output["dtype"] == np.int8
-    expected = model(_IMAGES).numpy()
-    assert np.abs(np.stack([after.scores(i) for i in _IMAGES]) - expected).max() <= np.abs(
-        np.stack([before.scores(i) for i in _IMAGES]) - expected).max() + 0.02
+    logits = flatbuffer.without_final_softmax(plain)
+    floats = flatbuffer.with_float_head(logits)
+    ops = {name: flatbuffer.describe(data)["op_counts"] for name, data in (
+        ("plain", plain), ("logits", logits), ("floats", floats))}
+    assert ops["logits"] == {k: v for k, v in ops["plain"].items() if k != "SOFTMAX"}
+    assert ops["floats"] == dict(ops["logits"], DEQUANTIZE=1)
+    before, middle, after = (TFLiteClassifier(d) for d in (plain, logits, floats))
+    assert (middle.output_scores, after.output_scores) == ("logits", "logits")
+    assert (middle.output["dtype"], after.output["dtype"]) == (np.int8, np.float32)
+    scale, zero_point = middle.output["quantization"]
+    np.testing.assert_allclose(dequantize(middle.raw_outputs(_IMAGES), scale, zero_point),
+                               after.raw_outputs(_IMAGES), atol=scale / 2 + 1e-6)
+    assert np.argmax(before.raw_outputs(_IMAGES), -1).tolist() == np.argmax(
+        np.stack([before.scores(i) for i in _IMAGES]), -1).tolist()
     with pytest.raises(UserError, match="its output does not come from a SOFTMAX op"):
-        flatbuffer.without_final_softmax(stripped)
+        flatbuffer.without_final_softmax(logits)
+    with pytest.raises(UserError, match="does not come from an int8 FULLY_CONNECTED op"):
+        flatbuffer.with_float_head(floats)

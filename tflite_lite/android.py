@@ -191,7 +191,9 @@ def _expected(classifier, normalized, top_k, class_names):
     scores = classifier.scores(normalized)
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:top_k]
     return {"input_tensor": tensor.reshape(-1).astype(int).tolist(),
-            "raw_output": raw.reshape(-1).astype(int).tolist(),
+            # integer codes, or float32 values (a float last layer) as exact doubles
+            "raw_output": (raw.reshape(-1).astype(int).tolist() if np.issubdtype(
+                raw.dtype, np.integer) else [float(v) for v in raw.reshape(-1)]),
             "scores": [float(s) for s in scores],
             "top_k": [{"index": int(i), "label": class_names[i], "score": float(scores[i])}
                       for i in order]}

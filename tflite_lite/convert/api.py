@@ -209,8 +209,8 @@ def _tensor_contract(tensor):
 
 
 def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection,
-                   scores="probabilities", allow_float_ops=False, evaluate_on=None, max_eval_examples=None, verbose=0,
-                   **fields):
+                   scores="probabilities", float_head=False, allow_float_ops=False,
+                   evaluate_on=None, max_eval_examples=None, verbose=0, **fields):
     """Checks a converted flatbuffer, embeds its runtime contract, optionally evaluates it
     against `model`, and returns the `ExportResult`. `fields` go into the contract as given.
 
@@ -223,7 +223,8 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection
     if len(class_names) != num_classes:
         raise UserError(f"{len(class_names)} class names for a model of {num_classes} classes")
     description = flatbuffer.describe(tflite)
-    float_ops = flatbuffer.float_ops(description) if mode in _converter.CALIBRATED_MODES else []
+    float_ops = (flatbuffer.float_ops(description, float_head)
+                 if mode in _converter.CALIBRATED_MODES else [])
     if float_ops and not allow_float_ops:
         shown = "; ".join(float_ops[:3]) + (" ..." if len(float_ops) > 3 else "")
         raise UserError(f"{mode} export still computes {len(float_ops)} op(s) in float: "
@@ -234,7 +235,7 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection
         "input": _tensor_contract(description["inputs"][0]),
         # scores "logits": the app applies the softmax to the dequantized output
         "output": dict(_tensor_contract(description["outputs"][0]), activation="softmax",
-                       scores=scores),
+                       scores=scores, float_head=float_head),
         "preprocessing": preprocessing.get_config(),
         "class_names": class_names,
         "rejection": rejection,
@@ -300,10 +301,12 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         `Dataset`'s, else None.
       min_score: a best score below this also means "nothing recognized". Defaults to 0.0.
         Both go into the contract's `rejection` field, which apps apply.
-      scores: "logits" (the model without its final softmax, which apps apply: an int8
-        softmax output ties close classes) or "probabilities". Defaults to None: logits in
-        int8 where the softmax can be split off (`convert.scores`), else probabilities; the
-        contract's `output.scores` records it.
+      scores: "float_logits" (int8 only: int8 compute, the last FULLY_CONNECTED in float,
+        float32 logits out; int8 outputs tie close classes), "logits" (int8 logits) or
+        "probabilities" (the softmax in the graph). Apps apply the softmax to logits; the
+        contract's `output.scores` records which. Defaults to None: "float_logits" in int8
+        where the softmax splits off and the last op is a FULLY_CONNECTED (else int8 logits),
+        else probabilities (`convert.scores`).
       verbose: 1 prints the conversion and an evaluation progress bar. Defaults to 0.
       name: what the progress lines call the export (e.g. its output path). Defaults to None.
 
@@ -334,6 +337,7 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
     if nothing_class is None and source is not None:
         nothing_class = source.nothing_class
     rejection = rejection_rule(nothing_class, min_score, class_names, num_classes)
+    explicit_scores = scores is not None
     converted, scores = _scores.choose(model, mode, scores)
     representative = None
     if mode in _converter.CALIBRATED_MODES:
@@ -363,8 +367,17 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
     else:
         with _progress.step(f"{prefix}converting to {mode}{calibrating}", verbose):
             tflite = _converter.convert_model(converted, mode, representative, sparse=sparse)
+    float_head = scores == "float_logits"
+    if float_head:
+        try:
+            tflite = flatbuffer.with_float_head(tflite)
+        except UserError as error:
+            if explicit_scores:
+                raise UserError(f"scores='float_logits': {error}") from None
+            float_head = False  # e.g. SqueezeNet, whose logits come from a MEAN: int8 logits
     return _finish_export(
-        model, tflite, mode, preprocessing, class_names, rejection=rejection, scores=scores,
+        model, tflite, mode, preprocessing, class_names, rejection=rejection,
+        scores="probabilities" if scores == "probabilities" else "logits", float_head=float_head,
         allow_float_ops=allow_float_ops or bool(kept_float), evaluate_on=evaluate_on,
         max_eval_examples=max_eval_examples, verbose=verbose, mixed_precision=mixed_plan,
         float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),

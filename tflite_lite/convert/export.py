@@ -17,15 +17,21 @@ which has no build for this TensorFlow.
 """
 
 import dataclasses
+import hashlib
+import json
 import os
+
+import numpy as np
 
 from tflite_lite import compression
 from tflite_lite._config import Config
 from tflite_lite._graph import classifier_shapes
 from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
-from tflite_lite.convert.api import (LABELS_FILE, check_precision_options, export,
+from tflite_lite.convert import flatbuffer
+from tflite_lite.convert.api import (LABELS_FILE, ExportResult, check_precision_options, export,
                                      load_keras_model)
+from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
 from tflite_lite.convert.scores import SCORES
 from tflite_lite.data import Preprocessing, load_dataset
 from tflite_lite.errors import UserError
@@ -58,8 +64,9 @@ class ExportConfig(Config):
       max_float_layers: with `accuracy_budget_pp`, the most layers kept in float. Defaults to 8.
       sparse: store pruned weights in TFLite's sparse format where the converter finds it pays
         (`Optimize.EXPERIMENTAL_SPARSITY`). Defaults to False.
-      scores: "logits" (the final softmax left to the app) or "probabilities". Defaults to
-        None: logits in int8 where the softmax can be split off, else probabilities
+      scores: "float_logits" (int8: the last layer in float, float32 logits out), "logits"
+        (the final softmax left to the app) or "probabilities". Defaults to None: float
+        logits in int8 where the softmax can be split off, else probabilities
         (`convert.scores`).
       seed: shuffling seed for the representative set. Defaults to 0.
     """
@@ -193,3 +200,56 @@ def export_model(config, verbose=0):
     result.save(config.output)
     return dict(result.contract, model_file=os.path.basename(config.output),
                 labels_file=LABELS_FILE)
+
+
+def export_logits_twin(path, output, float_head=True, verbose=0):
+    """Writes `output` (with its contract and labels): the released softmax model at `path`
+    with the softmax left to the app (`flatbuffer.without_final_softmax`) and, with
+    `float_head`, its last FULLY_CONNECTED in float (`flatbuffer.with_float_head`), every other
+    op and tensor as it was, and its TFLite accuracy measured again on the contract's test set.
+
+    The contract keeps the source's Keras accuracy (the same Keras model) and records
+    `changed_top1`, the test images whose top-1 class differs from the softmax model's (its
+    ties, resolved); agreement with Keras needs the Keras model, so it is not carried over.
+
+    Returns:
+      The new contract.
+
+    Raises:
+      UserError: a file that is not a TFLite flatbuffer, no contract beside it, or a model
+        whose output is not a softmax.
+    """
+    data = flatbuffer.read_bytes(path)
+    contract_path = os.path.splitext(path)[0] + ".json"
+    if not os.path.exists(contract_path):
+        raise UserError(f"{path}: no contract ({os.path.basename(contract_path)}) beside it")
+    with open(contract_path) as f:
+        contract = json.load(f)
+    logits = flatbuffer.without_final_softmax(data, path)
+    if float_head:
+        logits = flatbuffer.with_float_head(logits, path)
+    runtime = json.loads(flatbuffer.read_metadata(logits, flatbuffer.CONTRACT_METADATA))
+    contract = rebase_contract(contract, os.path.dirname(path) or ".",
+                               os.path.dirname(output) or ".")
+    contract.update(output=runtime["output"], ops=flatbuffer.describe(logits)["op_counts"],
+                    float_ops=flatbuffer.float_ops(flatbuffer.describe(logits), float_head),
+                    size_bytes=len(logits), logits_twin_of={
+                        "model_file": os.path.basename(path),
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "ops": contract["ops"], "output": contract["output"]})
+    evaluation = contract.get("evaluation")
+    if evaluation:
+        pre = contract["preprocessing"]
+        data_set = load_dataset(evaluation["dataset"], input_shape=tuple(pre["input_shape"]),
+                                mean=pre["mean"], std=pre["std"],
+                                max_eval_examples=evaluation["num_examples"])
+        before, after = TFLiteClassifier(data), TFLiteClassifier(logits)
+        images = [x.numpy() for x, _ in data_set.test]
+        changed = sum(int(np.sum(np.argmax(before.raw_outputs(x), -1)
+                                 != np.argmax(after.raw_outputs(x), -1))) for x in images)
+        measured = evaluate_agreement(None, after, data_set.test,
+                                      data_set.num_examples["test"], verbose)
+        contract["evaluation"] = dict(measured, keras_accuracy=evaluation.get("keras_accuracy"),
+                                      changed_top1=changed, dataset=evaluation["dataset"])
+    ExportResult(logits, contract).save(output)
+    return dict(contract, model_file=os.path.basename(output), labels_file=LABELS_FILE)

@@ -26,6 +26,7 @@ _TYPE_NAMES = {value: name.lower() for name, value in vars(schema.TensorType).it
                if not name.startswith("_")}
 _EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
 _FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
+_FLOAT_HEAD_OUTPUTS = ("/float_input", "/float_logits")  # the tensors `with_float_head` adds
 
 
 def read_bytes(path):
@@ -156,11 +157,12 @@ def count_macs(ops, tensors):
     return total
 
 
-def float_ops(description):
+def float_ops(description, float_head=False):
     """Ops of an integer model that still compute in float.
 
     Every op except the QUANTIZE / DEQUANTIZE at the graph's edges counts if any of its tensors
-    is a float type.
+    is a float type; with `float_head`, so does not the float last layer of `with_float_head`
+    (its DEQUANTIZE and FULLY_CONNECTED).
 
     Returns:
       A list of `"OP (tensor dtype: name)"` strings, empty for a fully integer model.
@@ -171,6 +173,9 @@ def float_ops(description):
     for op in description["ops"]:
         indices = [i for i in op["inputs"] + op["outputs"] if i >= 0]
         if op["op"] in _EDGE_OPS and edges.intersection(indices):
+            continue
+        if float_head and all(tensors[i]["name"].endswith(_FLOAT_HEAD_OUTPUTS)
+                              for i in op["outputs"]):
             continue
         floats = [tensors[i] for i in indices if tensors[i]["dtype"] in _FLOAT_TYPES]
         if floats:
@@ -232,6 +237,98 @@ def without_final_softmax(data, name="model"):
         name=tensor["name"], scale=tensor["scale"][0] if tensor["scale"] else None,
         zero_point=tensor["zero_point"][0] if tensor["zero_point"] else None, scores="logits")
     return embed_metadata(stripped, {CONTRACT_METADATA: json.dumps(contract).encode()})
+
+
+def _new_tensor(model, graph, name, shape, values=None):
+    """Appends a float32 tensor (a constant if `values` is given) and returns its index."""
+    buffer = schema.BufferT()
+    if values is not None:
+        buffer.data = np.frombuffer(np.asarray(values, np.float32).tobytes(), np.uint8)
+    model.buffers.append(buffer)
+    tensor = schema.TensorT()
+    tensor.name, tensor.type = name, schema.TensorType.FLOAT32
+    tensor.shape = np.array(shape, np.int32)
+    tensor.buffer = len(model.buffers) - 1
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _opcode(model, code, version):
+    for index, entry in enumerate(model.operatorCodes):
+        if max(entry.builtinCode, entry.deprecatedBuiltinCode) == code:
+            return index
+    entry = schema.OperatorCodeT()
+    entry.builtinCode = entry.deprecatedBuiltinCode = code
+    entry.version = version
+    model.operatorCodes.append(entry)
+    return len(model.operatorCodes) - 1
+
+
+def _constant(model, graph, index):
+    tensor = graph.tensors[index]
+    dtype = {schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int32}[tensor.type]
+    values = np.frombuffer(bytes(model.buffers[tensor.buffer].data), dtype).reshape(tensor.shape)
+    scale = np.asarray(tensor.quantization.scale, np.float64)
+    zero = np.asarray(tensor.quantization.zeroPoint, np.float64)
+    axis = tensor.quantization.quantizedDimension if scale.size > 1 else None
+    shape = [-1 if d == axis else 1 for d in range(values.ndim)] if axis is not None else [1]
+    return (values - zero.reshape(shape)) * scale.reshape(shape)
+
+
+def with_float_head(data, name="model"):
+    """Flatbuffer bytes whose last op (an int8 FULLY_CONNECTED) runs in float on its
+    dequantized input, with the dequantized int8 weights and bias, and outputs float32: the
+    int8 model's logits before their int8 rounding, which ties close classes. Every other op
+    is untouched; the embedded contract gets the float output and `scores: "logits"`.
+
+    Raises:
+      UserError: a model whose output does not come from an int8 FULLY_CONNECTED.
+    """
+    model = parse(data, name)
+    graph = model.subgraphs[0]
+    output = int(graph.outputs[0]) if len(graph.outputs) == 1 else None
+    index = next((i for i, op in enumerate(graph.operators)
+                  if output is not None and output in list(op.outputs)), None)
+    op = graph.operators[index] if index is not None else None
+    code = model.operatorCodes[op.opcodeIndex] if op is not None else None
+    if code is None or max(code.builtinCode, code.deprecatedBuiltinCode) != \
+            schema.BuiltinOperator.FULLY_CONNECTED or \
+            graph.tensors[output].type != schema.TensorType.INT8:
+        raise UserError(f"{name}: its output does not come from an int8 FULLY_CONNECTED op")
+    source, weights, bias = (int(i) for i in list(op.inputs) + [-1] * (3 - len(op.inputs)))
+    stem = _name(graph.tensors[output].name)
+    float_input = _new_tensor(model, graph, stem + _FLOAT_HEAD_OUTPUTS[0],
+                              graph.tensors[source].shape)
+    new_weights = _new_tensor(model, graph, f"{stem}/float_weights",
+                              graph.tensors[weights].shape, _constant(model, graph, weights))
+    new_bias = (-1 if bias < 0 else _new_tensor(model, graph, f"{stem}/float_bias",
+                                                graph.tensors[bias].shape,
+                                                _constant(model, graph, bias)))
+    logits = _new_tensor(model, graph, stem + _FLOAT_HEAD_OUTPUTS[1], graph.tensors[output].shape)
+    dequantize = schema.OperatorT()
+    dequantize.opcodeIndex = _opcode(model, schema.BuiltinOperator.DEQUANTIZE, 2)
+    dequantize.inputs = np.array([source], np.int32)
+    dequantize.outputs = np.array([float_input], np.int32)
+    op.inputs = np.array([float_input, new_weights, new_bias], np.int32)
+    op.outputs = np.array([logits], np.int32)
+    graph.operators.insert(index, dequantize)
+    graph.outputs = np.array([logits], np.int32)
+    used = {int(i) for op in graph.operators for i in op.inputs}
+    for old in (weights, bias):  # the int8 constants nothing reads any more
+        if old >= 0 and old not in used:
+            model.buffers[graph.tensors[old].buffer].data = None
+    for signature in model.signatureDefs or []:
+        for tensor_map in signature.outputs or []:
+            if tensor_map.tensorIndex == output:
+                tensor_map.tensorIndex = logits
+    result = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    contract = read_metadata(result, CONTRACT_METADATA)
+    if contract is None:
+        return result
+    contract = json.loads(contract)
+    contract["output"].update(name=_name(graph.tensors[logits].name), dtype="float32",
+                              scale=None, zero_point=None, scores="logits")
+    return embed_metadata(result, {CONTRACT_METADATA: json.dumps(contract).encode()})
 
 
 def read_metadata(data, name):

@@ -1,11 +1,15 @@
-"""What an exported classifier outputs: class probabilities, or the logits before its softmax.
+"""What an exported classifier outputs: probabilities, int8 logits, or float logits.
 
-An int8 softmax output has a step of 1/256, so two close classes round to the same code and
-argmax picks the first: MobileNet V2 1.0 after 2 epochs had 263 of its 303 disagreements with
-Keras from such ties. An int8 logits output keeps the ranking the last layer computed, costs
-no latency (one op fewer) and leaves the softmax to the app, in float, where it is exact; the
-contract's `output.scores` says which of the two a model gives (`evaluate.probabilities`
-applies the softmax as apps do).
+An int8 output ties close classes (the same code for two classes; argmax takes the first).
+Measured on MobileNet V3 Large 1.0 at 32 px (PTQ, 10,000 Fashion-MNIST test images), 54 of the
+151 disagreements with Keras were such ties, and they are already in the int8 logits (step
+0.144): leaving the softmax out ("logits") changes no top-1 class. "float_logits" (the int8
+default) keeps every op int8 but the last FULLY_CONNECTED, which runs in float on its
+dequantized int8 input with the dequantized int8 weights (`flatbuffer.with_float_head`): the
+int8 logits before their rounding, a float32 output, no ties, and the same latency (two tiny
+ops; `scripts/bench_scores.py`). The contract's `output.scores` ("logits" or
+"probabilities") and `output.dtype` say which an app gets; apps apply the softmax to logits
+(`evaluate.probabilities`).
 
 `logits_model` splits the softmax off a model: a final softmax layer of its own (also inside
 tfmot's wrappers, whose logits keep the quantizer of the layer before), or a last Dense / Conv
@@ -15,7 +19,7 @@ layer whose activation is softmax (rebuilt linear with the same weights).
 from tflite_lite._keras import is_keras3_model, keras
 from tflite_lite.errors import UserError
 
-SCORES = ("logits", "probabilities")
+SCORES = ("float_logits", "logits", "probabilities")
 
 
 def _unwrapped(layer):
@@ -62,26 +66,31 @@ def logits_model(model):
 
 
 def choose(model, mode, scores=None):
-    """(the model to convert, "logits" or "probabilities") for `scores` in `mode`.
+    """(the model to convert, one of `SCORES`) for `scores` in `mode`.
 
-    None (the default) means logits in int8 wherever the softmax can be split off, else
-    probabilities; "logits" on a model without a separable softmax is refused. A model whose
-    last layer is linear gives logits in every mode.
+    None (the default) means "float_logits" in int8 wherever the softmax can be split off (or
+    the model ends linear), else "probabilities"; in other modes, "logits" for a model that
+    ends linear, else "probabilities". An explicit choice the model cannot give is refused.
     """
     if scores is not None and scores not in SCORES:
         raise UserError(f"unknown scores {scores!r}; choose one of {', '.join(SCORES)}")
-    if _ends_linear(model):
-        return model, "logits"
+    if scores == "float_logits" and mode != "int8":
+        raise UserError(f"scores='float_logits' is for int8 exports (a float last layer after "
+                        f"int8 compute), not {mode}")
+    linear = _ends_linear(model)
     if scores == "probabilities" or (scores is None and mode != "int8"):
-        return model, "probabilities"
+        return model, "logits" if linear else "probabilities"
+    default = "float_logits" if scores is None else scores
+    if linear:
+        return model, default
     logits = logits_model(model)
     if logits is None:
-        if scores == "logits":
-            raise UserError(f"scores='logits' needs a model that ends in a softmax layer or a "
+        if scores is not None:
+            raise UserError(f"scores={scores!r} needs a model that ends in a softmax layer or a "
                             f"Dense / Conv layer with activation softmax; {_name(model)} does "
                             "not")
         return model, "probabilities"
-    return logits, "logits"
+    return logits, default
 
 
 def _ends_linear(model):

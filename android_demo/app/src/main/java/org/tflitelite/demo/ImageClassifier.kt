@@ -116,6 +116,15 @@ class ImageClassifier(
         return Pair(scores, ms)
     }
 
+    /** Whether the model outputs float32 values (float logits from a float last layer). */
+    val floatOutput: Boolean get() = contract.output.dtype == "float32"
+
+    /** The raw output of the last run as the golden vectors record it: 8-bit codes, or float values. */
+    fun rawOutputValues(): DoubleArray = when (contract.output.dtype) {
+        "float32" -> outputs[0].readFloat().let { f -> DoubleArray(f.size) { f[it].toDouble() } }
+        else -> rawOutput().let { q -> DoubleArray(q.size) { q[it].toDouble() } }
+    }
+
     /** The 8-bit output of the last run, as ints (what the golden vectors record). */
     fun rawOutput(): IntArray {
         val unsigned = when (contract.output.dtype) {

@@ -53,7 +53,7 @@ class GoldenVectorTest {
                 val tensor = Quantization.inputTensor(normalized, contract.input)
                 assertArrayEquals(where, ints(case["input_tensor"]).toIntArray(), tensor)
 
-                val scores = Classification.scores(ints(case["raw_output"]).toIntArray(), contract.output)
+                val scores = outputScores(case["raw_output"], contract.output)
                 val expectedScores = (case["scores"] as List<*>).map { it as Double }
                 for (i in scores.indices) assertEquals(where, expectedScores[i], scores[i], 1e-12)
                 val expectedTop = (case["top_k"] as List<*>).map { int((it as Map<*, *>)["index"]) }
@@ -84,7 +84,7 @@ class GoldenVectorTest {
                     int(frame["rotation"]), contract.preprocessing)
                 val tensor = Quantization.inputTensor(normalized, contract.input)
                 assertArrayEquals(where, ints(frame["input_tensor"]).toIntArray(), tensor)
-                val scores = Classification.scores(ints(frame["raw_output"]).toIntArray(), contract.output)
+                val scores = outputScores(frame["raw_output"], contract.output)
                 val expectedTop = (frame["top_k"] as List<*>).map { int((it as Map<*, *>)["index"]) }
                 assertEquals(where, expectedTop, Classification.topK(scores, contract.classNames, topK).map { it.index })
                 checked++
@@ -103,6 +103,11 @@ class GoldenVectorTest {
     }
 
     private fun int(value: Any?) = (value as Double).toInt()
+
+    /** Probabilities from a golden raw output: integer codes, or float values (a float last layer). */
+    private fun outputScores(raw: Any?, spec: TensorSpec): DoubleArray =
+        if (spec.isQuantized) Classification.scores(ints(raw).toIntArray(), spec)
+        else Classification.probabilities((raw as List<*>).map { it as Double }.toDoubleArray(), spec)
 
     private fun ints(value: Any?) = (value as List<*>).map { int(it) }
 
