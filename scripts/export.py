@@ -28,7 +28,6 @@ from tflite_lite.convert import MODES, ExportConfig, export_model
 from tflite_lite.convert.export import export_logits_twin
 from tflite_lite.convert.mixed_precision import PLAN_COLUMNS
 from tflite_lite.convert.scores import SCORES
-from tflite_lite.errors import UserError
 from tflite_lite.report import format_table
 
 _D = ExportConfig
@@ -72,9 +71,6 @@ def _default_output(model_path, mode):
 
 def _logits_twin():
     """`--model X.tflite --scores logits`: a released softmax model's logits twin."""
-    if _SCORES.value not in ("logits", "float_logits"):
-        raise UserError("a .tflite model can only be re-exported with --scores float_logits or "
-                        "logits (its softmax left to the app)")
     output = _OUTPUT.value or _MODEL.value.replace(".tflite", "_logits.tflite")
     contract = export_logits_twin(_MODEL.value, output, _SCORES.value == "float_logits",
                                   verbose=1)
@@ -87,7 +83,7 @@ def _logits_twin():
 
 def main(argv):
     cli.reject_extra_args(argv)
-    if _MODEL.value.endswith(".tflite"):
+    if _MODEL.value.endswith(".tflite") and _SCORES.value in ("float_logits", "logits"):
         return _logits_twin()
     config = ExportConfig(
         model_path=_MODEL.value, output=_OUTPUT.value or _default_output(_MODEL.value, _MODE.value),

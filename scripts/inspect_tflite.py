@@ -11,7 +11,7 @@ process, so a corrupt file is reported, never crashes this process.
 from absl import flags
 
 from tflite_lite import _io, cli
-from tflite_lite.convert import describe_file, float_ops, format_description
+from tflite_lite.convert import describe_file, flatbuffer, float_ops, format_description
 
 _MODEL = flags.DEFINE_string("model", None, "A `.tflite` file.", required=True)
 _TENSORS = flags.DEFINE_bool("tensors", False, "List every tensor.")
@@ -25,6 +25,8 @@ def main(argv):
     if description["inputs"] and description["inputs"][0]["dtype"] in ("int8", "uint8", "int16"):
         floats = float_ops(description)
         print(f"float ops: {len(floats)}" + "".join(f"\n  {op}" for op in floats))
+        if flatbuffer.has_float_head(description):
+            print("float head: the last FULLY_CONNECTED runs in float (float32 logits)")
     if _JSON.value:
         _io.write_json(_JSON.value, description)
 

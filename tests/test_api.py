@@ -62,8 +62,10 @@ def test_export_in_memory_is_int8_and_agrees(models, data, flavour, tmp_path):
     result = tflite_lite.export(model, calibration=data, evaluate_on=data)
     contract = result.contract
     assert contract["keras"] == flavour and contract["mode"] == "int8"
-    assert contract["input"]["dtype"] == contract["output"]["dtype"] == "int8"
-    assert result.float_ops == []
+    assert contract["input"]["dtype"] == "int8" and result.float_ops == []
+    # int8 compute, the last layer in float: float32 logits, which do not tie
+    assert (contract["output"]["dtype"], contract["output"]["scores"]) == ("float32", "logits")
+    assert result.evaluation["tflite_top1_ties"] == 0
     keras_accuracy = model.evaluate(data.test, verbose=0)[1]
     assert result.evaluation["keras_accuracy"] == pytest.approx(keras_accuracy, abs=1e-6)
     assert result.evaluation["num_examples"] == 256

@@ -37,7 +37,8 @@ def test_int8_export_is_integer_faithful_and_complete(trained_int8):
     assert description["size_bytes"] == contract["size_bytes"] == os.path.getsize(path)
     assert float_ops(description) == [] and contract["float_ops"] == []
     assert not DYNAMIC_BATCH_OPS & set(description["op_counts"])
-    assert contract["input"]["dtype"] == contract["output"]["dtype"] == "int8"
+    assert contract["input"]["dtype"] == "int8" and contract["output"]["dtype"] == "float32"
+    assert contract["output"]["float_head"] and flatbuffer.has_float_head(description)
     assert contract["input"]["shape"] == [1, 32, 32, 1]
     assert contract["input"]["scale"] > 0 and -128 <= contract["input"]["zero_point"] <= 127
     assert contract["preprocessing"]["mean"] == [127.5]
@@ -155,6 +156,7 @@ def test_export_script_end_to_end(trained_run, tmp_path):
     result = run_main("inspect_tflite", "--model", str(output), "--tensors")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "int8[1, 32, 32, 1]" in result.stdout and "float ops: 0" in result.stdout
+    assert "float head: the last FULLY_CONNECTED runs in float" in result.stdout
 
 
 def _bad_files(folder, good):

@@ -93,6 +93,10 @@ NOT_RUN = {
     "python scripts/bench_compression.py --float_run DIR --epochs 2 --channel_epochs 4":
         "a benchmark",
     "python scripts/bench_export.py": "a benchmark of every builder at 224 px",
+    "python scripts/export.py --model released.tflite --scores float_logits":
+        "tests/test_scores.py runs it on a copy of a zoo model",
+    "python scripts/bench_scores.py --runs DIR1,DIR2 --released models/*/model_int8.tflite":
+        "a benchmark",
     "python scripts/bench_camera.py --count 100":
         "a benchmark of minutes; tests/test_golden.py runs its study on a few frames",
     "python scripts/bench_compression.py --float_run runs/bench_train/mobilenet_v2_035 "

@@ -223,8 +223,7 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection
     if len(class_names) != num_classes:
         raise UserError(f"{len(class_names)} class names for a model of {num_classes} classes")
     description = flatbuffer.describe(tflite)
-    float_ops = (flatbuffer.float_ops(description, float_head)
-                 if mode in _converter.CALIBRATED_MODES else [])
+    float_ops = flatbuffer.float_ops(description) if mode in _converter.CALIBRATED_MODES else []
     if float_ops and not allow_float_ops:
         shown = "; ".join(float_ops[:3]) + (" ..." if len(float_ops) > 3 else "")
         raise UserError(f"{mode} export still computes {len(float_ops)} op(s) in float: "

@@ -232,7 +232,7 @@ def export_logits_twin(path, output, float_head=True, verbose=0):
     contract = rebase_contract(contract, os.path.dirname(path) or ".",
                                os.path.dirname(output) or ".")
     contract.update(output=runtime["output"], ops=flatbuffer.describe(logits)["op_counts"],
-                    float_ops=flatbuffer.float_ops(flatbuffer.describe(logits), float_head),
+                    float_ops=flatbuffer.float_ops(flatbuffer.describe(logits)),
                     size_bytes=len(logits), logits_twin_of={
                         "model_file": os.path.basename(path),
                         "sha256": hashlib.sha256(data).hexdigest(),

@@ -157,12 +157,12 @@ def count_macs(ops, tensors):
     return total
 
 
-def float_ops(description, float_head=False):
+def float_ops(description):
     """Ops of an integer model that still compute in float.
 
-    Every op except the QUANTIZE / DEQUANTIZE at the graph's edges counts if any of its tensors
-    is a float type; with `float_head`, so does not the float last layer of `with_float_head`
-    (its DEQUANTIZE and FULLY_CONNECTED).
+    Every op except the QUANTIZE / DEQUANTIZE at the graph's edges and the float last layer
+    that `with_float_head` adds (its DEQUANTIZE and FULLY_CONNECTED; `has_float_head`) counts
+    if any of its tensors is a float type.
 
     Returns:
       A list of `"OP (tensor dtype: name)"` strings, empty for a fully integer model.
@@ -174,13 +174,17 @@ def float_ops(description, float_head=False):
         indices = [i for i in op["inputs"] + op["outputs"] if i >= 0]
         if op["op"] in _EDGE_OPS and edges.intersection(indices):
             continue
-        if float_head and all(tensors[i]["name"].endswith(_FLOAT_HEAD_OUTPUTS)
-                              for i in op["outputs"]):
+        if all(tensors[i]["name"].endswith(_FLOAT_HEAD_OUTPUTS) for i in op["outputs"]):
             continue
         floats = [tensors[i] for i in indices if tensors[i]["dtype"] in _FLOAT_TYPES]
         if floats:
             found.append(f"{op['op']} ({floats[0]['dtype']}: {floats[0]['name']})")
     return found
+
+
+def has_float_head(description):
+    """Whether the graph's output comes from the float last layer of `with_float_head`."""
+    return any(t["name"].endswith(_FLOAT_HEAD_OUTPUTS[1]) for t in description["outputs"])
 
 
 def embed_metadata(data, entries):

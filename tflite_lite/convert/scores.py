@@ -16,7 +16,7 @@ tfmot's wrappers, whose logits keep the quantizer of the layer before), or a las
 layer whose activation is softmax (rebuilt linear with the same weights).
 """
 
-from tflite_lite._keras import is_keras3_model, keras
+from tflite_lite._keras import is_keras3_model, keras, keras3
 from tflite_lite.errors import UserError
 
 SCORES = ("float_logits", "logits", "probabilities")
@@ -34,11 +34,7 @@ def _is_softmax(function):
 
 
 def _keras_of(model):
-    if is_keras3_model(model):
-        import keras as keras3  # noqa: PLC0415  (Keras 3 only for Keras 3 models)
-
-        return keras3
-    return keras
+    return keras3() if is_keras3_model(model) else keras
 
 
 def logits_model(model):

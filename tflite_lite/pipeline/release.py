@@ -69,6 +69,12 @@ def _pct(value):
     return "-" if value is None else f"{value:.4f}"
 
 
+def _output(output):
+    if output.get("float_head"):
+        return "float32 logits from a float last layer (the app applies the softmax)"
+    return f"{output['dtype']} {output.get('scores', 'probabilities')} output"
+
+
 def model_card(record, artifact, contract, command=None):
     """The markdown model card of a released run."""
     recipe = record["recipe"]
@@ -92,7 +98,7 @@ def model_card(record, artifact, contract, command=None):
          f"agreement {_pct(artifact['agreement'])} with its Keras model"),
         ("int8 file", f"`{MODEL_FILE}`, {artifact['size_bytes']:,} bytes "
                       f"({artifact['gzip_bytes']:,} gzipped); {contract['input']['dtype']} "
-                      f"input, {contract['output']['dtype']} output, "
+                      f"input, {_output(contract['output'])}, "
                       f"{len(contract.get('float_ops') or [])} float ops"),
     ]
     if artifact.get("p50_ms") is not None:

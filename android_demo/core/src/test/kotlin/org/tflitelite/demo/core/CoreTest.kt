@@ -143,8 +143,10 @@ class CoreTest {
             expectError("contract: input shape [1, 28, 28, 1] but the model takes ${input.shape}") {
                 TfliteModel.check(other, bytes)
             }
-            val shifted = contract.copy(output = contract.output.copy(zeroPoint = contract.output.zeroPoint!! + 1))
-            expectError("contract: output quantization") { TfliteModel.check(shifted, bytes) }
+            val shifted = contract.copy(input = contract.input.copy(zeroPoint = contract.input.zeroPoint!! + 1))
+            expectError("contract: input quantization") { TfliteModel.check(shifted, bytes) }
+            val retyped = contract.copy(output = contract.output.copy(dtype = if (output.dtype == "int8") "float32" else "int8"))
+            expectError("out but the model is") { TfliteModel.check(retyped, bytes) }
             expectError("not a TFLite flatbuffer") { TfliteModel.readSpecs(java.nio.ByteBuffer.wrap(ByteArray(64))) }
             val cut = java.nio.ByteBuffer.wrap(tflite.readBytes().copyOf(200))
             expectError("corrupt TFLite flatbuffer") { TfliteModel.readSpecs(cut) }
