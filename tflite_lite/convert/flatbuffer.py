@@ -202,45 +202,59 @@ def embed_metadata(data, entries):
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+def _output_op(model, graph):
+    """(the graph's one output tensor, the index of the op that writes it, that op's name);
+    Nones where there is no such op."""
+    if len(graph.outputs) != 1:
+        return None, None, None
+    output = int(graph.outputs[0])
+    index = next((i for i, op in enumerate(graph.operators) if output in list(op.outputs)), None)
+    if index is None:
+        return output, None, None
+    code = model.operatorCodes[graph.operators[index].opcodeIndex]
+    return output, index, _OP_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+
+
+def _with_output(model, graph, old, new, **contract_output):
+    """Serialized `model` whose output tensor `old` is now `new` (graph outputs and signature),
+    with the embedded contract's `output` updated by `contract_output`, if it has one."""
+    graph.outputs = np.array([new], dtype=np.int32)
+    for signature in model.signatureDefs or []:
+        for tensor_map in signature.outputs or []:
+            if tensor_map.tensorIndex == old:
+                tensor_map.tensorIndex = new
+    data = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    contract = read_metadata(data, CONTRACT_METADATA)
+    if contract is None:
+        return data
+    contract = json.loads(contract)
+    contract["output"].update(contract_output, name=_name(graph.tensors[new].name))
+    return embed_metadata(data, {CONTRACT_METADATA: json.dumps(contract).encode()})
+
+
 def without_final_softmax(data, name="model"):
     """Flatbuffer bytes whose output is the input of the graph's final SOFTMAX (the logits),
     with that op removed and the signature updated; the model's other ops are untouched. An
     embedded contract gets the new output tensor and `scores: "logits"` (apps apply the
-    softmax), so a released model drops its int8 softmax ties without a new conversion.
+    softmax), so a released model drops its softmax without a new conversion.
 
     Raises:
       UserError: a model whose one output is not produced by a SOFTMAX op.
     """
     model = parse(data, name)
     graph = model.subgraphs[0]
-    codes = [_OP_NAMES.get(max(c.builtinCode, c.deprecatedBuiltinCode)) for c in model.operatorCodes]
-    if len(graph.outputs) != 1:
-        raise UserError(f"{name}: expected one output, found {len(graph.outputs)}")
-    output = int(graph.outputs[0])
-    producer = next((i for i, op in enumerate(graph.operators)
-                     if output in list(op.outputs)), None)
-    if producer is None or codes[graph.operators[producer].opcodeIndex] != "SOFTMAX":
+    output, producer, op_name = _output_op(model, graph)
+    if op_name != "SOFTMAX":
         raise UserError(f"{name}: its output does not come from a SOFTMAX op; it may give "
                         "logits already")
     logits = int(graph.operators[producer].inputs[0])
     if any(logits in list(op.inputs) for i, op in enumerate(graph.operators) if i != producer):
         raise UserError(f"{name}: the softmax input has other consumers")
     del graph.operators[producer]
-    graph.outputs = np.array([logits], dtype=np.int32)
-    for signature in model.signatureDefs or []:
-        for tensor_map in signature.outputs or []:
-            if tensor_map.tensorIndex == output:
-                tensor_map.tensorIndex = logits
-    stripped = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-    contract = read_metadata(stripped, CONTRACT_METADATA)
-    if contract is None:
-        return stripped
-    contract = json.loads(contract)
     tensor = _tensor(graph.tensors[logits], model.buffers)
-    contract["output"].update(
-        name=tensor["name"], scale=tensor["scale"][0] if tensor["scale"] else None,
-        zero_point=tensor["zero_point"][0] if tensor["zero_point"] else None, scores="logits")
-    return embed_metadata(stripped, {CONTRACT_METADATA: json.dumps(contract).encode()})
+    return _with_output(model, graph, output, logits, scores="logits",
+                        scale=tensor["scale"][0] if tensor["scale"] else None,
+                        zero_point=tensor["zero_point"][0] if tensor["zero_point"] else None)
 
 
 def _new_tensor(model, graph, name, shape, values=None):
@@ -269,6 +283,7 @@ def _opcode(model, code, version):
 
 
 def _constant(model, graph, index):
+    """The real values of an int8 / int32 constant tensor (per-channel scales honoured)."""
     tensor = graph.tensors[index]
     dtype = {schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int32}[tensor.type]
     values = np.frombuffer(bytes(model.buffers[tensor.buffer].data), dtype).reshape(tensor.shape)
@@ -282,23 +297,19 @@ def _constant(model, graph, index):
 def with_float_head(data, name="model"):
     """Flatbuffer bytes whose last op (an int8 FULLY_CONNECTED) runs in float on its
     dequantized input, with the dequantized int8 weights and bias, and outputs float32: the
-    int8 model's logits before their int8 rounding, which ties close classes. Every other op
-    is untouched; the embedded contract gets the float output and `scores: "logits"`.
+    int8 model's logits before their int8 rounding (which ties close classes) and clipping.
+    Every other op is untouched; the embedded contract gets the float output and
+    `scores: "logits"`.
 
     Raises:
       UserError: a model whose output does not come from an int8 FULLY_CONNECTED.
     """
     model = parse(data, name)
     graph = model.subgraphs[0]
-    output = int(graph.outputs[0]) if len(graph.outputs) == 1 else None
-    index = next((i for i, op in enumerate(graph.operators)
-                  if output is not None and output in list(op.outputs)), None)
-    op = graph.operators[index] if index is not None else None
-    code = model.operatorCodes[op.opcodeIndex] if op is not None else None
-    if code is None or max(code.builtinCode, code.deprecatedBuiltinCode) != \
-            schema.BuiltinOperator.FULLY_CONNECTED or \
-            graph.tensors[output].type != schema.TensorType.INT8:
+    output, index, op_name = _output_op(model, graph)
+    if op_name != "FULLY_CONNECTED" or graph.tensors[output].type != schema.TensorType.INT8:
         raise UserError(f"{name}: its output does not come from an int8 FULLY_CONNECTED op")
+    op = graph.operators[index]
     source, weights, bias = (int(i) for i in list(op.inputs) + [-1] * (3 - len(op.inputs)))
     stem = _name(graph.tensors[output].name)
     float_input = _new_tensor(model, graph, stem + _FLOAT_HEAD_OUTPUTS[0],
@@ -316,23 +327,12 @@ def with_float_head(data, name="model"):
     op.inputs = np.array([float_input, new_weights, new_bias], np.int32)
     op.outputs = np.array([logits], np.int32)
     graph.operators.insert(index, dequantize)
-    graph.outputs = np.array([logits], np.int32)
     used = {int(i) for op in graph.operators for i in op.inputs}
     for old in (weights, bias):  # the int8 constants nothing reads any more
         if old >= 0 and old not in used:
             model.buffers[graph.tensors[old].buffer].data = None
-    for signature in model.signatureDefs or []:
-        for tensor_map in signature.outputs or []:
-            if tensor_map.tensorIndex == output:
-                tensor_map.tensorIndex = logits
-    result = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-    contract = read_metadata(result, CONTRACT_METADATA)
-    if contract is None:
-        return result
-    contract = json.loads(contract)
-    contract["output"].update(name=_name(graph.tensors[logits].name), dtype="float32",
-                              scale=None, zero_point=None, scores="logits")
-    return embed_metadata(result, {CONTRACT_METADATA: json.dumps(contract).encode()})
+    return _with_output(model, graph, output, logits, dtype="float32", scale=None,
+                        zero_point=None, scores="logits", float_head=True)
 
 
 def read_metadata(data, name):
