@@ -273,8 +273,8 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
     Args:
       model: a tf_keras or Keras 3 model (one image input, one class-score output), the path of
         a `.keras` file saved by either, or a SavedModel folder.
-      mode: "float32", "dynamic", "float16", "int8" (int8 input and output) or "int16x8".
-        Defaults to "int8".
+      mode: "float32", "dynamic", "float16", "int8" (int8 input and compute; `scores` sets
+        the output) or "int16x8". Defaults to "int8".
       calibration: images for the int8 / int16x8 ranges (see the module docstring); a
         `Dataset` gives its training split. Required for those modes.
       class_names: one name per output class. Defaults to the `Dataset`'s, else "0", "1", ...
