@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from tflite_lite.android import ROTATIONS, frame_input
-from tflite_lite.convert.evaluate import TFLiteClassifier, dequantize, probabilities, quantize
+from tflite_lite.convert.evaluate import TFLiteClassifier, quantize
 from tflite_lite.convert.flatbuffer import read_bytes
 from tflite_lite.data import Preprocessing, load_raw_test_images
 from tflite_lite.errors import UserError
@@ -125,15 +125,12 @@ def _through_python(paths, rotation, preprocessing, contract):
 def _scores(classifier, tensors):
     """Probabilities for input tensors, as the app computes them (`Classification.scores`)."""
     interpreter, index = classifier.interpreter, classifier.input["index"]
-    scale, zero_point = classifier.output["quantization"]
     rows = []
     for tensor in tensors:
         interpreter.set_tensor(index, tensor[np.newaxis].astype(classifier.input["dtype"]))
         interpreter.invoke()
-        raw = interpreter.get_tensor(classifier.output["index"])[0]
-        if np.issubdtype(raw.dtype, np.integer):
-            raw = dequantize(raw, scale, zero_point)
-        rows.append(probabilities(raw, classifier.output_scores))
+        rows.append(classifier.probabilities_of(
+            interpreter.get_tensor(classifier.output["index"])[0]))
     return np.stack(rows)
 
 

@@ -1,4 +1,4 @@
-"""Benchmarks int8 outputs: softmax probabilities against logits (the default), in one run.
+"""Benchmarks int8 outputs: the int8 softmax, int8 logits and float logits (the default).
 
 Usage:
   python scripts/bench_scores.py --runs runs/mobilenet_v2_100 \\
@@ -6,8 +6,8 @@ Usage:
 
 For each trained run, exports int8 with each output kind and measures accuracy, top-1
 agreement with the Keras model (and how many disagreements are ties in the int8 output) and
-latency; for each released softmax model, measures it and its logits twin
-(`flatbuffer.without_final_softmax`) on the Fashion-MNIST test set. Prints both tables.
+latency; for each released softmax model, measures it and its two logits twins
+(`export_logits_twin`) on the test set its contract names. Prints both tables.
 """
 
 from absl import flags

@@ -26,6 +26,13 @@ def classifier_shapes(model):
     return input_shape, output_shape[0]
 
 
+def unwrapped(layer):
+    """The layer inside tfmot's QAT / pruning / clustering wrappers (the layer itself if none)."""
+    while hasattr(layer, "layer") and isinstance(layer.layer, keras.layers.Layer):
+        layer = layer.layer
+    return layer
+
+
 def clone_layer(layer, **overrides):
     """A fresh, unbuilt copy of `layer` from its config, with some config keys replaced."""
     config = layer.get_config()

@@ -22,6 +22,7 @@ import os
 
 
 from tflite_lite._config import Config
+from tflite_lite._graph import unwrapped
 from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
 
@@ -83,13 +84,6 @@ class DistillationConfig(Config):
                 interpolate(self.alpha, self.final_alpha))
 
 
-def _unwrapped(layer):
-    """The layer inside tfmot's QAT / pruning / clustering wrappers."""
-    while hasattr(layer, "layer") and isinstance(layer.layer, keras.layers.Layer):
-        layer = layer.layer
-    return layer
-
-
 def logits_and_probabilities(model):
     """A model sharing `model`'s layers that returns (logits, probabilities).
 
@@ -101,7 +95,7 @@ def logits_and_probabilities(model):
       UserError: when the model ends in neither (e.g. a Dense layer with a softmax inside).
     """
     output_layer = model.layers[-1]
-    inner = _unwrapped(output_layer)
+    inner = unwrapped(output_layer)
     activation = inner.get_config().get("activation")
     if isinstance(inner, keras.layers.Activation) and activation == "softmax":
         logits = output_layer.input

@@ -98,9 +98,12 @@ class TFLiteClassifier:
         return self.interpreter.get_tensor(self.output["index"])[0]
 
     def scores(self, image):
-        """Class probabilities for one preprocessed image: the output dequantized if it is
-        integer, and through a softmax if the contract says it is logits."""
-        raw = self.raw_output(image)
+        """Class probabilities for one preprocessed image (`probabilities_of` its output)."""
+        return self.probabilities_of(self.raw_output(image))
+
+    def probabilities_of(self, raw):
+        """Class probabilities from a raw output: dequantized if it is integer, and through a
+        softmax if the contract says it is logits (as apps compute them)."""
         if np.issubdtype(raw.dtype, np.integer):
             scale, zero_point = self.output["quantization"]
             raw = dequantize(raw, scale, zero_point)

@@ -32,7 +32,7 @@ from tflite_lite.convert import flatbuffer
 from tflite_lite.convert.api import (LABELS_FILE, ExportResult, check_precision_options, export,
                                      load_keras_model)
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
-from tflite_lite.convert.scores import SCORES
+from tflite_lite.convert.scores import validate_scores
 from tflite_lite.data import Preprocessing, load_dataset
 from tflite_lite.errors import UserError
 from tflite_lite.run_record import FILE as RUN_FILE
@@ -97,8 +97,7 @@ class ExportConfig(Config):
                             f"{self.representative_examples}")
         check_precision_options(self.mode, self.keep_float_layers, self.accuracy_budget_pp,
                                 self.max_float_layers, self.sparse)
-        if self.scores is not None and self.scores not in SCORES:
-            raise UserError(f"unknown scores {self.scores!r}; choose one of {', '.join(SCORES)}")
+        validate_scores(self.scores)
         if self.max_eval_examples is not None and self.max_eval_examples < 1:
             raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
 
@@ -202,7 +201,17 @@ def export_model(config, verbose=0):
                 labels_file=LABELS_FILE)
 
 
-def export_logits_twin(path, output, float_head=True, verbose=0):
+def contract_test_set(contract, max_eval_examples=None):
+    """The test split a contract's evaluation was measured on, preprocessed as the contract
+    says (`(dataset, total)`); its first `max_eval_examples` images, else as many as then."""
+    pre, evaluation = contract["preprocessing"], contract["evaluation"]
+    data = load_dataset(evaluation["dataset"], input_shape=tuple(pre["input_shape"]),
+                        mean=pre["mean"], std=pre["std"],
+                        max_eval_examples=max_eval_examples or evaluation["num_examples"])
+    return data.test, data.num_examples["test"]
+
+
+def export_logits_twin(path, output, float_head=True, max_eval_examples=None, verbose=0):
     """Writes `output` (with its contract and labels): the released softmax model at `path`
     with the softmax left to the app (`flatbuffer.without_final_softmax`) and, with
     `float_head`, its last FULLY_CONNECTED in float (`flatbuffer.with_float_head`), every other
@@ -211,6 +220,7 @@ def export_logits_twin(path, output, float_head=True, verbose=0):
     The contract keeps the source's Keras accuracy (the same Keras model) and records
     `changed_top1`, the test images whose top-1 class differs from the softmax model's (its
     ties, resolved); agreement with Keras needs the Keras model, so it is not carried over.
+    `max_eval_examples` measures on fewer test images than the source's evaluation did.
 
     Returns:
       The new contract.
@@ -231,24 +241,21 @@ def export_logits_twin(path, output, float_head=True, verbose=0):
     runtime = json.loads(flatbuffer.read_metadata(logits, flatbuffer.CONTRACT_METADATA))
     contract = rebase_contract(contract, os.path.dirname(path) or ".",
                                os.path.dirname(output) or ".")
-    contract.update(output=runtime["output"], ops=flatbuffer.describe(logits)["op_counts"],
-                    float_ops=flatbuffer.float_ops(flatbuffer.describe(logits)),
+    description = flatbuffer.describe(logits)
+    contract.update(output=runtime["output"], ops=description["op_counts"],
+                    float_ops=flatbuffer.float_ops(description),
                     size_bytes=len(logits), logits_twin_of={
                         "model_file": os.path.basename(path),
                         "sha256": hashlib.sha256(data).hexdigest(),
                         "ops": contract["ops"], "output": contract["output"]})
     evaluation = contract.get("evaluation")
     if evaluation:
-        pre = contract["preprocessing"]
-        data_set = load_dataset(evaluation["dataset"], input_shape=tuple(pre["input_shape"]),
-                                mean=pre["mean"], std=pre["std"],
-                                max_eval_examples=evaluation["num_examples"])
+        test, total = contract_test_set(contract, max_eval_examples)
         before, after = TFLiteClassifier(data), TFLiteClassifier(logits)
-        images = [x.numpy() for x, _ in data_set.test]
-        changed = sum(int(np.sum(np.argmax(before.raw_outputs(x), -1)
-                                 != np.argmax(after.raw_outputs(x), -1))) for x in images)
-        measured = evaluate_agreement(None, after, data_set.test,
-                                      data_set.num_examples["test"], verbose)
+        changed = sum(int(np.sum(np.argmax(before.raw_outputs(x.numpy()), -1)
+                                 != np.argmax(after.raw_outputs(x.numpy()), -1)))
+                      for x, _ in test)
+        measured = evaluate_agreement(None, after, test, total, verbose)
         contract["evaluation"] = dict(measured, keras_accuracy=evaluation.get("keras_accuracy"),
                                       changed_top1=changed, dataset=evaluation["dataset"])
     ExportResult(logits, contract).save(output)

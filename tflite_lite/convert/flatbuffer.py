@@ -327,7 +327,7 @@ def with_float_head(data, name="model"):
     op.inputs = np.array([float_input, new_weights, new_bias], np.int32)
     op.outputs = np.array([logits], np.int32)
     graph.operators.insert(index, dequantize)
-    used = {int(i) for op in graph.operators for i in op.inputs}
+    used = {int(i) for other in graph.operators for i in other.inputs}
     for old in (weights, bias):  # the int8 constants nothing reads any more
         if old >= 0 and old not in used:
             model.buffers[graph.tensors[old].buffer].data = None

@@ -16,17 +16,11 @@ tfmot's wrappers, whose logits keep the quantizer of the layer before), or a las
 layer whose activation is softmax (rebuilt linear with the same weights).
 """
 
+from tflite_lite._graph import unwrapped
 from tflite_lite._keras import is_keras3_model, keras, keras3
 from tflite_lite.errors import UserError
 
 SCORES = ("float_logits", "logits", "probabilities")
-
-
-def _unwrapped(layer):
-    """The layer inside tfmot's QAT / pruning / clustering wrappers."""
-    while hasattr(getattr(layer, "layer", None), "get_config"):
-        layer = layer.layer
-    return layer
 
 
 def _is_softmax(function):
@@ -44,7 +38,7 @@ def logits_model(model):
     if not layers or not hasattr(model, "inputs"):
         return None
     last = layers[-1]
-    inner = _unwrapped(last)
+    inner = unwrapped(last)
     api = _keras_of(model)
     try:
         if isinstance(inner, api.layers.Softmax) or (
@@ -61,6 +55,12 @@ def logits_model(model):
     return None
 
 
+def validate_scores(scores):
+    """Raises a one-line `UserError` unless `scores` is None or one of `SCORES`."""
+    if scores is not None and scores not in SCORES:
+        raise UserError(f"unknown scores {scores!r}; choose one of {', '.join(SCORES)}")
+
+
 def choose(model, mode, scores=None):
     """(the model to convert, one of `SCORES`) for `scores` in `mode`.
 
@@ -68,8 +68,7 @@ def choose(model, mode, scores=None):
     the model ends linear), else "probabilities"; in other modes, "logits" for a model that
     ends linear, else "probabilities". An explicit choice the model cannot give is refused.
     """
-    if scores is not None and scores not in SCORES:
-        raise UserError(f"unknown scores {scores!r}; choose one of {', '.join(SCORES)}")
+    validate_scores(scores)
     if scores == "float_logits" and mode != "int8":
         raise UserError(f"scores='float_logits' is for int8 exports (a float last layer after "
                         f"int8 compute), not {mode}")
@@ -92,7 +91,7 @@ def choose(model, mode, scores=None):
 def _ends_linear(model):
     """Whether the last layer is a Dense / Conv layer without activation: logits already."""
     layers = getattr(model, "layers", None)
-    activation = getattr(_unwrapped(layers[-1]), "activation", None) if layers else None
+    activation = getattr(unwrapped(layers[-1]), "activation", None) if layers else None
     return getattr(activation, "__name__", None) == "linear"
 
 
