@@ -73,7 +73,7 @@ def _logits_twin():
     """`--model X.tflite --scores logits`: a released softmax model's logits twin."""
     output = _OUTPUT.value or _MODEL.value.replace(".tflite", "_logits.tflite")
     contract = export_logits_twin(_MODEL.value, output, _SCORES.value == "float_logits",
-                                  verbose=1)
+                                  max_eval_examples=_MAX_EVAL.value, verbose=1)
     evaluation = contract["evaluation"] or {}
     print(f"{output}: {contract['size_bytes']:,} bytes, output {contract['output']['dtype']} "
           f"logits; {evaluation.get('changed_top1', 0)} of {evaluation.get('num_examples', 0)} "

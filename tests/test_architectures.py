@@ -22,9 +22,6 @@ FAMILY_REPRESENTATIVES = family_representatives()
 # ShuffleNet V1 1.0x with 2, 4 or 8 groups: 470-1,320 layers, 3-9 s per 32-px build and 2-6 s
 # more at 224 px; their cases run with the slow tests (g3, the paper's reference, stays fast).
 HEAVY = {"shufflenet_v1_g2_100", "shufflenet_v1_g4_100", "shufflenet_v1_g8_100"}
-# Widths whose per-model checks run with the slow tests (their family's representative and
-# reference width stay fast).
-SLOW_WIDTHS = HEAVY | {"mobilenet_v3_small_100", "mobilenet_v3_large_075"}
 
 # (model, paper MACs, paper params) at 224x224x3 and 1000 classes; None = not stated.
 PAPER_FIGURES = [
@@ -44,6 +41,13 @@ PAPER_FIGURES = [
     # Lite0 has 385M.
     ("efficientnet_lite0", 385e6, 4.7e6),
 ]
+# Widths whose per-model checks run with the slow tests: the heavy ones, two MobileNet V3s, and
+# every width that is neither its family's representative nor one whose paper figures are
+# checked (each 32-px and 224-px build costs about a second).
+FAST_WIDTHS = {name for name, _, _ in PAPER_FIGURES} | set(FAMILY_REPRESENTATIVES)
+SLOW_WIDTHS = (HEAVY | {"mobilenet_v3_small_100", "mobilenet_v3_large_075"}
+               | (set(ALL_MODELS) - FAST_WIDTHS))
+
 # Architectures that keras.applications also builds: the same parameters at 224x224x3.
 KERAS_APPLICATIONS = {"mobilenet_v3_large_100": ("MobileNetV3Large", 1.0),
                       "mobilenet_v3_large_075": ("MobileNetV3Large", 0.75),
@@ -81,11 +85,8 @@ def test_builds_small_grayscale_and_predicts(name, build):
 
 # The fast suite builds at 224 px only the models whose paper figures it checks (built for that
 # test anyway) and each family's representative; every other width runs with the slow tests.
-FAST_224 = {name for name, _, _ in PAPER_FIGURES} | set(FAMILY_REPRESENTATIVES)
-
-
 def _slow_at_224(name):
-    return name in HEAVY or name not in FAST_224
+    return name in HEAVY or name not in FAST_WIDTHS
 
 
 @pytest.mark.parametrize("name", mark_slow(ALL_MODELS, _slow_at_224))

@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_main, run_script
+from conftest import REPO, assert_one_line_error, mark_slow, run_main, run_script
 from tflite_lite.errors import UserError
 from tflite_lite.run_record import FILE as RUN_FILE
 from tflite_lite.run_record import RunRecord
@@ -221,9 +221,13 @@ def bad(tmp_path_factory, trained_run):
 
 
 # One real program per script in the catalog: the command-line wiring (flag errors and
-# UserErrors become one `error:` line on stderr and exit status 2, never a traceback).
-CLI_WIRING = ["tflite_missing", "benchmark_zero_threads", "export_bad_mode",
-              "train_unknown_model", "recipe_is_a_list"]
+# UserErrors become one `error:` line on stderr and exit status 2, never a traceback). The
+# fast suite starts TensorFlow (5 s a program) in one of them, the export; the slow step runs
+# every case as the real program (`test_every_case_through_the_real_program`).
+_WIRING_CASES = ["tflite_missing", "benchmark_zero_threads", "export_bad_mode",
+                 "train_unknown_model", "recipe_is_a_list"]
+_SLOW_WIRING = ("train_unknown_model", "recipe_is_a_list")
+CLI_WIRING = mark_slow(_WIRING_CASES, lambda name: name in _SLOW_WIRING)
 
 
 def _check_case(case, result, paths):
@@ -322,4 +326,4 @@ def test_catalog_covers_at_least_thirty_cases():
     assert len(SCRIPT_CASES) + len(LIBRARY_CASE_IDS) >= 30
     assert len({case[0] for case in SCRIPT_CASES}) == len(SCRIPT_CASES)
     scripts = {case[1] for case in SCRIPT_CASES}
-    assert {case[1] for case in SCRIPT_CASES if case[0] in CLI_WIRING} == scripts
+    assert {case[1] for case in SCRIPT_CASES if case[0] in _WIRING_CASES} == scripts

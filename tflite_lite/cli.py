@@ -2,6 +2,7 @@
 from a config dataclass (`ConfigFlags`)."""
 
 import dataclasses
+import logging as std_logging
 import re
 import sys
 
@@ -23,6 +24,8 @@ def guarded(main):
     def guarded_main(argv):
         # TensorFlow's INFO lines (checkpoint sharding, converter passes) would bury the output.
         logging.set_verbosity(logging.WARNING)
+        # tf.function's retracing advice and similar Python-side warnings are not the user's.
+        std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
         try:
             return main(argv)
         except UserError as error:

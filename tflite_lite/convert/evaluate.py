@@ -113,7 +113,7 @@ class TFLiteClassifier:
         return np.stack([self.raw_output(image) for image in images])
 
 
-def evaluate_agreement(keras_model, classifier, dataset, total=None, verbose=0):
+def evaluate_agreement(keras_model, classifier, dataset, total=None, verbose=0, label=None):
     """Top-1 accuracy of both models on `dataset` and how often their top-1 classes agree.
 
     Args:
@@ -122,6 +122,7 @@ def evaluate_agreement(keras_model, classifier, dataset, total=None, verbose=0):
       dataset: batched `(images, labels)` (preprocessed), e.g. `Dataset.test`.
       total: the number of images in `dataset`, for the progress bar. Defaults to None.
       verbose: 1 shows a progress bar (with `total`). Defaults to 0.
+      label: the progress bar's label. Defaults to what is evaluated ("Keras and TFLite").
 
     Returns:
       A dict with `num_examples`, `tflite_accuracy`, `tflite_top1_ties` (images whose best
@@ -130,12 +131,13 @@ def evaluate_agreement(keras_model, classifier, dataset, total=None, verbose=0):
       where Keras' class is among the tied best).
     """
     labels, keras_top1, raw = [], [], []
-    label = "evaluating Keras and TFLite" if keras_model is not None else "evaluating TFLite"
+    label = label or ("evaluating Keras and TFLite" if keras_model is not None
+                      else "evaluating TFLite")
     progress = _progress.Progress(label, total, verbose=verbose and total is not None)
     for images, batch_labels in dataset:
         images = images.numpy()
         if keras_model is not None:
-            keras_top1.append(np.argmax(keras_model(images, training=False).numpy(), axis=-1))
+            keras_top1.append(np.argmax(np.asarray(keras_model(images, training=False)), -1))
         raw.append(classifier.raw_outputs(images))
         labels.append(batch_labels.numpy().reshape(-1))
         progress.update(len(images))

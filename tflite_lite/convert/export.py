@@ -211,6 +211,16 @@ def contract_test_set(contract, max_eval_examples=None):
     return data.test, data.num_examples["test"]
 
 
+class _RawOutputs:
+    """A `TFLiteClassifier` called like a Keras model: its raw outputs for a batch."""
+
+    def __init__(self, classifier):
+        self.classifier = classifier
+
+    def __call__(self, images, training=False):
+        return self.classifier.raw_outputs(images)
+
+
 def export_logits_twin(path, output, float_head=True, max_eval_examples=None, verbose=0):
     """Writes `output` (with its contract and labels): the released softmax model at `path`
     with the softmax left to the app (`flatbuffer.without_final_softmax`) and, with
@@ -251,12 +261,14 @@ def export_logits_twin(path, output, float_head=True, max_eval_examples=None, ve
     evaluation = contract.get("evaluation")
     if evaluation:
         test, total = contract_test_set(contract, max_eval_examples)
-        before, after = TFLiteClassifier(data), TFLiteClassifier(logits)
-        changed = sum(int(np.sum(np.argmax(before.raw_outputs(x.numpy()), -1)
-                                 != np.argmax(after.raw_outputs(x.numpy()), -1)))
-                      for x, _ in test)
-        measured = evaluate_agreement(None, after, test, total, verbose)
-        contract["evaluation"] = dict(measured, keras_accuracy=evaluation.get("keras_accuracy"),
-                                      changed_top1=changed, dataset=evaluation["dataset"])
+        # One pass: the softmax model stands where evaluate_agreement takes the Keras model.
+        measured = evaluate_agreement(_RawOutputs(TFLiteClassifier(data)),
+                                      TFLiteClassifier(logits), test, total, verbose,
+                                      label="evaluating the softmax model and its twin")
+        contract["evaluation"] = dict(
+            {key: measured[key] for key in ("num_examples", "tflite_accuracy",
+                                            "tflite_top1_ties")},
+            keras_accuracy=evaluation.get("keras_accuracy"),
+            changed_top1=measured["disagreements"], dataset=evaluation["dataset"])
     ExportResult(logits, contract).save(output)
     return dict(contract, model_file=os.path.basename(output), labels_file=LABELS_FILE)
