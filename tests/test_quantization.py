@@ -66,6 +66,27 @@ def test_qat_model_saves_and_loads_exactly(name, tmp_path):
     assert len(loaded.trainable_weights) == len(qat.trainable_weights)
 
 
+def test_qat_hard_swish_needs_no_calibration():
+    """Every tensor of a QAT hard swish gets its int8 range from QAT: two different calibration
+    sets give the same flatbuffer (the split form's product x * relu6(x + 3) took its range
+    from them), and the graph has no HARD_SWISH kernel, which XNNPACK lacks in int8."""
+    from tflite_lite.architectures._layers import HardSwish
+
+    inputs = keras.Input((8, 8, 3))
+    x = HardSwish(name="swish")(keras.layers.Conv2D(8, 3, padding="same", name="conv")(inputs))
+    x = keras.layers.Conv2D(8, 1, name="project")(x)
+    outputs = keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(x))
+    qat = quantize_model(keras.Model(inputs, outputs))
+    rng = np.random.default_rng(0)
+    for scale in (1.0, 3.0):  # fake-quant ranges from two batches, as a short fine-tune would
+        qat(rng.normal(0, scale, (32, 8, 8, 3)).astype(np.float32), training=True)
+    first, second = (convert_model(qat, "int8", rng.normal(0, scale, (16, 8, 8, 3))
+                                   .astype(np.float32)) for scale in (0.5, 4.0))
+    assert first == second
+    ops = describe(first)["op_counts"]
+    assert "HARD_SWISH" not in ops and ops["MUL"] == 2 and float_ops(describe(first)) == []
+
+
 @pytest.mark.parametrize("method,bits,levels", [("uniform", 4, 15), ("uniform", 2, 3),
                                                 ("ternary", 8, 3), ("binary", 8, 2)])
 def test_low_bit_quantizer_formulas(method, bits, levels):

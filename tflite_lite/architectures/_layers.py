@@ -51,12 +51,17 @@ class HardSigmoid(keras.layers.Layer):
 class HardSwish(keras.layers.Layer):
     """x * relu6(x + 3) / 6: a piecewise-polynomial swish (Howard et al. 2019)."""
 
-    quantize_gate = False  # QAT sets it (`compression.qat`): fake-quantize relu6(x + 3)
+    quantize_gate = False  # QAT sets it (`compression.qat`): the quantized form below
 
     def call(self, inputs):
         gate = tf.nn.relu6(inputs + 3.0)
         if self.quantize_gate:
+            # x * (relu6(x + 3) / 6) with both gate tensors fake-quantized on their fixed
+            # ranges, [0, 6] and [0, 1]: every tensor of the int8 graph then has a range QAT
+            # set (the product x * relu6(x + 3) of the split form would be calibrated only).
             gate = tf.quantization.fake_quant_with_min_max_args(gate, 0.0, 6.0)
+            unit = tf.quantization.fake_quant_with_min_max_args(gate * (1.0 / 6.0), 0.0, 1.0)
+            return unit * inputs
         if _HARD_SWISH_FORM.get() == "split":
             # This operand order and a division escape the converter's HARD_SWISH pattern.
             return gate * inputs / 6.0

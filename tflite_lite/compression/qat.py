@@ -42,9 +42,11 @@ _UNSUPPORTED_MESSAGE = re.compile(r"Layer (\S+?):<class '[\w.]*?(\w+)'> is not s
 
 
 class HardSwishQuantizeConfig(_OutputQuantizeConfig):
-    """The output quantizer, and the gate relu6(x + 3) inside the hard swish fake-quantized on
-    [0, 6]: the int8 graph holds that gate as a tensor of its own (`_layers`' split form), so
-    QAT trains with its rounding (V3 Small 1.0 QAT → int8 agreement 0.9883 without)."""
+    """The output quantizer, and the hard swish in its quantized form: x * (relu6(x + 3) / 6)
+    with the gate fake-quantized on [0, 6] and on [0, 1] (`_layers.HardSwish`). Each tensor
+    the int8 graph holds (ADD with RELU6, MUL by 1/6, MUL) then has a range that QAT trained
+    with; the split form's product x * relu6(x + 3) took its range from calibration, and the
+    int8 model's agreement moved with the calibration images."""
 
     def get_weights_and_quantizers(self, layer):
         layer.quantize_gate = True  # read by HardSwish.call; set whenever a wrapper builds
