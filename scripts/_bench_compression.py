@@ -9,7 +9,7 @@ the flatbuffer, MACs and parameters, and p50 latency (every file timed in one in
 import os
 
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
-from tflite_lite.convert.export import ExportConfig, export_model
+from tflite_lite.convert.export_files import ExportConfig, export_model
 from tflite_lite.errors import UserError
 from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, LowRankConfig,
                                      PruningConfig)

@@ -12,7 +12,7 @@ import numpy as np
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
-from tflite_lite.convert.export import ExportConfig, export_model
+from tflite_lite.convert.export_files import ExportConfig, export_model
 from tflite_lite.compression import QATConfig, quantize_model
 from tflite_lite.run_record import RunRecord
 from tflite_lite.training import finetune_config, train

@@ -13,8 +13,8 @@ import os
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert import flatbuffer
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
-from tflite_lite.convert.export import (ExportConfig, contract_test_set, export_logits_twin,
-                                        export_model)
+from tflite_lite.convert.export_files import (ExportConfig, contract_test_set,
+                                              export_logits_twin, export_model)
 from tflite_lite.errors import UserError
 
 RUN_COLUMNS = (

@@ -13,7 +13,9 @@ fails unless --allow_float_ops; --keep_float_layers N keeps the N layers with th
 quantization error in float; --accuracy_budget_pp B chooses the cheapest of int8, int8 with the
 most sensitive layers in float, and int16x8 that stays within B points of float accuracy on
 validation images (the plan is printed and kept in the contract). --sparse stores pruned
-weights in TFLite's sparse format where the converter finds it pays. Int8 exports output float
+weights in TFLite's sparse format where the converter finds it pays. --ptq cle,bias_correction
+runs post-training steps that make the float model easier to round before calibration;
+--per_tensor gives each weight tensor one scale (NPUs, DSPs). Int8 exports output float
 logits by default: every op int8 but the last layer, in float, so close classes do not tie as
 they do in an int8 output; apps apply the softmax (--scores logits: int8 logits; --scores
 probabilities: the int8 softmax). `--model released.tflite --scores float_logits` turns a
@@ -25,7 +27,7 @@ from absl import flags
 
 from tflite_lite import cli
 from tflite_lite.convert import MODES, ExportConfig, export_model
-from tflite_lite.convert.export import export_logits_twin
+from tflite_lite.convert.export_files import export_logits_twin
 from tflite_lite.convert.mixed_precision import PLAN_COLUMNS
 from tflite_lite.convert.scores import SCORES
 from tflite_lite.report import format_table
@@ -62,6 +64,10 @@ _SCORES = flags.DEFINE_enum("scores", None, list(SCORES),
                             "apply the softmax to logits.")
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
                                  lower_bound=1)
+_PTQ = flags.DEFINE_string("ptq", None, "int8: PTQ steps before calibration, comma-separated: "
+                           "cle (cross-layer equalization), bias_correction.")
+_PER_TENSOR = flags.DEFINE_bool("per_tensor", False, "int8: one weight scale per tensor (for "
+                                "NPUs / DSPs), not per output channel.")
 
 
 def _default_output(model_path, mode):
@@ -91,7 +97,7 @@ def main(argv):
         representative_examples=_REPRESENTATIVE.value, allow_float_ops=_ALLOW_FLOAT.value,
         keep_float_layers=_KEEP_FLOAT.value, max_eval_examples=_MAX_EVAL.value,
         accuracy_budget_pp=_BUDGET.value, max_float_layers=_MAX_FLOAT_LAYERS.value,
-        sparse=_SPARSE.value, scores=_SCORES.value)
+        sparse=_SPARSE.value, scores=_SCORES.value, ptq=_PTQ.value, per_tensor=_PER_TENSOR.value)
     contract = export_model(config, verbose=1)
     print(f"{config.output}: {contract['mode']}, {contract['size_bytes']:,} bytes, "
           f"{contract['macs']:,} MACs, input {contract['input']['dtype']}"
@@ -106,6 +112,10 @@ def main(argv):
     if weights and weights["sparsity"] > 0.05:
         print(f"int8 weights: {weights['sparsity']:.1%} zero, gzip {weights['gzip_bytes']:,} bytes"
               f", {weights['sparse_tensors']} tensors in sparse format")
+    if contract["ptq"]:
+        seconds = contract["ptq"]["seconds"]
+        print("PTQ steps: " + ", ".join(f"{step} {seconds[step]:.1f} s"
+                                        for step in contract["ptq"]["steps"]))
     if contract["float_ops"]:
         print(f"float ops kept: {len(contract['float_ops'])}")
     evaluation = contract["evaluation"]

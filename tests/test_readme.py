@@ -248,7 +248,7 @@ def test_zoo_and_app_assets_carry_no_machine_paths():
 
 
 def test_contract_paths_are_relative_and_follow_a_copy(tmp_path):
-    from tflite_lite.convert.export import rebase_contract
+    from tflite_lite.convert.export_files import rebase_contract
 
     old = {"source_model": "/x/runs/a/qat/model.keras",
            "export_config": {"model_path": "runs/a/qat/model.keras", "output": "o.tflite"}}

@@ -26,7 +26,7 @@ import numpy as np
 from tflite_lite import _io
 from tflite_lite.convert.api import CONTRACT_FORMAT, LABELS_FILE
 from tflite_lite.convert.evaluate import TFLiteClassifier
-from tflite_lite.convert.export import rebase_contract
+from tflite_lite.convert.export_files import rebase_contract
 from tflite_lite.convert.flatbuffer import read_bytes
 from tflite_lite.convert.probe import check_loads
 from tflite_lite.data import Preprocessing, load_raw_test_images

@@ -8,6 +8,8 @@
 - Low rank: `factorize` (SVD of Dense / 1x1 Conv kernels), `LowRankConfig`.
 - Distillation: `Distiller` (a Keras model that trains a student on a teacher's logits),
   `DistillationConfig`, `DistillationSchedule`.
+- Post-training quantization steps: `ptq.prepare` (cross-layer equalization, bias
+  correction), run by the int8 export (`export(..., ptq=...)`).
 
 QAT, pruning and clustering run on tfmot, which needs tf_keras (Keras 2) models; the rest of
 the project (export, evaluation, benchmarks) takes Keras 3 models too.
@@ -58,6 +60,7 @@ from tflite_lite.compression.clustering import (
     is_clustered,
     strip_clustering,
 )
+from tflite_lite.compression import ptq
 from tflite_lite.compression.low_rank import LowRankConfig, factorize, plan_factorization
 from tflite_lite.compression.distillation import (
     DistillationConfig,

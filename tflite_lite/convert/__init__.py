@@ -19,7 +19,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(__name__, {
     "api": ["ExportResult", "export", "load_keras_model"],
     "converter": ["MODES", "convert_model"],
     "evaluate": ["TFLiteClassifier", "evaluate_agreement"],
-    "export": ["ExportConfig", "export_model"],
+    "export_files": ["ExportConfig", "export_model"],
     "flatbuffer": ["describe", "float_ops", "format_description"],
     "layer_errors": ["LAYER_ERROR_COLUMNS", "measure_layer_errors"],
     "probe": ["describe_file"],

@@ -266,8 +266,8 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection
 def export(model, *, mode="int8", calibration=None, class_names=None, preprocessing=None,
            evaluate_on=None, representative_examples=256, allow_float_ops=False, sparse=False,
            keep_float_layers=0, accuracy_budget_pp=None, max_float_layers=8, validation=None,
-           max_eval_examples=None, nothing_class=None, min_score=0.0, scores=None, verbose=0,
-           name=None):
+           max_eval_examples=None, nothing_class=None, min_score=0.0, scores=None, ptq=None,
+           per_tensor=False, verbose=0, name=None):
     """Converts a Keras classifier to a checked TFLite flatbuffer.
 
     Args:
@@ -306,6 +306,12 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         contract's `output.scores` records which. Defaults to None: "float_logits" in int8
         where the softmax splits off and the last op is a FULLY_CONNECTED (else int8 logits),
         else probabilities (`convert.scores`).
+      ptq: int8 only: post-training steps that make the float model easier to round, by name
+        (`compression.ptq.PTQ_STEPS`: "cle", "bias_correction"), a list or a comma-separated
+        string; they run on the calibration images, and the contract's `ptq` records what each
+        did. Evaluation still compares with `model` itself. Defaults to None (no step).
+      per_tensor: int8 only: one weight scale per tensor (for NPUs and DSPs that need it)
+        instead of one per output channel. Defaults to False.
       verbose: 1 prints the conversion and an evaluation progress bar. Defaults to 0.
       name: what the progress lines call the export (e.g. its output path). Defaults to None.
 
@@ -317,7 +323,9 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         calibration or evaluation data, a failed conversion, or float ops in an integer mode.
     """
     _converter.validate_mode(mode)
-    check_precision_options(mode, keep_float_layers, accuracy_budget_pp, max_float_layers, sparse)
+    check_precision_options(mode, keep_float_layers, accuracy_budget_pp, max_float_layers, sparse,
+                            ptq, per_tensor)
+    ptq = compression.ptq.parse_steps(ptq)
     model = _as_model(model)
     input_shape, num_classes = classifier_shapes(model)
     source = next((d for d in (calibration, evaluate_on) if isinstance(d, Dataset)), None)
@@ -344,6 +352,14 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
             raise UserError(f"{mode} export needs calibration images (calibration=...)")
         representative = _calibration_images(calibration, representative_examples, input_shape)
     prefix = f"{name}: " if name else ""
+    ptq_report = None
+    if ptq:
+        if compression.is_quantized(model):
+            raise UserError("PTQ steps are for float models; this one is already QAT-trained")
+        with _progress.step(f"{prefix}PTQ steps {', '.join(ptq)} on {len(representative):,} "
+                            "calibration images", verbose):
+            converted, ptq_report = compression.ptq.prepare(converted, ptq, representative,
+                                                            per_tensor)
     calibrating = (f", calibrating on {len(representative):,} images"
                    if representative is not None else "")
     kept_float, mixed_plan = [], None
@@ -365,7 +381,8 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
                                                     [row["tensor"] for row in kept_float])
     else:
         with _progress.step(f"{prefix}converting to {mode}{calibrating}", verbose):
-            tflite = _converter.convert_model(converted, mode, representative, sparse=sparse)
+            tflite = _converter.convert_model(converted, mode, representative, sparse=sparse,
+                                              per_tensor=per_tensor)
     float_head = scores == "float_logits"
     if float_head:
         try:
@@ -381,7 +398,8 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         max_eval_examples=max_eval_examples, verbose=verbose, mixed_precision=mixed_plan,
         float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
-        representative_examples=0 if representative is None else len(representative))
+        representative_examples=0 if representative is None else len(representative),
+        ptq=ptq_report, per_tensor=per_tensor)
 
 
 def rejection_rule(nothing_class, min_score, class_names, num_classes):
@@ -407,8 +425,13 @@ def rejection_rule(nothing_class, min_score, class_names, num_classes):
 
 
 def check_precision_options(mode, keep_float_layers, accuracy_budget_pp, max_float_layers,
-                            sparse):
+                            sparse, ptq=None, per_tensor=False):
     """Raises `UserError` for a precision choice that does not fit `mode` or another one."""
+    if compression.ptq.parse_steps(ptq) and mode != "int8":
+        raise UserError(f"PTQ steps apply to int8 exports, not {mode}")
+    if per_tensor and (mode != "int8" or keep_float_layers or accuracy_budget_pp is not None):
+        raise UserError("per_tensor applies to plain int8 exports (no keep_float_layers or "
+                        "accuracy_budget_pp)")
     if keep_float_layers < 0:
         raise UserError(f"keep_float_layers must be >= 0, got {keep_float_layers}")
     if keep_float_layers and mode != "int8":

@@ -51,10 +51,12 @@ def _representative(images):
     return dataset
 
 
-def make_converter(model, mode, representative_images=None, sparse=False, hard_swish=None):
+def make_converter(model, mode, representative_images=None, sparse=False, hard_swish=None,
+                   per_tensor=False):
     """A configured `tf.lite.TFLiteConverter` for `model` in `mode` (batch 1); `sparse` adds
     TFLite's sparsity optimization (pruned weights stored in a sparse format where it pays),
-    `hard_swish` chooses the hard swish form (see `convert_model`)."""
+    `hard_swish` chooses the hard swish form, `per_tensor` one weight scale per tensor (see
+    `convert_model`)."""
     validate_mode(mode)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError(f"expected a model with one input and one output, got "
@@ -77,6 +79,8 @@ def make_converter(model, mode, representative_images=None, sparse=False, hard_s
             raise UserError(f"representative images have shape {representative_images.shape[1:]},"
                             f" the model expects {expected}")
         converter.representative_dataset = _representative(representative_images)
+        # TFLite's own switch (no public one): NPUs and DSPs that take one scale per tensor.
+        converter._experimental_disable_per_channel = per_tensor  # noqa: SLF001
     if mode == "int8":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
@@ -89,7 +93,8 @@ def make_converter(model, mode, representative_images=None, sparse=False, hard_s
     return converter
 
 
-def convert_model(model, mode, representative_images=None, sparse=False, hard_swish=None):
+def convert_model(model, mode, representative_images=None, sparse=False, hard_swish=None,
+                  per_tensor=False):
     """Converts a Keras classifier to TFLite flatbuffer bytes.
 
     Args:
@@ -100,6 +105,8 @@ def convert_model(model, mode, representative_images=None, sparse=False, hard_sw
       sparse: apply TFLite's sparsity optimization (`EXPERIMENTAL_SPARSITY`). Defaults to False.
       hard_swish: the graph form of `HardSwish` layers (`_layers.HARD_SWISH_FORMS`). Defaults
         to None: "split" in int8, "fused" otherwise, the form XNNPACK runs fastest.
+      per_tensor: calibrated modes: one weight scale per tensor instead of per output channel.
+        Defaults to False.
 
     Returns:
       The flatbuffer as bytes.
@@ -108,7 +115,7 @@ def convert_model(model, mode, representative_images=None, sparse=False, hard_sw
       UserError: unknown mode, missing or mismatched representative set, or a failed conversion.
     """
     converter = make_converter(model, mode, representative_images, sparse=sparse,
-                               hard_swish=hard_swish)
+                               hard_swish=hard_swish, per_tensor=per_tensor)
     try:
         with _native.filtered_stderr(_native.CONVERTER):
             return bytes(converter.convert())

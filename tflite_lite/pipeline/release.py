@@ -9,7 +9,7 @@ import os
 import shutil
 
 from tflite_lite import _io
-from tflite_lite.convert.export import rebase_contract
+from tflite_lite.convert.export_files import rebase_contract
 from tflite_lite.pipeline.report import PIPELINE_FILE
 from tflite_lite.errors import UserError
 

@@ -68,6 +68,9 @@ class ExportConfig(Config):
         (the final softmax left to the app) or "probabilities". Defaults to None: float
         logits in int8 where the softmax can be split off, else probabilities
         (`convert.scores`).
+      ptq: int8 only: PTQ steps by name, comma-separated ("cle", "bias_correction"; see
+        `compression.ptq`). Defaults to None (none).
+      per_tensor: int8 only: one weight scale per tensor. Defaults to False.
       seed: shuffling seed for the representative set. Defaults to 0.
     """
 
@@ -86,6 +89,8 @@ class ExportConfig(Config):
     max_float_layers: int = 8
     sparse: bool = False
     scores: str = None
+    ptq: str = None
+    per_tensor: bool = False
     seed: int = 0
 
     def validate(self):
@@ -96,7 +101,7 @@ class ExportConfig(Config):
             raise UserError("representative_examples must be at least 1, got "
                             f"{self.representative_examples}")
         check_precision_options(self.mode, self.keep_float_layers, self.accuracy_budget_pp,
-                                self.max_float_layers, self.sparse)
+                                self.max_float_layers, self.sparse, self.ptq, self.per_tensor)
         validate_scores(self.scores)
         if self.max_eval_examples is not None and self.max_eval_examples < 1:
             raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
@@ -188,7 +193,7 @@ def export_model(config, verbose=0):
         keep_float_layers=config.keep_float_layers,
         accuracy_budget_pp=config.accuracy_budget_pp, max_float_layers=config.max_float_layers,
         max_eval_examples=config.max_eval_examples, nothing_class=run.get("nothing_class"),
-        verbose=verbose, name=config.output)
+        ptq=config.ptq, per_tensor=config.per_tensor, verbose=verbose, name=config.output)
     result.contract.update(quantization=run.get("quantization"),
                            compression=run.get("compression"),
                            source_model=config.model_path, export_config=config.get_config())

@@ -1,0 +1,161 @@
+"""Post-training quantization steps: batch-norm folding, cross-layer equalization, bias
+correction, per-tensor weights, and their place in the int8 export."""
+
+import numpy as np
+import pytest
+
+from tflite_lite._keras import keras
+from tflite_lite.architectures import create_model
+from tflite_lite.compression import ptq
+from tflite_lite.convert import ExportConfig, export, export_model
+from tflite_lite.convert.evaluate import allocated_interpreter
+from tflite_lite.errors import UserError
+
+
+def _images(count=32, shape=(32, 32, 1), seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (count, *shape)).astype(np.float32)
+
+
+def _with_random_batch_norms(model, seed=0):
+    """`model` with batch-norm statistics and affine terms far from identity, as training
+    leaves them."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 2, gamma.shape), rng.normal(0, 0.2, beta.shape),
+                               rng.normal(0, 0.3, mean.shape), rng.uniform(0.2, 3, variance.shape)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def mobilenet_v2():
+    return _with_random_batch_norms(create_model("mobilenet_v2_035", input_shape=(32, 32, 1),
+                                                 num_classes=10))
+
+
+def _relu_pair_model():
+    """conv → ReLU → depthwise → ReLU → pointwise, the depthwise channels' ranges 1,000x apart."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.ReLU(name="relu_a")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    x = keras.layers.ReLU(name="relu_b")(x)
+    x = keras.layers.Conv2D(4, 1, name="pointwise")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    kernel, bias = model.get_layer("depthwise").get_weights()
+    gains = np.array([1e-2, 1.0, 10.0, 0.1, 3.0, 1e-1], np.float32)
+    model.get_layer("depthwise").set_weights([kernel * gains.reshape(1, 1, -1, 1), bias * gains])
+    return model
+
+
+def test_folding_batch_norms_keeps_the_function(mobilenet_v2):
+    folded = ptq.fold_batch_norms(mobilenet_v2)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    images = _images()
+    np.testing.assert_allclose(folded(images).numpy(), mobilenet_v2(images).numpy(), atol=1e-5)
+    assert folded.get_layer("block1_expand").use_bias
+
+
+def test_equalization_keeps_a_relu_network_and_evens_its_channel_ranges():
+    model = _relu_pair_model()
+    equalized, report = ptq.equalize(model)
+    assert report["pairs"] == [["conv", "depthwise"], ["depthwise", "pointwise"]]
+    assert report["relu6_to_relu"] == []
+    images = _images(8, (8, 8, 3))
+    np.testing.assert_allclose(equalized(images).numpy(), model(images).numpy(), rtol=1e-4,
+                               atol=1e-5)
+
+    def spread(name, source):
+        kernel = source.get_layer(name).get_weights()[0]
+        ranges = np.abs(kernel).max(axis=(0, 1)).reshape(-1)
+        return ranges.max() / ranges.min()
+
+    # Three kernels share each channel's range: 1,000x apart before, about its cube root after.
+    assert spread("depthwise", model) > 100 and spread("depthwise", equalized) < 30
+
+
+def test_equalization_turns_relu6_between_pairs_into_relu_and_says_so(mobilenet_v2):
+    equalized, report = ptq.equalize(mobilenet_v2)
+    assert ["block1_dw", "block1_project"] in report["pairs"]
+    assert "block1_dw_relu" in report["relu6_to_relu"]
+    assert equalized.get_layer("block1_dw_relu").get_config()["max_value"] is None
+    assert report["rounds"] >= 1
+
+
+def test_bias_correction_removes_the_mean_shift_of_int8_weights():
+    model = ptq.fold_batch_norms(_relu_pair_model())
+    images = _images(64, (8, 8, 3))
+    float_weights = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    probe = keras.Model(model.inputs, [model.get_layer(name).input
+                                       for name in ("depthwise", "pointwise")])
+    inputs = dict(zip(("depthwise", "pointwise"), (x.numpy() for x in probe(images))))
+
+    def int8_mean_error(name):
+        """|mean output with int8-rounded weights and today's bias - float mean output|."""
+        layer = model.get_layer(name)
+        kernel, bias = float_weights[name]
+        rounded = ptq.quantized_kernel(layer, kernel, per_tensor=True)
+        shift = (_apply(layer, inputs[name], rounded) + layer.get_weights()[1]
+                 - _apply(layer, inputs[name], kernel) - bias)
+        return float(np.abs(shift.mean(axis=(0, 1, 2))).max())
+
+    before = {name: int8_mean_error(name) for name in inputs}
+    changes = ptq.correct_bias(model, images, per_tensor=True)
+    assert set(changes) == {"conv", "depthwise", "pointwise"}
+    for name in inputs:
+        assert int8_mean_error(name) < 0.25 * before[name], (name, before)
+
+
+def _apply(layer, x, kernel):
+    import tensorflow as tf
+
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return tf.nn.depthwise_conv2d(x, kernel, (1, 1, 1, 1), "SAME").numpy()
+    return tf.nn.conv2d(x, kernel, 1, "SAME").numpy()
+
+
+@pytest.mark.parametrize("steps,expected", [
+    ("cle,bias_correction", ("cle", "bias_correction")),
+    (" bias_correction , cle", ("cle", "bias_correction")),
+    (["bias_correction"], ("bias_correction",)), ("none", ()), (None, ()), ("", ())])
+def test_step_names_parse_in_their_fixed_order(steps, expected):
+    assert ptq.parse_steps(steps) == expected
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    (dict(ptq="cle,adaround2"), "unknown PTQ step 'adaround2'"),
+    (dict(ptq="cle,cle"), "PTQ step repeated"),
+    (dict(ptq="cle", mode="float16"), "PTQ steps apply to int8 exports, not float16"),
+    (dict(per_tensor=True, mode="dynamic"), "per_tensor applies to plain int8 exports"),
+])
+def test_bad_ptq_choices_are_one_line_errors(kwargs, fragment, tmp_path):
+    config = dict(model_path=str(tmp_path / "m.keras"), output=str(tmp_path / "m.tflite"))
+    with pytest.raises(UserError, match=fragment) as raised:
+        ExportConfig(**config, **kwargs).validate()
+    assert "\n" not in str(raised.value)
+
+
+def test_ptq_steps_refuse_a_qat_model(mobilenet_v2):
+    from tflite_lite.compression import quantize_model
+
+    with pytest.raises(UserError, match="already QAT-trained"):
+        export(quantize_model(create_model("squeezenet_1_1", input_shape=(32, 32, 1),
+                                           num_classes=10)),
+               calibration=_images(8), ptq="cle")
+
+
+def test_export_with_steps_and_per_tensor_weights(trained_run, tmp_path):
+    output = tmp_path / "model_int8.tflite"
+    contract = export_model(ExportConfig(
+        model_path=str(trained_run / "model.keras"), output=str(output), evaluate=True,
+        representative_examples=64, max_eval_examples=300, ptq="bias_correction,cle",
+        per_tensor=True))
+    assert contract["ptq"]["steps"] == ["cle", "bias_correction"]
+    assert set(contract["ptq"]["seconds"]) == {"fold_batch_norms", "cle", "bias_correction"}
+    assert contract["per_tensor"] and contract["float_ops"] == []
+    assert contract["evaluation"]["agreement"] >= 0.9, contract["evaluation"]
+    interpreter = allocated_interpreter(model_path=str(output))
+    scales = [len(t["quantization_parameters"]["scales"])
+              for t in interpreter.get_tensor_details() if t["dtype"] == np.int8]
+    assert max(scales) == 1  # per output channel, each kernel would have one per channel
