@@ -13,9 +13,9 @@ fails unless --allow_float_ops; --keep_float_layers N keeps the N layers with th
 quantization error in float; --accuracy_budget_pp B chooses the cheapest of int8, int8 with the
 most sensitive layers in float, and int16x8 that stays within B points of float accuracy on
 validation images (the plan is printed and kept in the contract). --sparse stores pruned
-weights in TFLite's sparse format where the converter finds it pays. --ptq cle,bias_correction
-runs post-training steps that make the float model easier to round before calibration;
---per_tensor gives each weight tensor one scale (NPUs, DSPs). Int8 exports output float
+weights in TFLite's sparse format where the converter finds it pays. --ptq
+cle,adaround,bias_correction runs post-training steps that make the float model easier to round
+before calibration; --per_tensor gives each weight tensor one scale (NPUs, DSPs). Int8 exports output float
 logits by default: every op int8 but the last layer, in float, so close classes do not tie as
 they do in an int8 output; apps apply the softmax (--scores logits: int8 logits; --scores
 probabilities: the int8 softmax). `--model released.tflite --scores float_logits` turns a
@@ -65,7 +65,8 @@ _SCORES = flags.DEFINE_enum("scores", None, list(SCORES),
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
                                  lower_bound=1)
 _PTQ = flags.DEFINE_string("ptq", None, "int8: PTQ steps before calibration, comma-separated: "
-                           "cle (cross-layer equalization), bias_correction.")
+                           "cle (cross-layer equalization), adaround (adaptive "
+                           "rounding), bias_correction.")
 _PER_TENSOR = flags.DEFINE_bool("per_tensor", False, "int8: one weight scale per tensor (for "
                                 "NPUs / DSPs), not per output channel.")
 

@@ -159,3 +159,46 @@ def test_export_with_steps_and_per_tensor_weights(trained_run, tmp_path):
     scales = [len(t["quantization_parameters"]["scales"])
               for t in interpreter.get_tensor_details() if t["dtype"] == np.int8]
     assert max(scales) == 1  # per output channel, each kernel would have one per channel
+
+
+def test_adaround_puts_kernels_on_the_int8_grid_and_beats_nearest_rounding():
+    model = ptq.fold_batch_norms(_relu_pair_model())
+    images = _images(ptq.MIN_IMAGES, (8, 8, 3))
+    before = {layer.name: layer.get_weights()[0] for layer in model.layers if layer.weights}
+    report = ptq.adaround(model, images, per_tensor=False, seconds_per_layer=2,
+                          max_iterations=300)
+    assert list(report["layers"]) == ["conv", "depthwise", "pointwise"] and not report["skipped"]
+    for name, row in report["layers"].items():
+        layer = model.get_layer(name)
+        kernel = layer.get_weights()[0]
+        np.testing.assert_allclose(ptq.quantized_kernel(layer, kernel), kernel, atol=1e-7)
+        scale = np.abs(before[name]).max(axis=(0, 1) if name == "depthwise" else (0, 1, 2))
+        assert np.allclose(np.abs(kernel).max(axis=(0, 1) if name == "depthwise"
+                                              else (0, 1, 2)), scale)  # same grid as TFLite's
+        assert row["output_mse_adaround"] <= row["output_mse_nearest"], (name, row)
+        assert 50 <= row["iterations"] <= 300
+
+
+def test_adaround_refuses_too_few_images_and_skips_grouped_convolutions():
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(8, 3, groups=2, name="grouped")(inputs)
+    x = keras.layers.Conv2D(4, 1, name="pointwise")(x)
+    model = keras.Model(inputs, x)
+    with pytest.raises(UserError, match=f"at least {ptq.MIN_IMAGES} calibration images, got 8"):
+        ptq.prepare(model, "adaround", _images(8, (8, 8, 4)))
+    report = ptq.adaround(model, _images(ptq.MIN_IMAGES, (8, 8, 4)), seconds_per_layer=0.5,
+                          max_iterations=60)
+    assert report["skipped"] == {"grouped": "grouped convolution"}
+    assert list(report["layers"]) == ["pointwise"]
+
+
+def test_prepare_reports_each_steps_per_layer_error(mobilenet_v2):
+    images = _images(64)
+    model, report = ptq.prepare(mobilenet_v2, "bias_correction,cle", images, per_tensor=True)
+    errors = report["layer_errors"]
+    assert list(errors) == ["folded", "cle", "bias_correction"]
+    assert set(errors["folded"]) == set(errors["cle"]) and "block1_dw" in errors["cle"]
+    # Per tensor, equalized kernels round with less error; bias correction removes the mean
+    # of what is left.
+    assert sum(errors["cle"].values()) < sum(errors["folded"].values())
+    assert sum(errors["bias_correction"].values()) < 0.5 * sum(errors["cle"].values())

@@ -68,8 +68,8 @@ class ExportConfig(Config):
         (the final softmax left to the app) or "probabilities". Defaults to None: float
         logits in int8 where the softmax can be split off, else probabilities
         (`convert.scores`).
-      ptq: int8 only: PTQ steps by name, comma-separated ("cle", "bias_correction"; see
-        `compression.ptq`). Defaults to None (none).
+      ptq: int8 only: PTQ steps by name, comma-separated ("cle", "adaround",
+        "bias_correction"; see `compression.ptq`). Defaults to None (none).
       per_tensor: int8 only: one weight scale per tensor. Defaults to False.
       seed: shuffling seed for the representative set. Defaults to 0.
     """

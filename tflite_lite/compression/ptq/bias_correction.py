@@ -1,4 +1,4 @@
-"""Empirical bias correction (Nagel et al. 2019, section 4.2), and TFLite's int8 weight grid.
+"""Empirical bias correction (Nagel et al. 2019, section 4.2).
 
 Rounding a kernel to int8 shifts the mean of each output channel by E[(W_q - W) x]. A
 convolution is linear, so that shift is the quantization error ΔW = W_q - W applied to the mean
@@ -11,23 +11,10 @@ activations on the calibration images.
 import numpy as np
 
 from tflite_lite._keras import keras, tf
-from tflite_lite.compression.ptq.folding import is_linear_layer
+from tflite_lite.compression.ptq.folding import is_linear_layer, linear_map
+from tflite_lite.compression.ptq.grid import quantized_kernel
 
 _BATCH = 64
-
-
-def quantized_kernel(layer, kernel, per_tensor=False):
-    """`kernel` of `layer` rounded to the grid TFLite's converter gives it: symmetric int8 in
-    [-127, 127], one scale per output channel (per tensor with `per_tensor`), scale =
-    max |w| / 127."""
-    if per_tensor:
-        ranges = np.abs(kernel).max()
-    elif isinstance(layer, keras.layers.DepthwiseConv2D):
-        ranges = np.abs(kernel).max(axis=(0, 1), keepdims=True)
-    else:
-        ranges = np.abs(kernel).max(axis=tuple(range(kernel.ndim - 1)), keepdims=True)
-    scale = np.where(ranges > 0, ranges / 127.0, 1.0)
-    return (np.clip(np.round(kernel / scale), -127, 127) * scale).astype(kernel.dtype)
 
 
 def mean_layer_inputs(model, images, names):
@@ -71,15 +58,5 @@ def correct_bias(model, images, per_tensor=False):
 def _mean_response(layer, kernel, mean_input):
     """Per output channel: `layer`'s linear response (no bias) to `mean_input` with `kernel`,
     averaged over output positions."""
-    x = tf.constant(mean_input[None])
-    config = layer.get_config()
-    if isinstance(layer, keras.layers.Dense):
-        return (mean_input @ kernel).reshape(-1, kernel.shape[-1]).mean(axis=0)
-    strides, dilations = config["strides"], config["dilation_rate"]
-    padding = config["padding"].upper()
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
-        out = tf.nn.depthwise_conv2d(x, kernel, strides=(1, *strides, 1), padding=padding,
-                                     dilations=dilations)
-    else:
-        out = tf.nn.conv2d(x, kernel, strides=strides, padding=padding, dilations=dilations)
-    return out.numpy().reshape(-1, out.shape[-1]).mean(axis=0)
+    out = linear_map(layer)(tf.constant(mean_input[None]), tf.constant(kernel)).numpy()
+    return out.reshape(-1, out.shape[-1]).mean(axis=0)

@@ -9,7 +9,7 @@ pre-activation output of every layer it changes.
 import numpy as np
 
 from tflite_lite._graph import clone_layer, consumers, model_nodes, rebuild
-from tflite_lite._keras import keras
+from tflite_lite._keras import keras, tf
 
 LINEAR_LAYERS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
 _SPLIT_ACTIVATIONS = {"relu": None, "relu6": 6.0}
@@ -25,6 +25,19 @@ def scale_output_channels(layer, kernel, gain):
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         return kernel * np.reshape(gain, kernel.shape[2:])
     return kernel * gain
+
+
+def linear_map(layer):
+    """`f(inputs, kernel)`: what `layer` computes before its bias, with another kernel."""
+    if isinstance(layer, keras.layers.Dense):
+        return lambda x, w: tf.tensordot(x, w, axes=1)
+    config = layer.get_config()
+    strides, dilations = config["strides"], config["dilation_rate"]
+    padding = config["padding"].upper()
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return lambda x, w: tf.nn.depthwise_conv2d(x, w, (1, *strides, 1), padding,
+                                                   dilations=dilations)
+    return lambda x, w: tf.nn.conv2d(x, w, strides, padding, dilations=dilations)
 
 
 def fold_batch_norms(model):

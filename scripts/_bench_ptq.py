@@ -1,0 +1,64 @@
+"""PTQ benchmark: each trained run exported to int8 with each combination of PTQ steps (and
+per-tensor weights), accuracy and agreement with the float model measured on the test set.
+
+`scripts/bench_ptq.py` runs it, prints the table and writes the JSON.
+"""
+
+import dataclasses
+import os
+import time
+
+from tflite_lite.convert.export_files import ExportConfig, export_model
+from tflite_lite.run_record import RunRecord
+
+# (label, steps, per_tensor): plain PTQ, each step alone, all steps; per-tensor without and
+# with CLE.
+VARIANTS = (("plain", "", False), ("cle", "cle", False),
+            ("bias_correction", "bias_correction", False), ("adaround", "adaround", False),
+            ("cle+bias_correction", "cle,bias_correction", False),
+            ("all", "cle,adaround,bias_correction", False),
+            ("per_tensor", "", True), ("per_tensor+cle", "cle", True),
+            ("per_tensor+all", "cle,adaround,bias_correction", True))
+COLUMNS = (
+    ("model", "model", "s"), ("variant", "PTQ", "s"), ("keras_accuracy", "float acc", ".4f"),
+    ("int8_accuracy", "int8 acc", ".4f"), ("gap_pp", "gap pp", "+.2f"),
+    ("agreement", "agree", ".4f"), ("disagreements", "disagree", "d"),
+    ("tied_disagreements", "ties", "d"), ("seconds", "export s", ".1f"),
+    ("ptq_seconds", "steps s", ".1f"),
+)
+
+
+def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
+                  representative_examples=256):
+    """One row per run and variant (see `COLUMNS`): int8 accuracy, the gap to the float
+    model, top-1 agreement with it, and the export's wall time (steps, calibration,
+    conversion; evaluation excluded)."""
+    rows = []
+    for run_dir in runs:
+        model = RunRecord.load(run_dir, required=True)["model"]
+        for label, steps, per_tensor in variants:
+            output = os.path.join(output_dir, os.path.basename(os.path.normpath(run_dir)),
+                                  label, "model_int8.tflite")
+            config = ExportConfig(model_path=os.path.join(run_dir, "model.keras"),
+                                  output=output, evaluate=True, ptq=steps or None,
+                                  per_tensor=per_tensor, max_eval_examples=max_eval_examples,
+                                  representative_examples=representative_examples)
+            # The export alone, timed (what a user waits for), then again with evaluation.
+            started = time.perf_counter()
+            export_model(dataclasses.replace(config, evaluate=False))
+            export_seconds = time.perf_counter() - started
+            contract = export_model(config)
+            evaluation = contract["evaluation"]
+            rows.append({
+                "model": model, "variant": label,
+                "keras_accuracy": evaluation["keras_accuracy"],
+                "int8_accuracy": evaluation["tflite_accuracy"],
+                "gap_pp": 100 * (evaluation["tflite_accuracy"] - evaluation["keras_accuracy"]),
+                "agreement": evaluation["agreement"],
+                "disagreements": evaluation["disagreements"],
+                "tied_disagreements": evaluation["tied_disagreements"],
+                "seconds": export_seconds,
+                "ptq_seconds": sum((contract["ptq"] or {}).get("seconds", {}).values()),
+                "ptq": contract["ptq"], "file": output,
+            })
+    return rows
