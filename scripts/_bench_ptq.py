@@ -9,6 +9,7 @@ import os
 import time
 
 from tflite_lite.convert.export_files import ExportConfig, export_model
+from tflite_lite.report import plot_ptq_errors
 from tflite_lite.run_record import RunRecord
 
 # (label, steps, per_tensor): plain PTQ, each step alone, all steps; per-tensor without and
@@ -61,4 +62,9 @@ def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
                 "ptq_seconds": sum((contract["ptq"] or {}).get("seconds", {}).values()),
                 "ptq": contract["ptq"], "file": output,
             })
+        plotted = next((row for row in reversed(rows) if row["model"] == model and row["ptq"]),
+                       None)
+        if plotted:
+            plot_ptq_errors(plotted["ptq"], os.path.join(os.path.dirname(os.path.dirname(
+                plotted["file"])), "layer_errors.png"), f"{model}: {plotted['variant']}")
     return rows

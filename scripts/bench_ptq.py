@@ -18,7 +18,7 @@ from tflite_lite.errors import UserError
 from tflite_lite.report import format_table
 from tflite_lite_scripts import _bench_ptq as bench
 
-_RUNS = flags.DEFINE_list("runs", [], "Trained float run folders (model.keras and run.json).",
+_RUNS = flags.DEFINE_list("runs", None, "Trained float run folders (model.keras and run.json).",
                           required=True)
 _VARIANTS = flags.DEFINE_list("variants", [label for label, _, _ in bench.VARIANTS],
                               "Variants to run (default: all).")

@@ -30,7 +30,7 @@ from tflite_lite.convert import MODES, ExportConfig, export_model
 from tflite_lite.convert.export_files import export_logits_twin
 from tflite_lite.convert.mixed_precision import PLAN_COLUMNS
 from tflite_lite.convert.scores import SCORES
-from tflite_lite.report import format_table
+from tflite_lite.report import format_table, plot_ptq_errors
 
 _D = ExportConfig
 
@@ -115,8 +115,10 @@ def main(argv):
               f", {weights['sparse_tensors']} tensors in sparse format")
     if contract["ptq"]:
         seconds = contract["ptq"]["seconds"]
+        plot = plot_ptq_errors(contract["ptq"], config.output.replace(".tflite", "_ptq.png"))
         print("PTQ steps: " + ", ".join(f"{step} {seconds[step]:.1f} s"
-                                        for step in contract["ptq"]["steps"]))
+                                        for step in contract["ptq"]["steps"])
+              + f"; per-layer int8 error after each step: {plot}")
     if contract["float_ops"]:
         print(f"float ops kept: {len(contract['float_ops'])}")
     evaluation = contract["evaluation"]

@@ -1,9 +1,12 @@
 """Post-training quantization steps: batch-norm folding, cross-layer equalization, bias
 correction, per-tensor weights, and their place in the int8 export."""
 
+import json
+
 import numpy as np
 import pytest
 
+from conftest import assert_one_line_error, run_main
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model
 from tflite_lite.compression import ptq
@@ -202,3 +205,36 @@ def test_prepare_reports_each_steps_per_layer_error(mobilenet_v2):
     # of what is left.
     assert sum(errors["cle"].values()) < sum(errors["folded"].values())
     assert sum(errors["bias_correction"].values()) < 0.5 * sum(errors["cle"].values())
+
+
+@pytest.mark.slow
+def test_export_script_runs_every_step_and_plots_the_report(trained_run, tmp_path):
+    output = tmp_path / "model_int8.tflite"
+    result = run_main("export", "--model", str(trained_run / "model.keras"), "--output",
+                      str(output), "--ptq", "cle,adaround,bias_correction", "--evaluate",
+                      "--max_eval_examples", "300", "--representative_examples", "64")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PTQ steps: cle" in result.stdout and (tmp_path / "model_int8_ptq.png").stat().st_size
+    contract = json.loads((tmp_path / "model_int8.json").read_text())
+    assert contract["ptq"]["steps"] == ["cle", "adaround", "bias_correction"]
+    assert list(contract["ptq"]["layer_errors"]) == ["folded", "cle", "adaround",
+                                                     "bias_correction"]
+    rounded = contract["ptq"]["adaround"]["layers"]
+    assert len(rounded) > 30 and all(row["output_mse_adaround"] <= row["output_mse_nearest"]
+                                     for row in rounded.values())
+    assert contract["evaluation"]["agreement"] >= 0.9 and contract["float_ops"] == []
+
+
+@pytest.mark.slow
+def test_bench_ptq_prints_its_table_and_writes_json(trained_run, tmp_path):
+    result = run_main("bench_ptq", "--runs", str(trained_run), "--variants",
+                      "plain,per_tensor+cle", "--max_eval_examples", "200", "--output_dir",
+                      str(tmp_path / "out"), "--json", str(tmp_path / "ptq.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((tmp_path / "ptq.json").read_text())["rows"]
+    assert [row["variant"] for row in rows] == ["plain", "per_tensor+cle"]
+    assert all(0 < row["agreement"] <= 1 and row["seconds"] > 0 for row in rows)
+    assert "per_tensor+cle" in result.stdout
+    assert (tmp_path / "out" / "trained_run" / "layer_errors.png").exists()
+    bad = run_main("bench_ptq", "--runs", str(trained_run), "--variants", "plain,fastest")
+    assert_one_line_error(bad, "unknown variant(s) fastest")

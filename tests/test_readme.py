@@ -97,6 +97,11 @@ NOT_RUN = {
         "tests/test_scores.py runs it on a copy of a zoo model",
     "python scripts/bench_scores.py --runs DIR1,DIR2 --released models/*/model_int8.tflite":
         "a benchmark",
+    "python scripts/export.py --model DIR/model.keras --ptq cle,adaround,bias_correction "
+    "--per_tensor --evaluate": _IN_PROCESS.format("tests/test_ptq.py (every step, and "
+                                                  "per-tensor weights)"),
+    "python scripts/bench_ptq.py --runs DIR1,DIR2":
+        "a benchmark; tests/test_ptq.py runs it on the session's trained run",
     "python scripts/bench_camera.py --count 100":
         "a benchmark of minutes; tests/test_golden.py runs its study on a few frames",
     "python scripts/bench_compression.py --float_run runs/bench_train/mobilenet_v2_035 "

@@ -1,4 +1,8 @@
-"""Plain-text tables of measured figures."""
+"""Plain-text tables of measured figures, and the PTQ report's plot."""
+
+import os
+
+from tflite_lite import _io
 
 
 def format_table(rows, columns):
@@ -81,3 +85,32 @@ def summarize_run(run_dir, benchmark_json="benchmark.json"):
                      "p50_ms": measured.get("p50_ms"),
                      "ratio_to_baseline": measured.get("ratio_to_baseline")})
     return rows, format_table(rows, RUN_SUMMARY_COLUMNS)
+
+
+def plot_ptq_errors(ptq_report, path, title=None):
+    """Writes `path` (a PNG): each linear layer's relative int8 output error, in graph order
+    and on a log scale, once per stage of a PTQ report (`compression.ptq.prepare`: "folded",
+    then after each step). Returns `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    stages = ptq_report["layer_errors"]
+    names = list(stages["folded"])
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.12 * len(names)), 4))
+    for stage, errors in stages.items():
+        axes.plot(range(len(names)), [max(errors.get(n, 0.0), 1e-12) for n in names],
+                  marker=".", linewidth=1, label=stage)
+    axes.set_yscale("log")
+    axes.set_xticks(range(len(names)), names, rotation=90, fontsize=5)
+    axes.set(ylabel="int8 output error / output energy",
+             title=title or "PTQ: per-layer int8 error after each step")
+    axes.legend(fontsize=7)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with _io.atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=110)
+    plt.close(figure)
+    return path
