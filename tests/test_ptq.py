@@ -78,6 +78,15 @@ def test_equalization_keeps_a_relu_network_and_evens_its_channel_ranges():
     assert spread("depthwise", model) > 100 and spread("depthwise", equalized) < 30
 
 
+def test_equalization_leaves_pairs_joined_by_other_activations():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, activation="swish", name="swish_conv")(inputs)
+    x = keras.layers.Conv2D(4, 1, name="after_swish")(x)
+    x = keras.layers.Activation("sigmoid", name="sigmoid")(x)
+    x = keras.layers.Conv2D(4, 1, name="after_sigmoid")(x)
+    assert ptq.find_pairs(keras.Model(inputs, x)) == []
+
+
 def test_equalization_turns_relu6_between_pairs_into_relu_and_says_so(mobilenet_v2):
     equalized, report = ptq.equalize(mobilenet_v2)
     assert ["block1_dw", "block1_project"] in report["pairs"]

@@ -69,13 +69,15 @@ def equalize(model):
 
 
 def find_pairs(model):
-    """(A, activation or None, B) layer names: linear convolutions where A's output reaches
-    only B, directly or through one ReLU / ReLU6, and B is a Conv2D or DepthwiseConv2D."""
+    """(A, activation or None, B) layer names: convolutions where A (with no fused activation)
+    reaches only B, directly or through one ReLU / ReLU6, and B is a Conv2D or
+    DepthwiseConv2D."""
     readers = consumers(model)
     pairs = []
     for layer, node in model_nodes(model):
-        if not (is_linear_layer(layer) and not isinstance(layer, keras.layers.Dense)):
-            continue
+        if not (is_linear_layer(layer) and not isinstance(layer, keras.layers.Dense)
+                and layer.get_config()["activation"] == "linear"):
+            continue  # a fused activation other than ReLU would not commute with the scales
         activation, (reader, node) = None, _only_reader(readers, node)
         if reader is not None and _is_relu(reader):
             activation, (reader, node) = reader.name, _only_reader(readers, node)
