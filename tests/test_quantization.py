@@ -66,14 +66,19 @@ def test_qat_model_saves_and_loads_exactly(name, tmp_path):
     assert len(loaded.trainable_weights) == len(qat.trainable_weights)
 
 
-def test_qat_hard_swish_needs_no_calibration():
-    """Every tensor of a QAT hard swish gets its int8 range from QAT: two different calibration
-    sets give the same flatbuffer (the split form's product x * relu6(x + 3) took its range
-    from them), and the graph has no HARD_SWISH kernel, which XNNPACK lacks in int8."""
-    from tflite_lite.architectures._layers import HardSwish
+def test_qat_hard_swish_and_squeeze_excite_need_no_calibration():
+    """Every tensor of a QAT hard swish and of a squeeze-excite gate (hard sigmoid) gets its
+    int8 range from QAT: two different calibration sets give the same flatbuffer (the split
+    form's product x * relu6(x + 3) and the hard sigmoid's relu6(x + 3) took their ranges from
+    them), and the graph has no HARD_SWISH kernel, which XNNPACK lacks in int8."""
+    from tflite_lite.architectures._layers import HardSigmoid, HardSwish
 
     inputs = keras.Input((8, 8, 3))
     x = HardSwish(name="swish")(keras.layers.Conv2D(8, 3, padding="same", name="conv")(inputs))
+    gate = keras.layers.GlobalAveragePooling2D(keepdims=True, name="se_pool")(x)
+    gate = keras.layers.Conv2D(4, 1, activation="relu", name="se_reduce")(gate)
+    gate = HardSigmoid(name="se_gate")(keras.layers.Conv2D(8, 1, name="se_expand")(gate))
+    x = keras.layers.Multiply(name="se_scale")([x, gate])
     x = keras.layers.Conv2D(8, 1, name="project")(x)
     outputs = keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(x))
     qat = quantize_model(keras.Model(inputs, outputs))
@@ -84,7 +89,8 @@ def test_qat_hard_swish_needs_no_calibration():
                                    .astype(np.float32)) for scale in (0.5, 4.0))
     assert first == second
     ops = describe(first)["op_counts"]
-    assert "HARD_SWISH" not in ops and ops["MUL"] == 2 and float_ops(describe(first)) == []
+    assert "HARD_SWISH" not in ops and float_ops(describe(first)) == []
+    assert ops["MUL"] == 4  # hard swish: by 1/6 and by x; hard sigmoid: by 1/6; the SE scale
 
 
 @pytest.mark.parametrize("method,bits,levels", [("uniform", 4, 15), ("uniform", 2, 3),

@@ -40,8 +40,13 @@ def hard_swish_form(form):
 class HardSigmoid(keras.layers.Layer):
     """relu6(x + 3) / 6: a piecewise-linear sigmoid (Howard et al. 2019)."""
 
+    quantize_gate = False  # QAT sets it (`compression.qat`): relu6(x + 3) fake-quantized
+
     def call(self, inputs):
-        return tf.nn.relu6(inputs + 3.0) * (1.0 / 6.0)
+        gate = tf.nn.relu6(inputs + 3.0)
+        if self.quantize_gate:  # the int8 graph holds it: its range from QAT, not calibration
+            gate = tf.quantization.fake_quant_with_min_max_args(gate, 0.0, 6.0)
+        return gate * (1.0 / 6.0)
 
     def compute_output_shape(self, input_shape):
         return input_shape

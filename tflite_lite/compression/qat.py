@@ -35,22 +35,26 @@ _OPAQUE_TYPES = ("Lambda", "TFOpLambda", "SlicingOpLambda")
 PRESERVE = (None, "sparsity", "clusters")
 # Layers outside tfmot's 8-bit registry that the builders use, quantized at their output
 # (MobileNet V3's hard swish and hard sigmoid, squeeze-excite's channel gating); hard swish
-# also at its gate (`HardSwishQuantizeConfig`).
+# and hard sigmoid also at their gate (`GateQuantizeConfig`).
 OUTPUT_QUANTIZED_LAYERS = (_layers.HardSwish, _layers.HardSigmoid, keras.layers.Multiply)
 _OutputQuantizeConfig = default_8bit_quantize_configs.Default8BitOutputQuantizeConfig
 _UNSUPPORTED_MESSAGE = re.compile(r"Layer (\S+?):<class '[\w.]*?(\w+)'> is not supported")
 
 
-class HardSwishQuantizeConfig(_OutputQuantizeConfig):
-    """The output quantizer, and the hard swish in its quantized form: x * (relu6(x + 3) / 6)
-    with the gate fake-quantized on [0, 6] and on [0, 1] (`_layers.HardSwish`). Each tensor
-    the int8 graph holds (ADD with RELU6, MUL by 1/6, MUL) then has a range that QAT trained
-    with; the split form's product x * relu6(x + 3) took its range from calibration, and the
-    int8 model's agreement moved with the calibration images."""
+class GateQuantizeConfig(_OutputQuantizeConfig):
+    """The output quantizer, and the gate relu6(x + 3) inside a hard swish or hard sigmoid
+    fake-quantized on [0, 6] (hard swish's also on [0, 1] after the 1/6; see
+    `_layers.HardSwish`). The int8 graph holds these tensors (ADD with RELU6, MUL by 1/6) as
+    tensors of their own: without the fake-quantization their ranges came from calibration,
+    and the int8 model's agreement moved with the calibration images."""
 
     def get_weights_and_quantizers(self, layer):
-        layer.quantize_gate = True  # read by HardSwish.call; set whenever a wrapper builds
+        layer.quantize_gate = True  # read by the layer's call; set whenever a wrapper builds
         return []
+
+
+class HardSwishQuantizeConfig(GateQuantizeConfig):
+    """`GateQuantizeConfig` under the name QAT `.keras` files saved before it carry."""
 
 
 @dataclasses.dataclass
@@ -167,8 +171,8 @@ def annotate_model(model):
     annotate = tfmot.quantization.keras.quantize_annotate_layer
 
     def wrap(layer):
-        if isinstance(layer, _layers.HardSwish):
-            return annotate(layer, HardSwishQuantizeConfig())
+        if isinstance(layer, (_layers.HardSwish, _layers.HardSigmoid)):
+            return annotate(layer, GateQuantizeConfig())
         if isinstance(layer, OUTPUT_QUANTIZED_LAYERS):
             return annotate(layer, _OutputQuantizeConfig())
         return annotate(layer)
@@ -209,6 +213,7 @@ def quantize_scope():
             "LowBitWeightQuantizer": low_bit.LowBitWeightQuantizer,
             "LowBitWeightsQuantizeConfig": low_bit.LowBitWeightsQuantizeConfig,
             "Default8BitOutputQuantizeConfig": _OutputQuantizeConfig,
+            "GateQuantizeConfig": GateQuantizeConfig,
             "HardSwishQuantizeConfig": HardSwishQuantizeConfig, **_layers.CUSTOM_OBJECTS}
     with tfmot.quantization.keras.quantize_scope(), keras.utils.custom_object_scope(ours):
         yield
