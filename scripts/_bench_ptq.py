@@ -4,11 +4,12 @@ per-tensor weights), accuracy and agreement with the float model measured on the
 `scripts/bench_ptq.py` runs it, prints the table and writes the JSON.
 """
 
-import dataclasses
 import os
 import time
 
+from tflite_lite.convert.api import evaluate, load_keras_model
 from tflite_lite.convert.export_files import ExportConfig, export_model
+from tflite_lite.data import load_dataset
 from tflite_lite.report import plot_ptq_errors
 from tflite_lite.run_record import RunRecord
 
@@ -33,38 +34,40 @@ def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
                   representative_examples=256):
     """One row per run and variant (see `COLUMNS`): int8 accuracy, the gap to the float
     model, top-1 agreement with it, and the export's wall time (steps, calibration,
-    conversion; evaluation excluded)."""
+    conversion; evaluation excluded). Writes each run's `layer_errors.png` (the last variant
+    with steps)."""
     rows = []
     for run_dir in runs:
-        model = RunRecord.load(run_dir, required=True)["model"]
+        record = RunRecord.load(run_dir, required=True)
+        model_path = os.path.join(run_dir, "model.keras")
+        keras_model = load_keras_model(model_path)
+        pre = record.preprocessing
+        test = load_dataset(record.dataset, input_shape=pre.input_shape, mean=pre.mean,
+                            std=pre.std, max_eval_examples=max_eval_examples)
+        folder = os.path.join(output_dir, os.path.basename(os.path.normpath(run_dir)))
         for label, steps, per_tensor in variants:
-            output = os.path.join(output_dir, os.path.basename(os.path.normpath(run_dir)),
-                                  label, "model_int8.tflite")
-            config = ExportConfig(model_path=os.path.join(run_dir, "model.keras"),
-                                  output=output, evaluate=True, ptq=steps or None,
-                                  per_tensor=per_tensor, max_eval_examples=max_eval_examples,
-                                  representative_examples=representative_examples)
-            # The export alone, timed (what a user waits for), then again with evaluation.
+            output = os.path.join(folder, label, "model_int8.tflite")
             started = time.perf_counter()
-            export_model(dataclasses.replace(config, evaluate=False))
-            export_seconds = time.perf_counter() - started
-            contract = export_model(config)
-            evaluation = contract["evaluation"]
+            contract = export_model(ExportConfig(
+                model_path=model_path, output=output, ptq=steps or None, per_tensor=per_tensor,
+                representative_examples=representative_examples))
+            seconds = time.perf_counter() - started
+            evaluation = evaluate(output, test, keras_model)
             rows.append({
-                "model": model, "variant": label,
+                "model": record.model, "variant": label,
                 "keras_accuracy": evaluation["keras_accuracy"],
                 "int8_accuracy": evaluation["tflite_accuracy"],
                 "gap_pp": 100 * (evaluation["tflite_accuracy"] - evaluation["keras_accuracy"]),
                 "agreement": evaluation["agreement"],
                 "disagreements": evaluation["disagreements"],
                 "tied_disagreements": evaluation["tied_disagreements"],
-                "seconds": export_seconds,
+                "test_images": evaluation["num_examples"], "seconds": seconds,
                 "ptq_seconds": sum((contract["ptq"] or {}).get("seconds", {}).values()),
                 "ptq": contract["ptq"], "file": output,
             })
-        plotted = next((row for row in reversed(rows) if row["model"] == model and row["ptq"]),
-                       None)
+        plotted = next((row for row in reversed(rows) if row["model"] == record.model
+                        and row["ptq"]), None)
         if plotted:
-            plot_ptq_errors(plotted["ptq"], os.path.join(os.path.dirname(os.path.dirname(
-                plotted["file"])), "layer_errors.png"), f"{model}: {plotted['variant']}")
+            plot_ptq_errors(plotted["ptq"], os.path.join(folder, "layer_errors.png"),
+                            f"{record.model}: {plotted['variant']}")
     return rows
