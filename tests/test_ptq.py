@@ -148,13 +148,14 @@ def test_bad_ptq_choices_are_one_line_errors(kwargs, fragment, tmp_path):
     assert "\n" not in str(raised.value)
 
 
-def test_ptq_steps_refuse_a_qat_model(mobilenet_v2):
+def test_ptq_steps_refuse_a_qat_model():
     from tflite_lite.compression import quantize_model
 
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    qat = quantize_model(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)))
     with pytest.raises(UserError, match="already QAT-trained"):
-        export(quantize_model(create_model("squeezenet_1_1", input_shape=(32, 32, 1),
-                                           num_classes=10)),
-               calibration=_images(8), ptq="cle")
+        export(qat, calibration=_images(8, (8, 8, 3)), ptq="cle")
 
 
 def test_export_with_steps_and_per_tensor_weights(trained_run, tmp_path):
