@@ -26,7 +26,7 @@ COLUMNS = (
     ("int8_accuracy", "int8 acc", ".4f"), ("gap_pp", "gap pp", "+.2f"),
     ("agreement", "agree", ".4f"), ("disagreements", "disagree", "d"),
     ("tied_disagreements", "ties", "d"), ("seconds", "export s", ".1f"),
-    ("ptq_seconds", "steps s", ".1f"),
+    ("ptq_seconds", "steps s", ".1f"), ("float_agreement", "float after steps agree", ".4f"),
 )
 
 
@@ -63,6 +63,7 @@ def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
                 "tied_disagreements": evaluation["tied_disagreements"],
                 "test_images": evaluation["num_examples"], "seconds": seconds,
                 "ptq_seconds": sum((contract["ptq"] or {}).get("seconds", {}).values()),
+                "float_agreement": (contract["ptq"] or {}).get("float_top1_agreement"),
                 "ptq": contract["ptq"], "file": output,
             })
         plotted = next((row for row in reversed(rows) if row["model"] == record.model

@@ -215,6 +215,7 @@ def test_prepare_reports_each_steps_per_layer_error(mobilenet_v2):
     # of what is left.
     assert sum(errors["cle"].values()) < sum(errors["folded"].values())
     assert sum(errors["bias_correction"].values()) < 0.5 * sum(errors["cle"].values())
+    assert 0 < report["float_top1_agreement"] <= 1
 
 
 @pytest.mark.slow

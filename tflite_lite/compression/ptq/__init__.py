@@ -17,6 +17,8 @@ Works on tf_keras (Keras 2) functional models.
 
 import time
 
+import numpy as np
+
 from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.compression.ptq.adaround import MIN_IMAGES, adaround, check_calibration
 from tflite_lite.compression.ptq.bias_correction import correct_bias
@@ -71,8 +73,9 @@ def prepare(model, steps, images, per_tensor=False, adaround_seconds_per_layer=1
 
     Returns:
       (model, report): a new model (or `model` itself for no step), and a dict with `steps`,
-      `seconds` per step, what each step did, and `layer_errors` ({"folded": ..., step: ...},
-      each {layer: relative int8 output error}).
+      `seconds` per step, what each step did, `layer_errors` ({"folded": ..., step: ...},
+      each {layer: relative int8 output error}) and `float_top1_agreement` (the prepared
+      float model's top-1 class against the original's on `images`).
 
     Raises:
       UserError: a Keras 3 model, an unknown step, or too few images for AdaRound.
@@ -85,7 +88,7 @@ def prepare(model, steps, images, per_tensor=False, adaround_seconds_per_layer=1
     require_tf_keras(model, "PTQ steps")
     if "adaround" in steps:
         check_calibration(images)
-    probe_images = images[:_ERROR_IMAGES]
+    probe_images, original = images[:_ERROR_IMAGES], model
     started = time.perf_counter()
     model = fold_batch_norms(model)
     report["seconds"]["fold_batch_norms"] = time.perf_counter() - started
@@ -108,4 +111,13 @@ def prepare(model, steps, images, per_tensor=False, adaround_seconds_per_layer=1
         report["seconds"][step] = time.perf_counter() - started
         report["layer_errors"][step] = rounding_errors(reference, model, probe_images,
                                                        per_tensor)
+    # What the steps changed in float (CLE's ReLU6 → ReLU): top-1 agreement of the prepared
+    # float model with the original on the calibration images.
+    report["float_top1_agreement"] = float(np.mean(
+        _top1(original, images) == _top1(model, images)))
     return model, report
+
+
+def _top1(model, images, batch_size=64):
+    return np.concatenate([np.argmax(model(images[i:i + batch_size], training=False), -1)
+                           for i in range(0, len(images), batch_size)])
