@@ -126,6 +126,24 @@ def test_fingerprints_follow_the_settings_downstream(tmp_path):
     assert [n for n in before if more_runs[n] != before[n]] == ["benchmark"]
 
 
+def test_recipe_ptq_steps_go_to_the_int8_exports_of_float_models(tmp_path):
+    recipe = Recipe.from_config(_with(DISTILLED, export__ptq="cle,bias_correction",
+                                      export__per_tensor=True))
+    stages = {s.name: s for s in plan(recipe, str(tmp_path))}
+    jobs = {(job["stage"], job["mode"]): job for job in stages["export"].settings["exports"]}
+    assert jobs[("student", "int8")]["ptq"] == "cle,bias_correction"
+    assert "ptq" not in jobs[("qat", "int8")] and jobs[("qat", "int8")]["per_tensor"]
+    assert "ptq" not in jobs[("student", "float32")]
+    plain = {s.name: s for s in plan(Recipe.from_config(DISTILLED), str(tmp_path))}["export"]
+    # Recipes without the options keep their export jobs, and so their fingerprints.
+    assert not any({"ptq", "per_tensor"} & set(job) for job in plain.settings["exports"])
+    assert plain.fingerprint != stages["export"].fingerprint
+    with pytest.raises(UserError, match="unknown PTQ step 'clee'"):
+        Recipe.from_config(_with(TINY, export__ptq="clee"))
+    with pytest.raises(UserError, match="export.per_tensor must be true or false"):
+        Recipe.from_config(_with(TINY, export__per_tensor="yes"))
+
+
 CAMERA = _with(TINY, dataset__augment=["flip", "translate", "polarity", "background", "contrast",
                                         "blur", "noise", "rotate", "scale"],
                dataset__nothing_fraction=0.2)

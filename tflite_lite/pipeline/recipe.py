@@ -10,7 +10,8 @@
       "distillation": {"temperature": 4.0, "alpha": 0.5},
       "pruning": {"final_sparsity": 0.5, "epochs": 2},
       "qat": {"epochs": 1, "learning_rate": 0.0002},
-      "export": {"modes": ["float32", "int8"], "evaluate": true},
+      "export": {"modes": ["float32", "int8"], "evaluate": true},  # "ptq": "cle,adaround",
+                                                 # "per_tensor": true
       "benchmark": {"threads": [1], "num_runs": 200},
       "presets": {"short": {"student": {"epochs": 2}}}
     }
@@ -39,6 +40,7 @@ from tflite_lite import data as data_lib
 from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
 from tflite_lite.augmentation import DEFAULT_AUGMENTATIONS
 from tflite_lite.compression import PRESERVE, WEIGHT_QUANTIZERS, DistillationConfig, PruningConfig
+from tflite_lite.compression import ptq
 from tflite_lite.convert import MODES
 from tflite_lite.errors import UserError
 
@@ -57,7 +59,7 @@ FINETUNE_DEFAULTS = {"epochs": 1, "warmup_epochs": 0.0, "distill": False}
 QAT_KEYS = FINETUNE_KEYS + ("weight_quantizer", "weight_bits")
 PRUNING_KEYS = FINETUNE_KEYS + tuple(f.name for f in dataclasses.fields(PruningConfig))
 EXPORT_DEFAULTS = {"modes": ["float32", "int8"], "evaluate": True, "max_eval_examples": None,
-                   "compare": True}
+                   "compare": True, "ptq": None, "per_tensor": False}
 BENCHMARK_DEFAULTS = {"threads": [1], "num_runs": 200, "warmup_runs": 10}
 SECTIONS = ("name", "description", "dataset", "teacher", "student", "baseline", "distillation",
             "pruning", "qat", "export", "benchmark", "presets")
@@ -201,6 +203,10 @@ class Recipe:
         if not isinstance(modes, list) or not modes or any(m not in MODES for m in modes):
             raise UserError(f"recipe export.modes must be a non-empty list of {', '.join(MODES)},"
                             f" got {modes!r}")
+        ptq.parse_steps(self.export["ptq"])
+        if not isinstance(self.export["per_tensor"], bool):
+            raise UserError(f"recipe export.per_tensor must be true or false, got "
+                            f"{self.export['per_tensor']!r}")
         self._validate_training()
         self._check_teacher_file()
         self._load_teacher_recipe(_parents)

@@ -91,6 +91,18 @@ def _train_inputs(recipe, name):
     return source + (("teacher",) if distills else ())
 
 
+def _int8_options(export, source, mode):
+    """The recipe's PTQ steps (for float models: a QAT model's rounding is trained) and
+    per-tensor weights, for an int8 export; only those set, so that recipes without them keep
+    their stage fingerprints."""
+    options = {}
+    if mode == "int8" and export["ptq"] and source != "qat":
+        options["ptq"] = export["ptq"]
+    if mode == "int8" and export["per_tensor"]:
+        options["per_tensor"] = True
+    return options
+
+
 def plan(recipe, run_dir):
     """The recipe's stages, in order, with their fingerprints."""
     stages = []
@@ -118,7 +130,8 @@ def plan(recipe, run_dir):
                                                                      "model.keras"),
                     output=os.path.join(export_dir, f"{source}_{mode}.tflite"),
                     dataset=recipe.dataset["name"], evaluate=recipe.export["evaluate"],
-                    max_eval_examples=recipe.export["max_eval_examples"])
+                    max_eval_examples=recipe.export["max_eval_examples"],
+                    **_int8_options(recipe.export, source, mode))
                for source, mode in jobs]
     stages.append(Stage("export", "export", export_dir, {"exports": exports},
                         tuple(dict.fromkeys(job[0] for job in jobs))))
