@@ -148,6 +148,19 @@ def test_bad_ptq_choices_are_one_line_errors(kwargs, fragment, tmp_path):
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize("args,fragment", [
+    (["--ptq", "cle,bogus"], "unknown PTQ step 'bogus'"),
+    (["--ptq", "adaround", "--representative_examples", "16"],
+     "AdaRound needs at least 64 calibration images, got 16"),
+    (["--per_tensor", "--mode", "float16"], "per_tensor applies to plain int8 exports")])
+def test_export_script_refuses_bad_ptq_flags_in_one_line(args, fragment, trained_run, tmp_path):
+    output = tmp_path / "out" / "model_int8.tflite"
+    result = run_main("export", "--model", str(trained_run / "model.keras"), "--output",
+                      str(output), *args)
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "out").exists()
+
+
 def test_ptq_steps_refuse_a_qat_model():
     from tflite_lite.compression import quantize_model
 
