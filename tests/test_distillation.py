@@ -156,7 +156,8 @@ def test_cached_targets_are_the_teachers_logits_on_each_image():
     assert seen == 96
 
 
-@pytest.mark.parametrize("wrap", ["qat", "pruning"])
+# QAT in the fast suite; the pruned student (11 s) with the slow tests.
+@pytest.mark.parametrize("wrap", ["qat", pytest.param("pruning", marks=pytest.mark.slow)])
 def test_wrapped_students_train_and_save(wrap, tmp_path):
     data = load_dataset("fashion_mnist", input_shape=(32, 32, 1), batch_size=32,
                         max_train_examples=128, augment=("flip",))

@@ -181,6 +181,7 @@ def test_preprocess_command_runs_the_apps_camera_path(tmp_path):
     assert bad.returncode == 2 and "no such contract file" in bad.stderr
 
 
+@pytest.mark.slow  # a benchmark study (6 s)
 def test_camera_benchmark_study_runs_on_a_few_frames():
     from conftest import REPO
     from tflite_lite_scripts._bench_camera import NOTHING, VARIANTS, benchmark_camera_path

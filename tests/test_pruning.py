@@ -152,6 +152,7 @@ def test_channel_pruning_rebuilds_a_smaller_model_with_the_same_function(name):
     np.testing.assert_allclose(small(images).numpy(), expected, rtol=1e-4, atol=1e-4 * scale)
 
 
+@pytest.mark.slow  # ShuffleNet V1: 600 layers, 10 s
 def test_channel_pruned_shufflenet_v1_deploys_with_native_grouped_convs():
     from tflite_lite.architectures import deploy_form
 

@@ -175,7 +175,7 @@ def test_export_with_steps_and_per_tensor_weights(trained_run, tmp_path):
     output = tmp_path / "model_int8.tflite"
     contract = export_model(ExportConfig(
         model_path=str(trained_run / "model.keras"), output=str(output), evaluate=True,
-        representative_examples=64, max_eval_examples=300, ptq="bias_correction,cle",
+        representative_examples=32, max_eval_examples=200, ptq="bias_correction,cle",
         per_tensor=True))
     assert contract["ptq"]["steps"] == ["cle", "bias_correction"]
     assert set(contract["ptq"]["seconds"]) == {"fold_batch_norms", "cle", "bias_correction"}

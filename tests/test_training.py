@@ -167,6 +167,7 @@ def test_training_step_is_traced_once():
     assert model.train_function.experimental_get_tracing_count() == 1
 
 
+@pytest.mark.slow  # a benchmark (10 s)
 def test_bench_train_prints_table_and_writes_json(tmp_path):
     result = run_main("bench_train", "--models", "squeezenet_1_1,mobilenet_v1_025",
                         "--epochs", "1", "--max_train_examples", "64",
