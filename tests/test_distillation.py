@@ -187,6 +187,7 @@ def test_wrapped_students_train_and_save(wrap, tmp_path):
         np.testing.assert_allclose(reloaded(images), student(images), atol=1e-6)
 
 
+@pytest.mark.slow  # a full training run (11 s); the distilled QAT student trains above
 def test_training_run_with_distillation_records_it(trained_run, tmp_path):
     teacher = str(trained_run / "model.keras")
     record = train(TrainConfig(model="squeezenet_1_1", epochs=1, batch_size=64,

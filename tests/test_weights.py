@@ -176,6 +176,7 @@ def test_keras_archive_without_weights_is_refused(tmp_path):
         create_model("mobilenet_v2_035", input_shape=SHAPE, weights=str(path))
 
 
+@pytest.mark.slow  # two training runs (17 s); loading and mapping are tested above
 def test_training_starts_from_pretrained_weights_frozen_then_fine_tuned(tmp_path):
     from tflite_lite.architectures.weights import load_weights
     from tflite_lite.compression import load_model
