@@ -161,6 +161,17 @@ def test_export_script_refuses_bad_ptq_flags_in_one_line(args, fragment, trained
     assert not (tmp_path / "out").exists()
 
 
+def test_ptq_steps_refuse_a_keras3_model_in_one_line():
+    from tflite_lite._keras import keras3
+
+    k3 = keras3()
+    inputs = k3.Input((8, 8, 3))
+    x = k3.layers.GlobalAveragePooling2D()(k3.layers.Conv2D(4, 3)(inputs))
+    model = k3.Model(inputs, k3.layers.Dense(3)(x))
+    with pytest.raises(UserError, match="each PTQ step needs a tf_keras"):
+        export(model, calibration=_images(8, (8, 8, 3)), ptq="cle")
+
+
 def test_ptq_steps_refuse_a_qat_model():
     from tflite_lite.compression import quantize_model
 

@@ -309,7 +309,8 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
       ptq: int8 only: post-training steps that make the float model easier to round, by name
         (`compression.ptq.PTQ_STEPS`: "cle", "adaround", "bias_correction"), a list or a
         comma-separated string; they run on the calibration images, and the contract's `ptq`
-        records what each did. Evaluation still compares with `model` itself. Defaults to None (no step).
+        records what each did. Evaluation still compares with `model` itself. Defaults to None
+        (no step).
       per_tensor: int8 only: one weight scale per tensor (for NPUs and DSPs that need it)
         instead of one per output channel. Defaults to False.
       verbose: 1 prints the conversion and an evaluation progress bar. Defaults to 0.

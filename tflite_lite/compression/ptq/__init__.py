@@ -85,7 +85,9 @@ def prepare(model, steps, images, per_tensor=False, adaround_seconds_per_layer=1
               "layer_errors": {}}
     if not steps:
         return model, report
-    require_tf_keras(model, "PTQ steps")
+    if not hasattr(model, "layers"):
+        raise UserError("PTQ steps need a Keras model; a SavedModel is converted as it is")
+    require_tf_keras(model, "each PTQ step")
     if "adaround" in steps:
         check_calibration(images)
     probe_images, original = images[:_ERROR_IMAGES], model
