@@ -20,14 +20,21 @@ logits by default: every op int8 but the last layer, in float, so close classes 
 they do in an int8 output; apps apply the softmax (--scores logits: int8 logits; --scores
 probabilities: the int8 softmax). `--model released.tflite --scores float_logits` turns a
 released softmax model into its logits twin (contract, labels and test accuracy included)
-without a new conversion.
+without a new conversion. --target micro exports for TensorFlow Lite Micro (`pip install
+'tflite_lite[micro]'`): int8 with int8 logits, refused with each op named if TFLM lacks one,
+and beside the `.tflite` its C source pair `<stem>_model_data.h` / `.cc` (16-byte aligned array,
+its length, and the tensor arena to reserve as a constant); `--model released.tflite --target
+micro` writes the pair for an int8 `.tflite` you already have.
 """
+
+import os
 
 from absl import flags
 
 from tflite_lite import cli
 from tflite_lite.convert import MODES, ExportConfig, export_model
 from tflite_lite.convert.export_files import export_logits_twin
+from tflite_lite.convert.micro import export_c_source
 from tflite_lite.convert.mixed_precision import PLAN_COLUMNS
 from tflite_lite.convert.scores import SCORES
 from tflite_lite.report import format_table, plot_ptq_errors
@@ -67,12 +74,13 @@ _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test 
 _PTQ = flags.DEFINE_string("ptq", None, "int8: PTQ steps before calibration, comma-separated: "
                            "cle (cross-layer equalization), adaround (adaptive "
                            "rounding), bias_correction.")
+_TARGET = flags.DEFINE_enum("target", None, ["micro"], "micro: for TensorFlow Lite Micro "
+                            "(int8, TFLM's ops, a C source pair beside the .tflite).")
 _PER_TENSOR = flags.DEFINE_bool("per_tensor", False, "int8: one weight scale per tensor (for "
                                 "NPUs / DSPs), not per output channel.")
 
 
 def _default_output(model_path, mode):
-    import os
     return os.path.join(os.path.dirname(model_path) or ".", f"model_{mode}.tflite")
 
 
@@ -88,8 +96,19 @@ def _logits_twin():
           f"{evaluation.get('tflite_top1_ties')} tied")
 
 
+def _micro_source():
+    """`--model X.tflite --target micro`: the C source pair of an int8 `.tflite`."""
+    folder = os.path.dirname(_OUTPUT.value) if _OUTPUT.value else None
+    name = os.path.splitext(os.path.basename(_OUTPUT.value))[0] if _OUTPUT.value else None
+    written = export_c_source(_MODEL.value, folder, name)
+    print(f"{written['files'][1]}: {written['flash_bytes']:,} bytes of flash, tensor arena "
+          f"{written['arena_bytes']:,} bytes; header {written['files'][0]}")
+
+
 def main(argv):
     cli.reject_extra_args(argv)
+    if _MODEL.value.endswith(".tflite") and _TARGET.value == "micro":
+        return _micro_source()
     if _MODEL.value.endswith(".tflite") and _SCORES.value in ("float_logits", "logits"):
         return _logits_twin()
     config = ExportConfig(
@@ -98,7 +117,8 @@ def main(argv):
         representative_examples=_REPRESENTATIVE.value, allow_float_ops=_ALLOW_FLOAT.value,
         keep_float_layers=_KEEP_FLOAT.value, max_eval_examples=_MAX_EVAL.value,
         accuracy_budget_pp=_BUDGET.value, max_float_layers=_MAX_FLOAT_LAYERS.value,
-        sparse=_SPARSE.value, scores=_SCORES.value, ptq=_PTQ.value, per_tensor=_PER_TENSOR.value)
+        sparse=_SPARSE.value, scores=_SCORES.value, ptq=_PTQ.value, per_tensor=_PER_TENSOR.value,
+        target=_TARGET.value)
     contract = export_model(config, verbose=1)
     print(f"{config.output}: {contract['mode']}, {contract['size_bytes']:,} bytes, "
           f"{contract['macs']:,} MACs, input {contract['input']['dtype']}"
@@ -119,6 +139,11 @@ def main(argv):
         print("PTQ steps: " + ", ".join(f"{step} {seconds[step]:.1f} s"
                                         for step in contract["ptq"]["steps"])
               + f"; per-layer int8 error after each step: {plot}")
+    if contract.get("micro"):
+        stem = os.path.splitext(config.output)[0]
+        print(f"TensorFlow Lite Micro: tensor arena {contract['micro']['arena_bytes']:,} bytes, "
+              f"flash {contract['micro']['flash_bytes']:,} bytes; C source {stem}_model_data.cc"
+              f" / .h")
     if contract["float_ops"]:
         print(f"float ops kept: {len(contract['float_ops'])}")
     evaluation = contract["evaluation"]

@@ -55,6 +55,7 @@ FILE_SECONDS = {
     "test_api.py": (10, 65),
     "test_readme.py": (9, 60),
     "test_benchmark.py": (9, 0),
+    "test_micro.py": (12, 0),
     "test_training.py": (7, 10),
     "test_fuzz.py": (5, 0),
     "test_scores.py": (5, 0),

@@ -3,7 +3,9 @@
 - `benchmark_host(BenchmarkConfig(...))`: LiteRT's interpreter on this machine, each model in
   its own process, models interleaved, ratios against a baseline.
 - `benchmark_device(DeviceConfig(...))`: TFLite's `benchmark_model` on a phone over adb.
-- `run_benchmark(...)`: either, plus the optional `litert-benchmark` cross-check, a printed
+- `benchmark_micro(MicroConfig(...))`: TensorFlow Lite Micro on this machine: missing ops,
+  arena, flash, time per invoke, and output parity with LiteRT on the test split.
+- `run_benchmark(...)`: any of them, plus the optional `litert-benchmark` cross-check, a printed
   table, JSON and CSV.
 """
 
@@ -16,13 +18,14 @@ import types
 from tflite_lite import _io
 from tflite_lite.benchmark.device import (DeviceConfig, benchmark_device,
                                           parse_benchmark_model_output)
+from tflite_lite.benchmark.micro import MICRO_COLUMNS, MicroConfig, benchmark_micro
 from tflite_lite.benchmark.host import (LATENCY_COLUMNS, BenchmarkConfig, benchmark_host,
                                         latency_stats, run_litert_benchmark)
 from tflite_lite.errors import UserError
 from tflite_lite.report import format_table
 
-__all__ = ["BenchmarkConfig", "DeviceConfig", "LATENCY_COLUMNS", "benchmark", "benchmark_device",
-           "benchmark_host", "cross_check", "latency_stats", "parse_benchmark_model_output",
+__all__ = ["BenchmarkConfig", "DeviceConfig", "LATENCY_COLUMNS", "MICRO_COLUMNS", "MicroConfig",
+           "benchmark", "benchmark_device", "benchmark_host", "benchmark_micro", "cross_check", "latency_stats", "parse_benchmark_model_output",
            "run_benchmark", "run_litert_benchmark"]
 
 CROSS_CHECK_COLUMNS = (("name", "model", "s"), ("threads", "thr", "d"),
@@ -89,14 +92,27 @@ def _host_info():
     except OSError:
         pass
     from ai_edge_litert import __version__ as litert_version  # noqa: PLC0415
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+    info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
             "ai_edge_litert": litert_version}
+    try:
+        from importlib.metadata import version  # noqa: PLC0415
+        info["tflite_micro"] = version("tflite-micro")
+    except Exception:  # noqa: BLE001  (not installed: the micro extra)
+        pass
+    return info
 
 
-def run_benchmark(config, json_path=None, csv_path=None, with_cross_check=False):
-    """Runs a host (`BenchmarkConfig`) or device (`DeviceConfig`) benchmark, prints the table
-    and writes JSON / CSV. Returns the rows."""
-    if isinstance(config, DeviceConfig):
+def _mode(config):
+    return {DeviceConfig: "device", MicroConfig: "micro"}.get(type(config), "host")
+
+
+def run_benchmark(config, json_path=None, csv_path=None, with_cross_check=False, verbose=0):
+    """Runs a host (`BenchmarkConfig`), device (`DeviceConfig`) or TFLM (`MicroConfig`)
+    benchmark, prints the table and writes JSON / CSV. Returns the rows."""
+    if isinstance(config, MicroConfig):
+        rows = benchmark_micro(config, verbose=verbose)
+        columns = MICRO_COLUMNS
+    elif isinstance(config, DeviceConfig):
         rows = benchmark_device(config)
         columns = tuple(c for c in LATENCY_COLUMNS if c[0] != "ratio_to_baseline")
     else:
@@ -105,12 +121,11 @@ def run_benchmark(config, json_path=None, csv_path=None, with_cross_check=False)
         if with_cross_check:
             cross_check(rows, config)
     print(format_table(rows, columns))
-    if with_cross_check and not isinstance(config, DeviceConfig):
+    if with_cross_check and _mode(config) == "host":
         print()
         print(format_table(rows, CROSS_CHECK_COLUMNS))
     if json_path:
-        _io.write_json(json_path, {"mode": "device" if isinstance(config, DeviceConfig)
-                                   else "host", "config": config.get_config(),
+        _io.write_json(json_path, {"mode": _mode(config), "config": config.get_config(),
                                    "host": _host_info(), "rows": rows})
     if csv_path:
         _io.write_csv(csv_path, rows)

@@ -125,7 +125,7 @@ class _Worker:
             self.process.wait()
 
 
-def _display_names(paths):
+def display_names(paths):
     names = [os.path.basename(p) for p in paths]
     if len(set(names)) < len(names):
         names = [os.path.join(os.path.basename(os.path.dirname(os.path.abspath(p))), n)
@@ -143,7 +143,7 @@ def benchmark_host(config):
     """
     config.validate()
     descriptions = {path: describe_file(path) for path in dict.fromkeys(config.models)}
-    names = _display_names(list(descriptions))
+    names = display_names(list(descriptions))
     entries = [(path, threads) for threads in config.threads for path in descriptions]
     chunk = max(1, math.ceil(config.num_runs / config.rounds))
     progress = _progress.Progress("benchmark", len(entries) * config.num_runs, unit="runs",

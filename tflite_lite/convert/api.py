@@ -21,7 +21,7 @@ from tflite_lite import _io, _progress, compression
 from tflite_lite._graph import classifier_shapes
 from tflite_lite._keras import is_keras3_model, tf
 from tflite_lite.convert import converter as _converter
-from tflite_lite.convert import flatbuffer
+from tflite_lite.convert import flatbuffer, micro
 from tflite_lite.convert import scores as _scores
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
 from tflite_lite.convert.layer_errors import measure_layer_errors
@@ -71,7 +71,8 @@ class ExportResult:
 
     def save(self, path):
         """Writes `path` (a `.tflite`), `<stem>.json` (the contract) and `labels.txt` beside it,
-        each atomically, the model last; returns `path`."""
+        each atomically, the model last; for the micro target, then its C source pair
+        (`<stem>_model_data.h` / `.cc`). Returns `path`."""
         path = os.fspath(path)
         if not path.endswith(".tflite"):
             raise UserError(f"output must end with .tflite, got {path!r}")
@@ -89,6 +90,10 @@ class ExportResult:
                     f.write(self.tflite)
         except OSError as error:
             raise UserError(f"cannot write the export to {path}: {error.strerror}") from None
+        if self.contract.get("micro"):
+            stem = os.path.splitext(os.path.basename(path))[0]
+            micro.write_c_source(self.tflite, folder, stem, self.contract["micro"]["arena_bytes"],
+                                 source=path)
         return path
 
 
@@ -267,7 +272,7 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
            evaluate_on=None, representative_examples=256, allow_float_ops=False, sparse=False,
            keep_float_layers=0, accuracy_budget_pp=None, max_float_layers=8, validation=None,
            max_eval_examples=None, nothing_class=None, min_score=0.0, scores=None, ptq=None,
-           per_tensor=False, verbose=0, name=None):
+           per_tensor=False, target=None, verbose=0, name=None):
     """Converts a Keras classifier to a checked TFLite flatbuffer.
 
     Args:
@@ -313,6 +318,10 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         (no step).
       per_tensor: int8 only: one weight scale per tensor (for NPUs and DSPs that need it)
         instead of one per output channel. Defaults to False.
+      target: "micro" for TensorFlow Lite Micro: int8 with int8 logits (unless `scores` says
+        "probabilities"), refused if TFLM lacks an op (each named); the contract's `micro`
+        records the tensor arena and flash, and `save` also writes the C source pair
+        (`convert.micro`). Defaults to None (LiteRT).
       verbose: 1 prints the conversion and an evaluation progress bar. Defaults to 0.
       name: what the progress lines call the export (e.g. its output path). Defaults to None.
 
@@ -326,6 +335,8 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
     _converter.validate_mode(mode)
     check_precision_options(mode, keep_float_layers, accuracy_budget_pp, max_float_layers, sparse,
                             ptq, per_tensor)
+    scores = micro.check_target_options(target, mode, scores, keep_float_layers,
+                                        accuracy_budget_pp)
     ptq = compression.ptq.parse_steps(ptq)
     model = _as_model(model)
     input_shape, num_classes = classifier_shapes(model)
@@ -392,7 +403,9 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
             if explicit_scores:
                 raise UserError(f"scores='float_logits': {error}") from None
             float_head = False  # e.g. SqueezeNet, whose logits come from a MEAN: int8 logits
-    return _finish_export(
+    if target == "micro":
+        micro.check_micro_ready(tflite, name or "model")
+    result = _finish_export(
         model, tflite, mode, preprocessing, class_names, rejection=rejection,
         scores="probabilities" if scores == "probabilities" else "logits", float_head=float_head,
         allow_float_ops=allow_float_ops or bool(kept_float), evaluate_on=evaluate_on,
@@ -401,6 +414,11 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative),
         ptq=ptq_report, per_tensor=per_tensor)
+    if target == "micro":
+        arena_bytes = micro.MicroInterpreter(result.tflite, name or "model").arena_bytes
+        result.contract["micro"] = {"arena_bytes": arena_bytes,
+                                    "flash_bytes": len(result.tflite)}
+    return result
 
 
 def rejection_rule(nothing_class, min_score, class_names, num_classes):

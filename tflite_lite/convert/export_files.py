@@ -28,7 +28,7 @@ from tflite_lite._config import Config
 from tflite_lite._graph import classifier_shapes
 from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.convert import converter as _converter
-from tflite_lite.convert import flatbuffer
+from tflite_lite.convert import flatbuffer, micro
 from tflite_lite.convert.api import (LABELS_FILE, ExportResult, check_precision_options, export,
                                      load_keras_model)
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
@@ -71,6 +71,8 @@ class ExportConfig(Config):
       ptq: int8 only: PTQ steps by name, comma-separated ("cle", "adaround",
         "bias_correction"; see `compression.ptq`). Defaults to None (none).
       per_tensor: int8 only: one weight scale per tensor. Defaults to False.
+      target: "micro" for TensorFlow Lite Micro (int8 logits, TFLM's ops only, the C source
+        pair written beside the `.tflite`; see `export`). Defaults to None (LiteRT).
       seed: shuffling seed for the representative set. Defaults to 0.
     """
 
@@ -91,6 +93,7 @@ class ExportConfig(Config):
     scores: str = None
     ptq: str = None
     per_tensor: bool = False
+    target: str = None
     seed: int = 0
 
     def validate(self):
@@ -103,6 +106,8 @@ class ExportConfig(Config):
         check_precision_options(self.mode, self.keep_float_layers, self.accuracy_budget_pp,
                                 self.max_float_layers, self.sparse, self.ptq, self.per_tensor)
         validate_scores(self.scores)
+        micro.check_target_options(self.target, self.mode, self.scores, self.keep_float_layers,
+                                   self.accuracy_budget_pp)
         if self.max_eval_examples is not None and self.max_eval_examples < 1:
             raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
 
@@ -193,7 +198,8 @@ def export_model(config, verbose=0):
         keep_float_layers=config.keep_float_layers,
         accuracy_budget_pp=config.accuracy_budget_pp, max_float_layers=config.max_float_layers,
         max_eval_examples=config.max_eval_examples, nothing_class=run.get("nothing_class"),
-        ptq=config.ptq, per_tensor=config.per_tensor, verbose=verbose, name=config.output)
+        ptq=config.ptq, per_tensor=config.per_tensor, target=config.target, verbose=verbose,
+        name=config.output)
     result.contract.update(quantization=run.get("quantization"),
                            compression=run.get("compression"),
                            source_model=config.model_path, export_config=config.get_config())
