@@ -11,7 +11,7 @@
       "pruning": {"final_sparsity": 0.5, "epochs": 2},
       "qat": {"epochs": 1, "learning_rate": 0.0002},
       "export": {"modes": ["float32", "int8"], "evaluate": true},  # "ptq": "cle,adaround",
-                                                 # "per_tensor": true
+                                                 # "per_tensor": true, "target": "micro"
       "benchmark": {"threads": [1], "num_runs": 200},
       "presets": {"short": {"student": {"epochs": 2}}}
     }
@@ -52,14 +52,14 @@ DATASET_DEFAULTS = {"name": "fashion_mnist", "input_size": 32, "channels": None,
 # TrainConfig fields a training section may set.
 TRAIN_KEYS = ("model", "epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
               "weight_decay", "dropout", "small_input", "weights", "freeze_epochs",
-              "finetune_learning_rate")
+              "finetune_learning_rate", "channel_pruning")
 FINETUNE_KEYS = ("epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
                  "weight_decay", "distill")
 FINETUNE_DEFAULTS = {"epochs": 1, "warmup_epochs": 0.0, "distill": False}
 QAT_KEYS = FINETUNE_KEYS + ("weight_quantizer", "weight_bits")
 PRUNING_KEYS = FINETUNE_KEYS + tuple(f.name for f in dataclasses.fields(PruningConfig))
 EXPORT_DEFAULTS = {"modes": ["float32", "int8"], "evaluate": True, "max_eval_examples": None,
-                   "compare": True, "ptq": None, "per_tensor": False}
+                   "compare": True, "ptq": None, "per_tensor": False, "target": None}
 BENCHMARK_DEFAULTS = {"threads": [1], "num_runs": 200, "warmup_runs": 10}
 SECTIONS = ("name", "description", "dataset", "teacher", "student", "baseline", "distillation",
             "pruning", "qat", "export", "benchmark", "presets")
@@ -207,6 +207,9 @@ class Recipe:
         if not isinstance(self.export["per_tensor"], bool):
             raise UserError(f"recipe export.per_tensor must be true or false, got "
                             f"{self.export['per_tensor']!r}")
+        if self.export["target"] not in (None, "micro"):
+            raise UserError(f"recipe export.target must be \"micro\" or null, got "
+                            f"{self.export['target']!r}")
         self._validate_training()
         self._check_teacher_file()
         self._load_teacher_recipe(_parents)

@@ -92,14 +92,16 @@ def _train_inputs(recipe, name):
 
 
 def _int8_options(export, source, mode):
-    """The recipe's PTQ steps (for float models: a QAT model's rounding is trained) and
-    per-tensor weights, for an int8 export; only those set, so that recipes without them keep
+    """The recipe's PTQ steps (for float models: a QAT model's rounding is trained), per-tensor
+    weights and target, for an int8 export; only those set, so that recipes without them keep
     their stage fingerprints."""
     options = {}
     if mode == "int8" and export["ptq"] and source != "qat":
         options["ptq"] = export["ptq"]
     if mode == "int8" and export["per_tensor"]:
         options["per_tensor"] = True
+    if mode == "int8" and export["target"] and source in ("qat", "pruned", "student"):
+        options["target"] = export["target"]  # the final model: a C source pair beside it
     return options
 
 

@@ -81,7 +81,8 @@ class TrainConfig(Config):
       clustering: a `ClusteringConfig` (or its dict): weight clustering during
         training (needs `init_from`); the saved model is stripped. Defaults to None.
       channel_pruning: a `ChannelPruningConfig` (or its dict): remove channels from the
-        `init_from` model before training (fine-tuning). Defaults to None.
+        `init_from` model before training (fine-tuning); without `init_from`, from the built
+        model (a thinner architecture trained from scratch). Defaults to None.
       low_rank: a `LowRankConfig` (or its dict): SVD-factorize the `init_from` model
         before training. Defaults to None.
       distillation: a `DistillationConfig` (or its dict): learn from a teacher's
@@ -244,7 +245,7 @@ class TrainConfig(Config):
         if len(during) > 1:
             raise UserError(f"{' and '.join(during)} cannot run in one training run: prune or "
                             "cluster first, then fine-tune that run with --init_from")
-        needs_weights = [key for key in ("clustering", "channel_pruning", "low_rank")
+        needs_weights = [key for key in ("clustering", "low_rank")
                          if getattr(self, key) is not None]
         if needs_weights and self.init_from is None:
             raise UserError(f"{needs_weights[0]} starts from trained weights: set init_from")

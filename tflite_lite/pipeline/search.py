@@ -1,0 +1,398 @@
+"""A compression search that meets a device budget: family, width, input size and channel pruning.
+
+    record = run_search(SearchConfig(recipe="models/x/recipe.json",
+                                     budget="arena_kb=64,flash_kb=256"), "runs/search_x")
+
+1. **Exact filter.** Every candidate (registered model x input size x channel-pruning fraction)
+   is built and profiled (params and MACs; int8 weights take at least a byte each, so a model
+   with more parameters than the flash budget stops here), then exported for TensorFlow Lite
+   Micro with random calibration images: flash is the `.tflite` with its metadata, arena the
+   smallest TFLM allocates it in, latency TFLM's (or LiteRT's) time per inference on this host.
+2. **Proxy.** The survivors train briefly (`proxy_epochs` on `proxy_examples` images); their
+   validation accuracy ranks them.
+3. **Full run.** The best goes through the recipe's pipeline (its student epochs, QAT, int8 for
+   the micro target) in `<run_dir>/final`; `full_train_top` more survivors may be trained as
+   the recipe's student too, to measure the proxy's rank correlation with full training.
+
+Channel pruning here thins the freshly built model (`TrainConfig.channel_pruning` without
+`init_from`): a narrower architecture trained from scratch. The whole search is kept in
+`<run_dir>/search.json`, rewritten after every step, so a killed search resumes where it was;
+`search.png` plots accuracy against cost for every candidate with the budget and Pareto front.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from tflite_lite import _io
+from tflite_lite._config import Config
+from tflite_lite.architectures import create_model, deploy_form, list_models, profile
+from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
+from tflite_lite.errors import UserError
+
+# Budget keys: (what the candidate's record holds, its unit's multiplier).
+BUDGET_KEYS = {"arena_kb": ("arena_bytes", 1024), "flash_kb": ("flash_bytes", 1024),
+               "latency_ms": ("latency_ms", 1), "macs": ("macs", 1), "params": ("params", 1)}
+LATENCY_TARGETS = ("micro", "host")
+STATE_FILE = "search.json"
+SEARCH_COLUMNS = (("candidate", "candidate", "s"), ("params", "params", ",d"),
+                  ("macs", "MACs", ",d"), ("flash_bytes", "flash B", ",d"),
+                  ("arena_bytes", "arena B", ",d"), ("latency_ms", "ms", ".2f"),
+                  ("fits", "fits", "s"), ("proxy_accuracy", "proxy acc", ".4f"),
+                  ("full_accuracy", "full acc", ".4f"))
+
+
+def parse_budget(budget):
+    """`"arena_kb=64,flash_kb=256"` (or a dict) → {key: float}; `UserError` for an unknown key
+    or a value that is not a positive number."""
+    if isinstance(budget, str):
+        pairs = [item.split("=", 1) for item in budget.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise UserError(f"budget must be key=value pairs, got {budget!r}")
+        budget = {key.strip(): value.strip() for key, value in pairs}
+    if not budget:
+        raise UserError(f"empty budget; keys: {', '.join(BUDGET_KEYS)}")
+    parsed = {}
+    for key, value in budget.items():
+        if key not in BUDGET_KEYS:
+            raise UserError(f"unknown budget key {key!r}; known: {', '.join(BUDGET_KEYS)}")
+        try:
+            parsed[key] = float(value)
+        except (TypeError, ValueError):
+            parsed[key] = float("nan")
+        if not parsed[key] > 0:
+            raise UserError(f"budget {key} must be a positive number, got {value!r}")
+    return parsed
+
+
+@dataclasses.dataclass
+class SearchConfig(Config):
+    """What to search and how.
+
+    Attributes:
+      recipe: the recipe file the winner is trained with (dataset, student epochs and rate,
+        QAT, export); its student model is replaced by the winner.
+      budget: "key=value,..." or a dict: arena_kb, flash_kb, latency_ms, macs, params.
+      families: registered families to search. Defaults to () (all).
+      input_sizes: square input sides. Defaults to (32, 28).
+      channel_fractions: channel-pruning fractions (0 = the model as built). Defaults to
+        (0.0, 0.25, 0.5).
+      latency_target: where `latency_ms` is measured: "micro" (TFLM on this host) or "host"
+        (LiteRT). Defaults to "micro".
+      proxy_epochs: proxy training epochs. Defaults to 1.
+      proxy_examples: proxy training images. Defaults to 10000.
+      full_train_top: besides the winner, train this many next-best survivors as the
+        recipe's student, for the proxy's rank correlation. Defaults to 0.
+      preset: the recipe's preset. Defaults to None.
+    """
+
+    _kind = "search"
+
+    recipe: str
+    budget: str
+    families: tuple = ()
+    input_sizes: tuple = (32, 28)
+    channel_fractions: tuple = (0.0, 0.25, 0.5)
+    latency_target: str = "micro"
+    proxy_epochs: int = 1
+    proxy_examples: int = 10000
+    full_train_top: int = 0
+    preset: str = None
+
+    def validate(self):
+        parse_budget(self.budget)
+        if isinstance(self.budget, dict):
+            self.budget = ",".join(f"{k}={v}" for k, v in self.budget.items())
+        known = {_family(name) for name in list_models()}
+        unknown = sorted(set(self.families) - known)
+        if unknown:
+            raise UserError(f"unknown famil{'ies' if len(unknown) > 1 else 'y'} "
+                            f"{', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if not self.input_sizes or any(not isinstance(s, int) or s < MIN_INPUT_SIZE
+                                       for s in self.input_sizes):
+            raise UserError(f"input sizes must be integers >= {MIN_INPUT_SIZE}, got "
+                            f"{list(self.input_sizes)}")
+        if not self.channel_fractions or any(not 0 <= f < 1 for f in self.channel_fractions):
+            raise UserError("channel fractions must be in [0, 1), got "
+                            f"{list(self.channel_fractions)}")
+        if self.latency_target not in LATENCY_TARGETS:
+            raise UserError(f"latency_target must be one of {', '.join(LATENCY_TARGETS)}, got "
+                            f"{self.latency_target!r}")
+        for key in ("proxy_epochs", "proxy_examples"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
+                raise UserError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if not isinstance(self.full_train_top, int) or self.full_train_top < 0:
+            raise UserError(f"full_train_top must be >= 0, got {self.full_train_top!r}")
+
+
+def _family(name):
+    from tflite_lite.architectures import get_model_config  # noqa: PLC0415
+    return get_model_config(name).family
+
+
+def candidates(config):
+    """(id, model, input size, channel fraction) of every candidate, in search order."""
+    names = [n for n in list_models() if not config.families or _family(n) in config.families]
+    return [(f"{name}@{size}px/c{round(fraction * 100):02d}", name, size, fraction)
+            for name in names for size in config.input_sizes
+            for fraction in config.channel_fractions]
+
+
+def _pruning(fraction):
+    return {"criterion": "l1", "fraction": fraction} if fraction else None
+
+
+def _built(name, size, fraction, channels, num_classes):
+    from tflite_lite.compression import ChannelPruningConfig, prune_channels  # noqa: PLC0415
+    model = create_model(name, input_shape=(size, size, channels), num_classes=num_classes)
+    if fraction:
+        model = prune_channels(model, ChannelPruningConfig(**_pruning(fraction)))
+    return deploy_form(model, None if fraction else name)
+
+
+def _over(costs, budget):
+    """Budget keys the costs exceed (a cost not measured yet does not count)."""
+    return [key for key, limit in budget.items()
+            if costs.get(BUDGET_KEYS[key][0]) is not None
+            and costs[BUDGET_KEYS[key][0]] > limit * BUDGET_KEYS[key][1]]
+
+
+def measure_costs(name, size, fraction, budget, channels=1, num_classes=10,
+                  latency_target="micro"):
+    """The exact costs of one candidate, stopping at the first that breaks the budget."""
+    from tflite_lite.convert import export  # noqa: PLC0415
+    model = _built(name, size, fraction, channels, num_classes)
+    counts = profile(model)
+    costs = {"params": int(counts["params"]), "macs": int(counts["macs"])}
+    bound = {"flash_bytes": costs["params"]}  # int8 weights: at least a byte each
+    if _over(costs, budget) or _over(bound, budget):
+        return dict(costs, over=_over(costs, budget) or ["flash_kb"])
+    images = np.random.default_rng(0).uniform(-1, 1, (16, size, size, channels))
+    result = export(model, mode="int8", calibration=images.astype(np.float32),
+                    representative_examples=16, target="micro")
+    costs.update(flash_bytes=result.contract["micro"]["flash_bytes"],
+                 arena_bytes=result.contract["micro"]["arena_bytes"])
+    if "latency_ms" in budget:
+        costs["latency_ms"] = _latency(result.tflite, latency_target)
+    return dict(costs, over=_over(costs, budget))
+
+
+class _LiteRT:
+    """LiteRT on one thread, called like `MicroInterpreter.run`."""
+
+    def __init__(self, tflite):
+        from tflite_lite.convert.evaluate import TFLiteClassifier  # noqa: PLC0415
+        classifier = TFLiteClassifier(tflite, num_threads=1)
+        self.interpreter, self.input = classifier.interpreter, classifier.input
+        self.output = classifier.output
+
+    def run(self, tensor):
+        self.interpreter.set_tensor(self.input["index"], tensor)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"])
+
+
+def _latency(tflite, target, runs=20):
+    """p50 ms per inference of `tflite` on TFLM or LiteRT (one thread) on this host."""
+    from tflite_lite.benchmark.micro import time_invokes  # noqa: PLC0415
+    from tflite_lite.convert.micro import MicroInterpreter  # noqa: PLC0415
+    runner = MicroInterpreter(tflite) if target == "micro" else _LiteRT(tflite)
+    tensor = np.zeros(runner.input["shape"], runner.input["dtype"])
+    return time_invokes(runner, tensor, runs)["p50_ms"]
+
+
+class _State(dict):
+    """`search.json`: the config and every candidate's figures, rewritten after each step."""
+
+    def __init__(self, run_dir, config):
+        self.path = os.path.join(run_dir, STATE_FILE)
+        super().__init__(config=config.get_config(), candidates={})
+        if os.path.isfile(self.path):
+            with open(self.path) as f:
+                saved = json.load(f)
+            if {k: v for k, v in saved["config"].items() if k != "full_train_top"} != {
+                    k: v for k, v in self["config"].items() if k != "full_train_top"}:
+                raise UserError(f"{self.path} holds another search (its config differs); "
+                                "use a new run folder")
+            self.update(saved, config=self["config"])
+
+    def save(self):
+        _io.write_json(self.path, dict(self))
+
+
+def _proxy_settings(recipe, name, size, fraction, config, folder):
+    settings = dict(recipe.dataset_settings, model=name, input_size=size,
+                    epochs=config.proxy_epochs, max_train_examples=config.proxy_examples,
+                    learning_rate=recipe.student.get("learning_rate", 2e-3),
+                    warmup_epochs=0, channel_pruning=_pruning(fraction), output_dir=folder,
+                    keep_checkpoints=1, verbose=2)
+    settings["max_eval_examples"] = settings.get("max_eval_examples") or 2000
+    return settings
+
+
+def _candidate_recipe(recipe, name, size, fraction, suffix):
+    """`recipe` with the candidate as its student (and, for the micro target, a micro export)."""
+    student = dict(recipe.student, model=name)
+    student.pop("channel_pruning", None)
+    if fraction:
+        student["channel_pruning"] = _pruning(fraction)
+    modes = list(dict.fromkeys(list(recipe.export["modes"]) + ["int8"]))
+    return dataclasses.replace(recipe, name=f"{recipe.name}_{suffix}", student=student,
+                               dataset=dict(recipe.dataset, input_size=size),
+                               export=dict(recipe.export, modes=modes, target="micro"))
+
+
+def _spearman(first, second):
+    """Spearman's rank correlation of two equal-length lists (no tie correction)."""
+    if len(first) < 3:
+        return None
+    ranks = [np.argsort(np.argsort(values)) for values in (first, second)]
+    return float(np.corrcoef(*ranks)[0, 1])
+
+
+def _smallest_cost(rows, budget):
+    """The smallest measured value of each budget key over `rows`, for the error message."""
+    parts = []
+    for key in budget:
+        field, unit = BUDGET_KEYS[key]
+        measured = [(row[field], row["candidate"]) for row in rows if row.get(field) is not None]
+        if measured:
+            value, where = min(measured)
+            parts.append(f"smallest {key} found {value / unit:,.1f} ({where})")
+    return "; ".join(parts)
+
+
+def plot_search(rows, budget, path):
+    """Accuracy (proxy, and full where trained) against the first budget's cost for every
+    candidate measured, the budget as a line, the survivors' Pareto front."""
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from tflite_lite.pipeline.report import pareto_front  # noqa: PLC0415
+
+    key = next(iter(budget))
+    field, unit = BUDGET_KEYS[key]
+    figure, axes = plt.subplots(figsize=(8, 5))
+    measured = [r for r in rows if r.get(field) is not None]
+    over = [r for r in measured if not r["fits"] == "yes"]
+    axes.scatter([r[field] / unit for r in over], [0] * len(over), marker="x", color="grey",
+                 label="over budget (not trained)")
+    trained = [r for r in measured if r.get("proxy_accuracy") is not None]
+    axes.scatter([r[field] / unit for r in trained], [r["proxy_accuracy"] for r in trained],
+                 label="proxy accuracy")
+    full = [r for r in trained if r.get("full_accuracy") is not None]
+    axes.scatter([r[field] / unit for r in full], [r["full_accuracy"] for r in full],
+                 marker="*", s=150, label="full training")
+    front = pareto_front([(r[field] / unit, r["proxy_accuracy"]) for r in trained])
+    if front:
+        axes.step(*zip(*front), where="post", color="C3", label="Pareto front (proxy)")
+    axes.axvline(budget[key], color="k", linestyle="--", label=f"budget {key}={budget[key]:g}")
+    axes.set_xlabel(key.replace("_", " "))
+    axes.set_ylabel("validation accuracy")
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    with _io.atomic_path(path, suffix=".png") as temporary:
+        figure.savefig(temporary)
+    plt.close(figure)
+    return path
+
+
+def rows_of(state):
+    return [dict(candidate=cid, **{k: v for k, v in entry.items() if k != "over"},
+                 fits="yes" if entry.get("over") == [] else
+                 ("no: " + ",".join(entry["over"]) if entry.get("over") else "?"))
+            for cid, entry in state["candidates"].items()]
+
+
+def run_search(config, run_dir=None, log=print):
+    """Runs (or resumes) a budget search into `run_dir` (default `runs/search_<recipe name>`);
+    returns the search record.
+
+    Raises:
+      UserError: a bad config, a budget no candidate meets (with the smallest costs found),
+        or a run folder that holds another search.
+    """
+    from tflite_lite.pipeline import load_recipe, run_pipeline  # noqa: PLC0415
+    from tflite_lite.data import dataset_class_names  # noqa: PLC0415
+    from tflite_lite.training import TrainConfig, train  # noqa: PLC0415
+
+    config.validate()
+    budget = parse_budget(config.budget)
+    recipe = load_recipe(config.recipe, config.preset)
+    run_dir = run_dir or os.path.join("runs", f"search_{recipe.name}")
+    channels = recipe.input_shape[-1]
+    num_classes = len(dataset_class_names(recipe.dataset["name"])) + (
+        1 if recipe.dataset.get("nothing_fraction") else 0)
+    os.makedirs(run_dir, exist_ok=True)
+    state = _State(run_dir, config)
+    todo = candidates(config)
+    for index, (cid, name, size, fraction) in enumerate(todo, 1):
+        entry = state["candidates"].setdefault(cid, {"model": name, "input_size": size,
+                                                     "channel_fraction": fraction})
+        if "over" not in entry:
+            entry.update(measure_costs(name, size, fraction, budget, channels,
+                                       num_classes, config.latency_target))
+            state.save()
+            log(f"search: [{index}/{len(todo)}] {cid}: "
+                + ("fits" if not entry["over"] else f"over {', '.join(entry['over'])}"))
+    survivors = [cid for cid, entry in state["candidates"].items()
+                 if entry["over"] == [] and cid in {c[0] for c in todo}]
+    if not survivors:
+        raise UserError(f"no candidate meets the budget {config.budget}: "
+                        f"{_smallest_cost(rows_of(state), budget)}")
+    for index, cid in enumerate(survivors, 1):
+        entry = state["candidates"][cid]
+        if entry.get("proxy_accuracy") is None:
+            folder = os.path.join(run_dir, "proxy", cid.replace("/", "_").replace("@", "_"))
+            record = train(TrainConfig(**_proxy_settings(
+                recipe, entry["model"], entry["input_size"], entry["channel_fraction"],
+                config, folder)))
+            entry.update(proxy_accuracy=record["best_val_accuracy"],
+                         proxy_seconds=record.get("train_seconds"))
+            state.save()
+        log(f"search: proxy [{index}/{len(survivors)}] {cid}: validation accuracy "
+            f"{entry['proxy_accuracy']:.4f}")
+    ranked = sorted(survivors, key=lambda c: -state["candidates"][c]["proxy_accuracy"])
+    for rank, cid in enumerate(ranked[:1 + config.full_train_top]):
+        entry = state["candidates"][cid]
+        suffix = "final" if rank == 0 else f"full_{rank}"
+        run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
+                                entry["channel_fraction"], suffix)
+        if rank == 0:
+            record = run_pipeline(run, os.path.join(run_dir, "final"), log)
+            entry["pipeline"] = os.path.join("final", "pipeline.json")
+            entry["full_accuracy"] = _student_accuracy(os.path.join(run_dir, "final"))
+            state["winner"] = dict(candidate=cid,
+                                   final_int8=_final_int8(record, run_dir, budget))
+        else:
+            folder = os.path.join(run_dir, suffix)
+            settings = dict(run.dataset_settings, **run.student, output_dir=folder, verbose=2)
+            entry["full_accuracy"] = train(TrainConfig(**settings))["best_val_accuracy"]
+        state.save()
+    full = [state["candidates"][c] for c in ranked if "full_accuracy" in state["candidates"][c]]
+    state["proxy_rank_correlation"] = _spearman([e["proxy_accuracy"] for e in full],
+                                                [e["full_accuracy"] for e in full])
+    state["plot"] = plot_search(rows_of(state), budget, os.path.join(run_dir, "search.png"))
+    state.save()
+    return dict(state, run_dir=run_dir)
+
+
+def _student_accuracy(pipeline_dir):
+    from tflite_lite.run_record import RunRecord  # noqa: PLC0415
+    return RunRecord.load(os.path.join(pipeline_dir, "student"))["best_val_accuracy"]
+
+
+def _final_int8(record, run_dir, budget):
+    """The winner's released int8 model: its figures, its TFLM costs (from its contract) and
+    whether it meets the budget as exported (QAT and metadata included)."""
+    from tflite_lite.pipeline.release import final_int8  # noqa: PLC0415
+    final = final_int8(record)
+    with open(os.path.join(run_dir, "final", "export",
+                           final["file"].replace(".tflite", ".json"))) as f:
+        contract = json.load(f)
+    costs = dict(contract.get("micro") or {}, macs=contract.get("macs"))
+    summary = {key: final.get(key) for key in ("file", "size_bytes", "tflite_accuracy",
+                                               "keras_accuracy", "agreement")}
+    return dict(summary, **costs, over=_over(costs, budget))
