@@ -11,7 +11,9 @@ Budget keys: arena_kb and flash_kb (the TFLM export), latency_ms (per inference 
 candidate's exact costs come first (profile, then an int8 export for TFLM); the survivors train
 for --proxy_epochs on --proxy_examples images and the best validation accuracy wins; it trains
 to completion in RUN/final (the recipe's stages; `scripts/pipeline.py --release` material).
---full_train_top N also trains the next N survivors fully, for the proxy's rank correlation.
+--full_train_top N also trains the next N survivors fully, for the proxy's rank correlation;
+the hand-chosen baseline (the registered model with the fewest parameters, its input size and
+then its width scaled down until it fits) trains through the same recipe (--nobaseline: not).
 Writes RUN/search.json (every candidate, resumable: rerun the same command after a kill) and
 RUN/search.png (accuracy against cost, budget, Pareto front), and prints the table.
 """
@@ -41,6 +43,8 @@ _PROXY_EXAMPLES = flags.DEFINE_integer("proxy_examples", _D.proxy_examples,
                                        "Proxy training images.", lower_bound=1)
 _FULL_TOP = flags.DEFINE_integer("full_train_top", 0, "Also fully train the next N survivors.",
                                  lower_bound=0)
+_BASELINE = flags.DEFINE_bool("baseline", True, "Also train the hand-chosen baseline (the "
+                              "smallest registered model scaled down until it fits).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Run folder (default runs/search_<recipe "
                                   "name>).")
 
@@ -59,7 +63,8 @@ def main(argv):
                           families=tuple(_FAMILIES.value), input_sizes=_numbers(_SIZES, int),
                           channel_fractions=_numbers(_FRACTIONS, float),
                           latency_target=_LATENCY_TARGET.value, proxy_epochs=_PROXY_EPOCHS.value,
-                          proxy_examples=_PROXY_EXAMPLES.value, full_train_top=_FULL_TOP.value)
+                          proxy_examples=_PROXY_EXAMPLES.value, full_train_top=_FULL_TOP.value,
+                          baseline=_BASELINE.value)
     record = run_search(config, _OUTPUT_DIR.value)
     print(format_table(rows_of(record), SEARCH_COLUMNS))
     winner = record["winner"]
@@ -69,6 +74,10 @@ def main(argv):
           f"{'within budget' if not final['over'] else 'over ' + ','.join(final['over'])}, "
           f"test accuracy {final['tflite_accuracy']}; proxy rank correlation "
           f"{record['proxy_rank_correlation']}; plot {record['plot']}; run {record['run_dir']}")
+    if "baseline" in record:
+        base = record["baseline"]["final_int8"]
+        print(f"baseline: {record['baseline']['candidate']}; int8 test accuracy "
+              f"{base['tflite_accuracy']}; the winner's gain {record['gain_over_baseline_pp']:+.2f} pp")
 
 
 def run():

@@ -85,6 +85,9 @@ class SearchConfig(Config):
       proxy_examples: proxy training images. Defaults to 10000.
       full_train_top: besides the winner, train this many next-best survivors as the
         recipe's student, for the proxy's rank correlation. Defaults to 0.
+      baseline: also train the hand-chosen baseline through the same recipe: the registered
+        model with the fewest parameters, its input size, then its width (a uniform channel
+        fraction, in steps of 0.05) scaled down until it fits. Defaults to True.
       preset: the recipe's preset. Defaults to None.
     """
 
@@ -99,6 +102,7 @@ class SearchConfig(Config):
     proxy_epochs: int = 1
     proxy_examples: int = 10000
     full_train_top: int = 0
+    baseline: bool = True
     preset: str = None
 
     def validate(self):
@@ -244,6 +248,27 @@ def _candidate_recipe(recipe, name, size, fraction, suffix):
                                export=dict(recipe.export, modes=modes, target="micro"))
 
 
+def hand_baseline(budget, sizes, channels, num_classes, latency_target, log=print):
+    """(id, model, size, fraction, costs) of the hand-chosen baseline: the registered model with
+    the fewest parameters; its input size, then its width, scaled down until it fits."""
+    smallest = min(list_models(), key=lambda name: profile(create_model(
+        name, input_shape=(max(sizes),) * 2 + (channels,), num_classes=num_classes))["params"])
+    steps = [(size, 0.0) for size in range(max(sizes), MIN_INPUT_SIZE - 1, -4)]
+    steps += [(MIN_INPUT_SIZE if steps[-1][0] == MIN_INPUT_SIZE else steps[-1][0],
+               round(0.05 * i, 2)) for i in range(1, 19)]
+    costs = None
+    for size, fraction in steps:
+        costs = measure_costs(smallest, size, fraction, budget, channels, num_classes,
+                              latency_target)
+        log(f"search: baseline {smallest}@{size}px/c{round(fraction * 100):02d}: "
+            + ("fits" if not costs["over"] else f"over {', '.join(costs['over'])}"))
+        if not costs["over"]:
+            return (f"{smallest}@{size}px/c{round(fraction * 100):02d}", smallest, size,
+                    fraction, costs)
+    raise UserError(f"no baseline: {smallest} does not fit the budget even at "
+                    f"{MIN_INPUT_SIZE} px and 90% of its channels pruned")
+
+
 def _spearman(first, second):
     """Spearman's rank correlation of two equal-length lists (no tie correction)."""
     if len(first) < 3:
@@ -371,6 +396,8 @@ def run_search(config, run_dir=None, log=print):
             settings = dict(run.dataset_settings, **run.student, output_dir=folder, verbose=2)
             entry["full_accuracy"] = train(TrainConfig(**settings))["best_val_accuracy"]
         state.save()
+    if config.baseline:
+        _train_baseline(state, recipe, budget, config, channels, num_classes, run_dir, log)
     full = [state["candidates"][c] for c in ranked if "full_accuracy" in state["candidates"][c]]
     state["proxy_rank_correlation"] = _spearman([e["proxy_accuracy"] for e in full],
                                                 [e["full_accuracy"] for e in full])
@@ -379,17 +406,37 @@ def run_search(config, run_dir=None, log=print):
     return dict(state, run_dir=run_dir)
 
 
+def _train_baseline(state, recipe, budget, config, channels, num_classes, run_dir, log):
+    """The hand-chosen baseline through the winner's recipe, and the winner's gain over it."""
+    from tflite_lite.pipeline import run_pipeline  # noqa: PLC0415
+    if "baseline" not in state:
+        cid, name, size, fraction, costs = hand_baseline(
+            budget, config.input_sizes, channels, num_classes, config.latency_target, log)
+        state["baseline"] = dict(candidate=cid, model=name, input_size=size,
+                                 channel_fraction=fraction, **costs)
+        state.save()
+    baseline = state["baseline"]
+    if "final_int8" not in baseline:
+        run = _candidate_recipe(recipe, baseline["model"], baseline["input_size"],
+                                baseline["channel_fraction"], "baseline")
+        record = run_pipeline(run, os.path.join(run_dir, "baseline"), log)
+        baseline["final_int8"] = _final_int8(record, run_dir, budget, "baseline")
+        state.save()
+    winner, base = state["winner"]["final_int8"], baseline["final_int8"]
+    state["gain_over_baseline_pp"] = 100 * (winner["tflite_accuracy"] - base["tflite_accuracy"])
+
+
 def _student_accuracy(pipeline_dir):
     from tflite_lite.run_record import RunRecord  # noqa: PLC0415
     return RunRecord.load(os.path.join(pipeline_dir, "student"))["best_val_accuracy"]
 
 
-def _final_int8(record, run_dir, budget):
+def _final_int8(record, run_dir, budget, folder="final"):
     """The winner's released int8 model: its figures, its TFLM costs (from its contract) and
     whether it meets the budget as exported (QAT and metadata included)."""
     from tflite_lite.pipeline.release import final_int8  # noqa: PLC0415
     final = final_int8(record)
-    with open(os.path.join(run_dir, "final", "export",
+    with open(os.path.join(run_dir, folder, "export",
                            final["file"].replace(".tflite", ".json"))) as f:
         contract = json.load(f)
     costs = dict(contract.get("micro") or {}, macs=contract.get("macs"))
