@@ -285,7 +285,8 @@ def _smallest_cost(rows, budget):
         measured = [(row[field], row["candidate"]) for row in rows if row.get(field) is not None]
         if measured:
             value, where = min(measured)
-            parts.append(f"smallest {key} found {value / unit:,.1f} ({where})")
+            shown = f"{value / unit:,.1f}" if unit > 1 else f"{value:,.6g}"
+            parts.append(f"smallest {key} found {shown} ({where})")
     return "; ".join(parts)
 
 
