@@ -60,6 +60,10 @@ README_COMMANDS = {
         "--preset full --check",
     "python scripts/inspect_tflite.py --model models/squeezenet_1_1_fashion/model_int8.tflite":
         "{line}",
+    "python scripts/benchmark.py --target micro --models a.tflite --json micro.json":
+        "python scripts/benchmark.py --target micro --models "
+        "models/squeezenet_1_1_fashion/model_int8.tflite --dataset fashion_mnist "
+        "--max_examples 20 --num_runs 5 --json {tmp}/micro.json",
     "python scripts/fuzz_tflite.py --count 1000":
         "python scripts/fuzz_tflite.py --count 20 --json {tmp}/fuzz.json "
         "--failures_dir {tmp}/fuzz_failures",
@@ -110,6 +114,11 @@ NOT_RUN = {
     "--preset short": "the main job, `bash scripts/run.sh`",
     "python scripts/pipeline.py --recipe models/NAME/recipe.json --preset full "
     "--release models/NAME": "the full recipe (over an hour); writes into the zoo",
+    "python scripts/export.py --model DIR/model.keras --target micro --evaluate":
+        _IN_PROCESS.format("tests/test_micro.py"),
+    "python scripts/search.py --recipe models/micro_fashion/recipe.json --budget "
+    "arena_kb=64,flash_kb=256": "a search of an hour; tests/test_search.py runs a tiny one "
+                                "in-process",
     "python scripts/benchmark.py --device --benchmark_binary ./benchmark_model --models "
     "a.tflite": "needs a phone over adb",
     "python scripts/bundle_android_model.py --model DIR/model_int8.tflite --name NAME":
