@@ -74,6 +74,8 @@ _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test 
 _PTQ = flags.DEFINE_string("ptq", None, "int8: PTQ steps before calibration, comma-separated: "
                            "cle (cross-layer equalization), adaround (adaptive "
                            "rounding), bias_correction.")
+_ADAROUND_SECONDS = flags.DEFINE_float("adaround_seconds_per_layer", 10.0, "--ptq adaround: "
+                                       "the time budget per layer.", lower_bound=0.01)
 _TARGET = flags.DEFINE_enum("target", None, ["micro"], "micro: for TensorFlow Lite Micro "
                             "(int8, TFLM's ops, a C source pair beside the .tflite).")
 _PER_TENSOR = flags.DEFINE_bool("per_tensor", False, "int8: one weight scale per tensor (for "
@@ -118,7 +120,7 @@ def main(argv):
         keep_float_layers=_KEEP_FLOAT.value, max_eval_examples=_MAX_EVAL.value,
         accuracy_budget_pp=_BUDGET.value, max_float_layers=_MAX_FLOAT_LAYERS.value,
         sparse=_SPARSE.value, scores=_SCORES.value, ptq=_PTQ.value, per_tensor=_PER_TENSOR.value,
-        target=_TARGET.value)
+        adaround_seconds_per_layer=_ADAROUND_SECONDS.value, target=_TARGET.value)
     contract = export_model(config, verbose=1)
     print(f"{config.output}: {contract['mode']}, {contract['size_bytes']:,} bytes, "
           f"{contract['macs']:,} MACs, input {contract['input']['dtype']}"

@@ -266,7 +266,8 @@ def test_export_script_runs_every_step_and_plots_the_report(trained_run, tmp_pat
     output = tmp_path / "model_int8.tflite"
     result = run_main("export", "--model", str(trained_run / "model.keras"), "--output",
                       str(output), "--ptq", "cle,adaround,bias_correction", "--evaluate",
-                      "--max_eval_examples", "300", "--representative_examples", "64")
+                      "--max_eval_examples", "300", "--representative_examples", "64",
+                      "--adaround_seconds_per_layer", "1")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "PTQ steps: cle" in result.stdout and (tmp_path / "model_int8_ptq.png").stat().st_size
     contract = json.loads((tmp_path / "model_int8.json").read_text())

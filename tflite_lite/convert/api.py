@@ -272,7 +272,8 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
            evaluate_on=None, representative_examples=256, allow_float_ops=False, sparse=False,
            keep_float_layers=0, accuracy_budget_pp=None, max_float_layers=8, validation=None,
            max_eval_examples=None, nothing_class=None, min_score=0.0, scores=None, ptq=None,
-           per_tensor=False, target=None, verbose=0, name=None):
+           per_tensor=False, adaround_seconds_per_layer=10.0, target=None, verbose=0,
+           name=None):
     """Converts a Keras classifier to a checked TFLite flatbuffer.
 
     Args:
@@ -318,6 +319,8 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         (no step).
       per_tensor: int8 only: one weight scale per tensor (for NPUs and DSPs that need it)
         instead of one per output channel. Defaults to False.
+      adaround_seconds_per_layer: AdaRound's time budget per layer (fewer iterations of the
+        same schedule where steps are slow). Defaults to 10.0.
       target: "micro" for TensorFlow Lite Micro: int8 with int8 logits (unless `scores` says
         "probabilities"), refused if TFLM lacks an op (each named); the contract's `micro`
         records the tensor arena and flash, and `save` also writes the C source pair
@@ -371,7 +374,7 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         with _progress.step(f"{prefix}PTQ steps {', '.join(ptq)} on {len(representative):,} "
                             "calibration images", verbose):
             converted, ptq_report = compression.ptq.prepare(converted, ptq, representative,
-                                                            per_tensor)
+                                                            per_tensor, adaround_seconds_per_layer)
     calibrating = (f", calibrating on {len(representative):,} images"
                    if representative is not None else "")
     kept_float, mixed_plan = [], None

@@ -71,6 +71,7 @@ class ExportConfig(Config):
       ptq: int8 only: PTQ steps by name, comma-separated ("cle", "adaround",
         "bias_correction"; see `compression.ptq`). Defaults to None (none).
       per_tensor: int8 only: one weight scale per tensor. Defaults to False.
+      adaround_seconds_per_layer: AdaRound's time budget per layer. Defaults to 10.0.
       target: "micro" for TensorFlow Lite Micro (int8 logits, TFLM's ops only, the C source
         pair written beside the `.tflite`; see `export`). Defaults to None (LiteRT).
       seed: shuffling seed for the representative set. Defaults to 0.
@@ -93,6 +94,7 @@ class ExportConfig(Config):
     scores: str = None
     ptq: str = None
     per_tensor: bool = False
+    adaround_seconds_per_layer: float = 10.0
     target: str = None
     seed: int = 0
 
@@ -108,6 +110,9 @@ class ExportConfig(Config):
         validate_scores(self.scores)
         micro.check_target_options(self.target, self.mode, self.scores, self.keep_float_layers,
                                    self.accuracy_budget_pp)
+        if not self.adaround_seconds_per_layer > 0:
+            raise UserError("adaround_seconds_per_layer must be positive, got "
+                            f"{self.adaround_seconds_per_layer!r}")
         if self.max_eval_examples is not None and self.max_eval_examples < 1:
             raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
 
@@ -198,7 +203,9 @@ def export_model(config, verbose=0):
         keep_float_layers=config.keep_float_layers,
         accuracy_budget_pp=config.accuracy_budget_pp, max_float_layers=config.max_float_layers,
         max_eval_examples=config.max_eval_examples, nothing_class=run.get("nothing_class"),
-        ptq=config.ptq, per_tensor=config.per_tensor, target=config.target, verbose=verbose,
+        ptq=config.ptq, per_tensor=config.per_tensor,
+        adaround_seconds_per_layer=config.adaround_seconds_per_layer, target=config.target,
+        verbose=verbose,
         name=config.output)
     result.contract.update(quantization=run.get("quantization"),
                            compression=run.get("compression"),
