@@ -57,7 +57,7 @@ def test_unsupported_ops_are_named_and_tflm_agrees(model_tflm_lacks):
         micro.MicroInterpreter(data)
     # TFLM itself refuses the model: the list is not more generous than the runtime
     with pytest.raises(RuntimeError):
-        with micro._captured_fd2():
+        with micro.captured_fd2():
             micro.runtime().Interpreter(data, [], 1 << 20)
 
 

@@ -26,6 +26,24 @@ def enabled():
 
 
 @contextlib.contextmanager
+def captured_fd2():
+    """Captures file descriptor 2 inside the block; the yielded list then holds its text."""
+    text = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield text
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text.append(capture.read().decode(errors="replace"))
+
+
+@contextlib.contextmanager
 def filtered_stderr(noise, keep=None):
     """Captures file descriptor 2 inside the block and re-emits the lines `noise` does not
     match. `keep(lines)`, if given, may drop more; it runs after the block. Yields a dict the
@@ -34,20 +52,13 @@ def filtered_stderr(noise, keep=None):
     if not enabled():
         yield state
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
+    text = []
+    try:
+        with captured_fd2() as text:
             yield state
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            lines = capture.read().decode(errors="replace").splitlines()
-            kept = [line for line in lines if not noise.match(line)]
-            if keep is not None:
-                kept = keep(kept, state)
-            if kept:
-                sys.stderr.write("\n".join(kept) + "\n")
+    finally:  # also when the block raises
+        kept = [line for line in "".join(text).splitlines() if not noise.match(line)]
+        if keep is not None:
+            kept = keep(kept, state)
+        if kept:
+            sys.stderr.write("\n".join(kept) + "\n")

@@ -12,12 +12,11 @@ registers the same kernels as `tflite::MicroMutableOpResolver` users pick from);
 in TFLM stays the final word, so a kernel that refuses an op's options is reported too.
 """
 
-import contextlib
 import os
 import re
-import tempfile
 
 from tflite_lite import _io
+from tflite_lite._native import captured_fd2
 from tflite_lite.convert import flatbuffer
 from tflite_lite.errors import UserError
 
@@ -91,23 +90,6 @@ def check_micro_ready(data, name="model"):
                         "a microcontroller")
 
 
-@contextlib.contextmanager
-def _captured_fd2():
-    """Captures what native code writes to file descriptor 2 (TFLM's allocator record and its
-    allocation failures); the text is in the yielded list once the block ends."""
-    text = []
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield text
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            text.append(capture.read().decode(errors="replace"))
-
-
 def _align(size):
     return -(-size // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
 
@@ -141,7 +123,7 @@ class MicroInterpreter:
 
     def _allocate(self, arena_bytes):
         """(interpreter, None) if the model allocates in `arena_bytes`, else (None, reason)."""
-        with _captured_fd2() as text:
+        with captured_fd2() as text:
             try:
                 return self._tflm.Interpreter(self._data, [], arena_bytes), None
             except (RuntimeError, ValueError) as error:
@@ -157,7 +139,7 @@ class MicroInterpreter:
         interpreter, reason = self._allocate(generous)
         if interpreter is None:
             raise UserError(f"{self.name}: TensorFlow Lite Micro cannot load it ({reason[:200]})")
-        with _captured_fd2() as text:
+        with captured_fd2() as text:
             interpreter.print_allocations()
         match = _ARENA_RECORD.search(text[0])
         return _align(int(match.group(1))) if match else generous
