@@ -10,6 +10,7 @@ import shutil
 
 from tflite_lite import _io
 from tflite_lite.convert.export_files import rebase_contract
+from tflite_lite.convert.micro import write_c_source
 from tflite_lite.pipeline.report import PIPELINE_FILE
 from tflite_lite.errors import UserError
 
@@ -29,8 +30,8 @@ def final_int8(record):
 
 
 def release_run(run_dir, zoo_dir, command=None):
-    """Copies the run's final int8 model, contract and labels into `zoo_dir` and writes its
-    `README.md` model card.
+    """Copies the run's final int8 model, contract and labels into `zoo_dir` (and, for the micro
+    target, writes its C source pair there) and writes its `README.md` model card.
 
     Args:
       run_dir: a finished pipeline run folder (with `pipeline.json`).
@@ -58,6 +59,10 @@ def release_run(run_dir, zoo_dir, command=None):
         with _io.atomic_path(os.path.join(zoo_dir, name)) as tmp:
             shutil.copyfile(origin, tmp)
     _io.write_json(os.path.join(zoo_dir, CONTRACT_FILE), contract)
+    if contract.get("micro"):  # the C source pair, named after the zoo's model file
+        with open(source, "rb") as f:
+            write_c_source(f.read(), zoo_dir, os.path.splitext(MODEL_FILE)[0],
+                           contract["micro"]["arena_bytes"], source=MODEL_FILE)
     card = model_card(record, artifact, contract, command)
     with _io.atomic_path(os.path.join(zoo_dir, "README.md")) as tmp:
         with open(tmp, "w") as f:
@@ -85,8 +90,11 @@ def model_card(record, artifact, contract, command=None):
                          and r["mode"] == "float32"), {})
     shape = contract["input"]["shape"][1:]
     summary = record["summary"]
+    pruning = (recipe.get("student") or {}).get("channel_pruning")
+    thinned = (f", {pruning['fraction']:.0%} of its free channels pruned before training"
+               if pruning else "")
     rows = [
-        ("architecture", f"`{float_row['model']}`, {'x'.join(map(str, shape))} input, "
+        ("architecture", f"`{float_row['model']}`{thinned}, {'x'.join(map(str, shape))} input, "
                          f"{contract['num_classes']} classes"),
         ("how it was trained", "; ".join(
             f"{r['stage']}: {r['how']}, {r['epochs']} epoch{'s' * (r['epochs'] != 1)}"
@@ -106,6 +114,10 @@ def model_card(record, artifact, contract, command=None):
         if float_export.get("p50_ms") is not None:
             latency += f" (float32: {float_export['p50_ms']:.3f} ms)"
         rows.append(("int8 latency", latency))
+    if contract.get("micro"):
+        rows.append(("TensorFlow Lite Micro", f"tensor arena {contract['micro']['arena_bytes']:,}"
+                     f" bytes, flash {contract['micro']['flash_bytes']:,} bytes; C source "
+                     "`model_int8_model_data.h` / `.cc`"))
     if "distillation_gain_pp" in summary:
         baseline = training["baseline"]["test_accuracy"]
         rows.append(("distillation", f"{summary['distillation_gain_pp']:+.2f} pp over the same "
