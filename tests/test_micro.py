@@ -158,3 +158,11 @@ def test_micro_export_bad_input(trained_run, model_tflm_lacks, exported_int8, tm
 def test_c_identifier():
     assert micro.c_identifier("model-int8.v2") == "model_int8_v2"
     assert micro.c_identifier("2bit") == "model_2bit"
+
+
+def test_without_tflite_micro_the_error_says_how_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tflite_micro.python.tflite_micro", None)
+    with pytest.raises(UserError, match=r"pip install 'tflite_lite\[micro\]'"):
+        micro.runtime()

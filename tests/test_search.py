@@ -78,3 +78,12 @@ def test_tiny_search_trains_the_winner_and_resumes(tmp_path):
     again = run_main("search", *args)
     assert again.returncode == 0 and "running" not in again.stdout
     assert json.loads((tmp_path / "search.json").read_text())["winner"] == record["winner"]
+
+
+@pytest.mark.parametrize("target", ["micro", "host"])
+def test_latency_budget_is_measured_on_its_target(target):
+    costs = search.measure_costs("mobilenet_v1_025", 28, 0.5, {"latency_ms": 1000.0},
+                                 latency_target=target)
+    assert costs["over"] == [] and 0 < costs["latency_ms"] < 1000
+    assert search.measure_costs("mobilenet_v1_025", 28, 0.5, {"latency_ms": 1e-6},
+                                latency_target=target)["over"] == ["latency_ms"]
