@@ -237,13 +237,15 @@ def _proxy_settings(recipe, name, size, fraction, config, folder):
 
 
 def _candidate_recipe(recipe, name, size, fraction, suffix):
-    """`recipe` with the candidate as its student (and, for the micro target, a micro export)."""
+    """`recipe` with the candidate as its student and the micro export; the winner's keeps the
+    recipe's name (it is the recipe's model), the others' get `suffix`."""
     student = dict(recipe.student, model=name)
     student.pop("channel_pruning", None)
     if fraction:
         student["channel_pruning"] = _pruning(fraction)
     modes = list(dict.fromkeys(list(recipe.export["modes"]) + ["int8"]))
-    return dataclasses.replace(recipe, name=f"{recipe.name}_{suffix}", student=student,
+    name = recipe.name if suffix == "final" else f"{recipe.name}_{suffix}"
+    return dataclasses.replace(recipe, name=name, student=student,
                                dataset=dict(recipe.dataset, input_size=size),
                                export=dict(recipe.export, modes=modes, target="micro"))
 
