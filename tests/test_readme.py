@@ -114,6 +114,9 @@ NOT_RUN = {
     "--preset short": "the main job, `bash scripts/run.sh`",
     "python scripts/pipeline.py --recipe models/NAME/recipe.json --preset full "
     "--release models/NAME": "the full recipe (over an hour); writes into the zoo",
+    "python scripts/benchmark.py --target micro --models $(ls models/*/model_int8.tflite | "
+    "paste -sd,) --max_examples 2000": "a benchmark (minutes); the README's micro command runs "
+                                       "it on one zoo model",
     "python scripts/export.py --model DIR/model.keras --target micro --evaluate":
         _IN_PROCESS.format("tests/test_micro.py"),
     "python scripts/search.py --recipe models/micro_fashion/recipe.json --budget "
