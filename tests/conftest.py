@@ -62,7 +62,7 @@ FILE_SECONDS = {
     "test_scores.py": (5, 0),
     "test_data.py": (3, 0),
     "test_golden.py": (1, 41),
-    "test_training_slow.py": (0, 402),
+    "test_training_slow.py": (0, 200),
     "test_fault_tolerance.py": (0, 225),
     "test_safety.py": (0, 31),
 }
