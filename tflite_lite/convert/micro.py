@@ -71,18 +71,23 @@ def check_target_options(target, mode, scores=None, keep_float_layers=0,
 def unsupported_ops(data, name="model"):
     """The op names in flatbuffer `data` that TFLM's op resolver lacks, sorted, each once
     (custom ops as `CUSTOM:<code>`)."""
-    ops = flatbuffer.describe(data, name)["op_counts"]
-    return sorted(op for op in ops if op not in TFLM_OPS)
+    return _missing(flatbuffer.describe(data, name))
+
+
+def _missing(description):
+    return sorted(op for op in description["op_counts"] if op not in TFLM_OPS)
+
+
+def _refuse_missing(missing, name):
+    if missing:
+        raise UserError(f"{name}: TensorFlow Lite Micro has no kernel for {', '.join(missing)}")
 
 
 def check_micro_ready(data, name="model"):
     """Raises `UserError` unless `data` is an int8 model TFLM can run: int8 input and output,
     no op computing in float, every op in TFLM's resolver (each missing one named)."""
     description = flatbuffer.describe(data, name)
-    missing = unsupported_ops(data, name)
-    if missing:
-        raise UserError(f"{name}: TensorFlow Lite Micro has no kernel for "
-                        f"{', '.join(missing)}")
+    _refuse_missing(_missing(description), name)
     edges = [t["dtype"] for t in description["inputs"] + description["outputs"]]
     if any(dtype != "int8" for dtype in edges) or flatbuffer.float_ops(description):
         raise UserError(f"{name}: not a full int8 model (input/output "
@@ -108,10 +113,7 @@ class MicroInterpreter:
     """
 
     def __init__(self, data, name="model"):
-        missing = unsupported_ops(data, name)
-        if missing:
-            raise UserError(f"{name}: TensorFlow Lite Micro has no kernel for "
-                            f"{', '.join(missing)}")
+        _refuse_missing(unsupported_ops(data, name), name)
         self._tflm = runtime()
         self._data = bytes(data)
         self.name = name
