@@ -56,7 +56,7 @@ FILE_SECONDS = {
     "test_readme.py": (9, 60),
     "test_benchmark.py": (9, 0),
     "test_micro.py": (12, 0),
-    "test_search.py": (6, 70),
+    "test_search.py": (6, 60),
     "test_training.py": (7, 10),
     "test_fuzz.py": (5, 0),
     "test_scores.py": (5, 0),

@@ -80,6 +80,7 @@ def test_tiny_search_trains_the_winner_and_resumes(tmp_path):
     assert json.loads((tmp_path / "search.json").read_text())["winner"] == record["winner"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["micro", "host"])
 def test_latency_budget_is_measured_on_its_target(target):
     costs = search.measure_costs("mobilenet_v1_025", 28, 0.5, {"latency_ms": 1000.0},
