@@ -25,7 +25,8 @@ from tflite_lite.errors import UserError
 from tflite_lite.report import format_table
 
 __all__ = ["BenchmarkConfig", "DeviceConfig", "LATENCY_COLUMNS", "MICRO_COLUMNS", "MicroConfig",
-           "benchmark", "benchmark_device", "benchmark_host", "benchmark_micro", "cross_check", "latency_stats", "parse_benchmark_model_output",
+           "benchmark", "benchmark_device", "benchmark_host", "benchmark_micro", "cross_check",
+           "latency_stats", "parse_benchmark_model_output",
            "run_benchmark", "run_litert_benchmark"]
 
 CROSS_CHECK_COLUMNS = (("name", "model", "s"), ("threads", "thr", "d"),

@@ -64,6 +64,8 @@ class MicroConfig(Config):
 
 
 def _contract(path, data):
+    """The model's contract: `<stem>.json` beside it, else its embedded runtime part, else
+    None."""
     side = os.path.splitext(path)[0] + ".json"
     if os.path.isfile(side):
         with open(side) as f:
@@ -72,18 +74,15 @@ def _contract(path, data):
     return json.loads(embedded) if embedded else None
 
 
-def _test_split(contract, dataset, max_examples):
-    """Batched preprocessed test images for the model, or None when nothing names a dataset."""
-    from tflite_lite.data import load_dataset  # noqa: PLC0415  (TensorFlow, only when needed)
-    dataset = dataset or (contract or {}).get("evaluation", {}).get("dataset")
-    if dataset is None:
+def _test_split(contract, dataset, max_examples, input_shape):
+    """`(batched test images, total)` preprocessed as the contract says (the default
+    preprocessing without one), or None when neither `dataset` nor the contract names one."""
+    from tflite_lite.convert.export_files import contract_test_set  # noqa: PLC0415  (TF)
+    from tflite_lite.data import Preprocessing  # noqa: PLC0415
+    contract = contract or {"preprocessing": Preprocessing(input_shape).get_config()}
+    if not (dataset or (contract.get("evaluation") or {}).get("dataset")):
         return None
-    pre = (contract or {}).get("preprocessing", {})
-    options = {key: pre[key] for key in ("mean", "std") if key in pre}
-    if "input_shape" in pre:
-        options["input_shape"] = tuple(pre["input_shape"])
-    data = load_dataset(dataset, max_eval_examples=max_examples, **options)
-    return data.test, data.num_examples["test"]
+    return contract_test_set(contract, max_examples, dataset)
 
 
 def time_invokes(interpreter, tensor, num_runs):
@@ -160,7 +159,8 @@ def benchmark_micro_model(path, data=None, dataset=None, max_examples=None, num_
     tensor = (rng.integers(info.min, info.max + 1, detail["shape"]).astype(detail["dtype"])
               if info else rng.standard_normal(detail["shape"]).astype(detail["dtype"]))
     row.update(time_invokes(tflm, tensor, num_runs))
-    split = _test_split(_contract(str(path), data), dataset, max_examples)
+    split = _test_split(_contract(str(path), data), dataset, max_examples,
+                        tuple(int(d) for d in detail["shape"][1:]))
     if split is not None:
         row.update(parity(data, tflm, split[0], split[1], verbose,
                           label=f"{row['name']}: TFLM vs LiteRT"))

@@ -219,13 +219,14 @@ def export_model(config, verbose=0):
                 labels_file=LABELS_FILE)
 
 
-def contract_test_set(contract, max_eval_examples=None):
-    """The test split a contract's evaluation was measured on, preprocessed as the contract
-    says (`(dataset, total)`); its first `max_eval_examples` images, else as many as then."""
-    pre, evaluation = contract["preprocessing"], contract["evaluation"]
-    data = load_dataset(evaluation["dataset"], input_shape=tuple(pre["input_shape"]),
+def contract_test_set(contract, max_eval_examples=None, dataset=None):
+    """The test split a contract's evaluation was measured on (or `dataset`'s), preprocessed
+    as the contract says (`(dataset, total)`); its first `max_eval_examples` images, else as
+    many as its evaluation used (else all)."""
+    pre, evaluation = contract["preprocessing"], contract.get("evaluation") or {}
+    data = load_dataset(dataset or evaluation["dataset"], input_shape=tuple(pre["input_shape"]),
                         mean=pre["mean"], std=pre["std"],
-                        max_eval_examples=max_eval_examples or evaluation["num_examples"])
+                        max_eval_examples=max_eval_examples or evaluation.get("num_examples"))
     return data.test, data.num_examples["test"]
 
 

@@ -117,9 +117,7 @@ class MicroInterpreter:
         self._tflm = runtime()
         self._data = bytes(data)
         self.name = name
-        recorded = self._recorded_arena()
-        self.arena_bytes = self._smallest_arena(recorded)
-        self.interpreter = self._allocate(self.arena_bytes)[0]
+        self.arena_bytes, self.interpreter = self._smallest_arena(self._recorded_arena())
         self.input = self.interpreter.get_input_details(0)
         self.output = self.interpreter.get_output_details(0)
 
@@ -147,18 +145,25 @@ class MicroInterpreter:
         return _align(int(match.group(1))) if match else generous
 
     def _smallest_arena(self, recorded):
-        """`recorded` if the model allocates in it, else the smallest size that does (bisection
-        between `recorded` and the first doubling of it that works)."""
+        """`(size, interpreter allocated in it)`: `recorded` if the model allocates in it, else
+        the smallest size that does (bisection between `recorded` and the first doubling of it
+        that works)."""
         low, high = 0, recorded
-        while not self._fits(high):
+        interpreter = self._allocate(high)[0]
+        while interpreter is None:
             low, high = high, high * 2
             if high > 1 << 30:
                 raise UserError(f"{self.name}: TensorFlow Lite Micro does not allocate it in "
                                 "1 GB of arena")
+            interpreter = self._allocate(high)[0]
         while low and high - low > ARENA_ALIGNMENT:
             middle = _align((low + high) // 2)
-            low, high = (low, middle) if self._fits(middle) else (middle, high)
-        return high
+            fitted = self._allocate(middle)[0]
+            if fitted is None:
+                low = middle
+            else:
+                high, interpreter = middle, fitted
+        return high, interpreter
 
     def run(self, tensor):
         """Raw output for one input tensor in the model's dtype and shape (batch included)."""
