@@ -28,7 +28,8 @@ import numpy as np
 
 from tflite_lite import _io
 from tflite_lite._config import Config
-from tflite_lite.architectures import create_model, deploy_form, list_models, profile
+from tflite_lite.architectures import (create_model, deploy_form, get_model_config,
+                                       list_models, profile)
 from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
 from tflite_lite.errors import UserError
 
@@ -132,7 +133,6 @@ class SearchConfig(Config):
 
 
 def _family(name):
-    from tflite_lite.architectures import get_model_config  # noqa: PLC0415
     return get_model_config(name).family
 
 
@@ -365,8 +365,7 @@ def run_search(config, run_dir=None, log=print):
             state.save()
             log(f"search: [{index}/{len(todo)}] {cid}: "
                 + ("fits" if not entry["over"] else f"over {', '.join(entry['over'])}"))
-    survivors = [cid for cid, entry in state["candidates"].items()
-                 if entry["over"] == [] and cid in {c[0] for c in todo}]
+    survivors = [cid for cid, *_ in todo if state["candidates"][cid]["over"] == []]
     if not survivors:
         raise UserError(f"no candidate meets the budget {config.budget}: "
                         f"{_smallest_cost(rows_of(state), budget)}")
