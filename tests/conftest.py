@@ -46,7 +46,7 @@ FILE_SECONDS = {
     "test_convert.py": (65, 6),
     "test_architectures.py": (55, 125),
     "test_weights.py": (23, 17),
-    "test_pruning.py": (36, 360),
+    "test_pruning.py": (23, 360),
     "test_distillation.py": (22, 52),
     "test_pipeline.py": (31, 66),
     "test_quantization.py": (26, 343),

@@ -90,7 +90,7 @@ def test_pruning_config_round_trips():
 
 
 def test_magnitude_pruning_reaches_the_target_sparsity_per_layer():
-    model = create_model("mobilenet_v2_035", input_shape=SHAPE, num_classes=10)
+    model = create_model("mobilenet_v1_025", input_shape=SHAPE, num_classes=10)
     pruned = prune_model(model, PruningConfig(final_sparsity=0.5, schedule="constant",
                                               frequency=1))
     _fit(pruned, callbacks=pruning_callbacks())
@@ -168,7 +168,7 @@ def test_channel_pruned_shufflenet_v1_deploys_with_native_grouped_convs():
 
 
 def test_channel_pruning_to_a_mac_target_converts_to_int8():
-    model = _logits_model("mobilenet_v2_035")
+    model = _logits_model("mobilenet_v1_025")
     small = prune_channels(model, ChannelPruningConfig(target_macs_ratio=0.5))
     assert profile(small)["macs"] <= 0.5 * profile(model)["macs"]
     assert profile(small)["macs"] > 0.3 * profile(model)["macs"]
@@ -195,7 +195,7 @@ def test_channel_pruning_refuses_what_it_cannot_do():
 # --- clustering ------------------------------------------------------------------------------
 
 def test_clustering_leaves_k_distinct_values_per_kernel():
-    model = create_model("mobilenet_v2_035", input_shape=SHAPE, num_classes=10)
+    model = create_model("mobilenet_v1_025", input_shape=SHAPE, num_classes=10)
     clustered = cluster_model(model, ClusteringConfig(8, per_layer={"logits": 0, "stem_conv": 4}))
     _fit(clustered, steps=2)
     counts = distinct_weights(strip_clustering(clustered))
