@@ -13,14 +13,17 @@ from tflite_lite.data import load_dataset
 from tflite_lite.report import plot_ptq_errors
 from tflite_lite.run_record import RunRecord
 
-# (label, steps, per_tensor): plain PTQ, each step alone, all steps; per-tensor without and
-# with CLE.
-VARIANTS = (("plain", "", False), ("cle", "cle", False),
-            ("bias_correction", "bias_correction", False), ("adaround", "adaround", False),
-            ("cle+bias_correction", "cle,bias_correction", False),
-            ("all", "cle,adaround,bias_correction", False),
-            ("per_tensor", "", True), ("per_tensor+cle", "cle", True),
-            ("per_tensor+all", "cle,adaround,bias_correction", True))
+# (label, steps, per_tensor, mode): plain PTQ, each step alone, all steps; per-tensor without
+# and with CLE; and two ceilings no int8 step can pass: int8 weights with float activations
+# ("dynamic") and with int16 activations ("int16x8").
+VARIANTS = (("plain", "", False, "int8"), ("cle", "cle", False, "int8"),
+            ("bias_correction", "bias_correction", False, "int8"),
+            ("adaround", "adaround", False, "int8"),
+            ("cle+bias_correction", "cle,bias_correction", False, "int8"),
+            ("all", "cle,adaround,bias_correction", False, "int8"),
+            ("per_tensor", "", True, "int8"), ("per_tensor+cle", "cle", True, "int8"),
+            ("per_tensor+all", "cle,adaround,bias_correction", True, "int8"),
+            ("dynamic", "", False, "dynamic"), ("int16x8", "", False, "int16x8"))
 COLUMNS = (
     ("model", "model", "s"), ("variant", "PTQ", "s"), ("keras_accuracy", "float acc", ".4f"),
     ("int8_accuracy", "int8 acc", ".4f"), ("gap_pp", "gap pp", "+.2f"),
@@ -45,11 +48,12 @@ def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
         test = load_dataset(record.dataset, input_shape=pre.input_shape, mean=pre.mean,
                             std=pre.std, max_eval_examples=max_eval_examples)
         folder = os.path.join(output_dir, os.path.basename(os.path.normpath(run_dir)))
-        for label, steps, per_tensor in variants:
-            output = os.path.join(folder, label, "model_int8.tflite")
+        for label, steps, per_tensor, mode in variants:
+            output = os.path.join(folder, label, f"model_{mode}.tflite")
             started = time.perf_counter()
             contract = export_model(ExportConfig(
-                model_path=model_path, output=output, ptq=steps or None, per_tensor=per_tensor,
+                model_path=model_path, output=output, mode=mode, ptq=steps or None,
+                per_tensor=per_tensor,
                 representative_examples=representative_examples))
             seconds = time.perf_counter() - started
             evaluation = evaluate(output, test, keras_model)

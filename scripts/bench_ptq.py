@@ -6,7 +6,8 @@ Usage:
 
 Each trained run (a `scripts/train.py` folder) is exported to int8 once per variant
 (`_bench_ptq.VARIANTS`: no step, cle, bias_correction, both; per-tensor weights without and
-with them) and evaluated against its float Keras model on the test set: int8 accuracy, the gap
+with them; and the ceilings "dynamic" and "int16x8", int8 weights with float or int16
+activations) and evaluated against its float Keras model on the test set: int8 accuracy, the gap
 to float in points, top-1 agreement, disagreements and how many of them are ties, the
 export's wall time without evaluation, and how often the float model after the steps (CLE turns
 ReLU6 into ReLU) keeps the original's top-1 class on the calibration images. Prints the table.
@@ -21,7 +22,7 @@ from tflite_lite_scripts import _bench_ptq as bench
 
 _RUNS = flags.DEFINE_list("runs", None, "Trained float run folders (model.keras and run.json).",
                           required=True)
-_VARIANTS = flags.DEFINE_list("variants", [label for label, _, _ in bench.VARIANTS],
+_VARIANTS = flags.DEFINE_list("variants", [variant[0] for variant in bench.VARIANTS],
                               "Variants to run (default: all).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/bench_ptq", "Where exports go.")
 _REPRESENTATIVE = flags.DEFINE_integer("representative_examples", 256, "Calibration images.",

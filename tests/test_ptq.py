@@ -282,13 +282,42 @@ def test_export_script_runs_every_step_and_plots_the_report(trained_run, tmp_pat
 @pytest.mark.slow
 def test_bench_ptq_prints_its_table_and_writes_json(trained_run, tmp_path):
     result = run_main("bench_ptq", "--runs", str(trained_run), "--variants",
-                      "plain,per_tensor+cle", "--max_eval_examples", "200", "--output_dir",
+                      "plain,per_tensor+cle,int16x8", "--max_eval_examples", "200", "--output_dir",
                       str(tmp_path / "out"), "--json", str(tmp_path / "ptq.json"))
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads((tmp_path / "ptq.json").read_text())["rows"]
-    assert [row["variant"] for row in rows] == ["plain", "per_tensor+cle"]
+    assert [row["variant"] for row in rows] == ["plain", "per_tensor+cle", "int16x8"]
+    assert rows[-1]["file"].endswith("model_int16x8.tflite")
     assert all(0 < row["agreement"] <= 1 and row["seconds"] > 0 for row in rows)
     assert "per_tensor+cle" in result.stdout
     assert (tmp_path / "out" / "trained_run" / "layer_errors.png").exists()
     bad = run_main("bench_ptq", "--runs", str(trained_run), "--variants", "plain,fastest")
     assert_one_line_error(bad, "unknown variant(s) fastest")
+
+
+@pytest.mark.slow
+def test_activation_range_study_compares_min_max_with_mse_ranges(trained_run, tmp_path):
+    result = run_main("study_activation_ranges", "--run", str(trained_run),
+                      "--representative_examples", "32", "--max_eval_examples", "200",
+                      "--json", str(tmp_path / "ranges.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "ranges.json").read_text())
+    assert [row["ranges"] for row in record["rows"]] == ["min/max", "mse"]
+    assert all(0 < row["agreement"] <= 1 for row in record["rows"])
+    # MSE ranges never lie outside min/max, and never quantize a tensor's values worse.
+    assert record["tensors"] and all(row["error_ratio"] >= 1 for row in record["tensors"])
+    assert all(row["min"] <= row["mse_min"] and row["mse_max"] <= row["max"]
+               for row in record["tensors"])
+    assert any(row["error_ratio"] > 1.2 for row in record["tensors"]), record["tensors"][:3]
+
+
+def test_mse_range_clips_a_laplace_tail_where_theory_puts_it():
+    from tflite_lite_scripts._study_ranges import BINS, mse_range
+
+    values = np.random.default_rng(0).laplace(0, 1, 1_000_000)  # min/max about +-14
+    for sample in (values, np.maximum(values, 0)):
+        counts = np.histogram(sample, BINS, (sample.min(), sample.max()))[0]
+        low, high, plain, error = mse_range(counts, sample.min(), sample.max())
+        # 8-bit MSE clipping of a unit Laplace is near 9.9 (Banner et al. 2019); ReLU keeps 0.
+        assert 8.5 < high < 11.5 and error < 0.7 * plain
+        assert low == 0 if sample.min() == 0 else -11.5 < low < -8.5

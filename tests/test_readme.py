@@ -106,6 +106,8 @@ NOT_RUN = {
                                                   "per-tensor weights)"),
     "python scripts/bench_ptq.py --runs DIR1,DIR2":
         "a benchmark; tests/test_ptq.py runs it on the session's trained run",
+    "python scripts/study_activation_ranges.py --run DIR":
+        "a study; tests/test_ptq.py runs it on the session's trained run",
     "python scripts/bench_camera.py --count 100":
         "a benchmark of minutes; tests/test_golden.py runs its study on a few frames",
     "python scripts/bench_compression.py --float_run runs/bench_train/mobilenet_v2_035 "
