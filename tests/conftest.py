@@ -49,7 +49,7 @@ FILE_SECONDS = {
     "test_pruning.py": (23, 360),
     "test_distillation.py": (22, 52),
     "test_pipeline.py": (31, 66),
-    "test_quantization.py": (26, 343),
+    "test_quantization.py": (19, 351),
     "test_bad_inputs.py": (23, 160),
     "test_ptq.py": (17, 120),
     "test_api.py": (10, 65),

@@ -197,7 +197,8 @@ def test_profile_counts_a_hand_computed_model():
 # 32-px build is checked with every registered model above.
 @pytest.mark.parametrize("name", ["mobilenet_v1_050", "mobilenet_v2_035",
                                   pytest.param("shufflenet_v1_g3_050", marks=pytest.mark.slow),
-                                  "shufflenet_v2_x0_5", "squeezenet_1_1"])
+                                  pytest.param("shufflenet_v2_x0_5", marks=pytest.mark.slow),
+                                  "squeezenet_1_1"])
 def test_small_input_keeps_a_larger_final_map_at_32px(name, build):
     small = build(name, include_top=False)
     large = build(name, include_top=False, small_input=False)
