@@ -4,7 +4,7 @@ Usage:
   python scripts/bench_ptq.py --runs runs/mobilenet_v2_100,runs/squeezenet_1_1 \\
       --json runs/bench_ptq/bench_ptq.json
 
-Each trained run (a `scripts/train.py` folder) is exported to int8 once per variant
+Each trained run (a `scripts/train.py` folder) is exported once per variant
 (`_bench_ptq.VARIANTS`: no step, cle, bias_correction, both; per-tensor weights without and
 with them; and the ceilings "dynamic" and "int16x8", int8 weights with float or int16
 activations) and evaluated against its float Keras model on the test set: int8 accuracy, the gap
