@@ -43,8 +43,8 @@ def pytest_configure(config):
 # collection order (scripts/test.sh passes --no-loadscope-reorder); sorted longest first, the
 # short files fill in around the long ones and both workers finish together. Unlisted: last.
 FILE_SECONDS = {
-    "test_convert.py": (65, 6),
-    "test_architectures.py": (55, 125),
+    "test_convert.py": (54, 21),
+    "test_architectures.py": (51, 135),
     "test_weights.py": (23, 17),
     "test_pruning.py": (23, 360),
     "test_distillation.py": (22, 52),

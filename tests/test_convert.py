@@ -59,7 +59,7 @@ def test_int8_export_is_integer_faithful_and_complete(trained_int8):
     ("float32", "float32", "float32"),
     ("dynamic", "float32", "int8"),
     ("float16", "float32", "float16"),
-    ("int16x8", "int16", "int8"),
+    pytest.param("int16x8", "int16", "int8", marks=pytest.mark.slow),  # 4 s; bench_ptq's too
 ])
 def test_other_modes(trained_run, tmp_path, mode, input_dtype, weight_dtype):
     output = tmp_path / f"model_{mode}.tflite"
@@ -83,8 +83,8 @@ def test_other_modes(trained_run, tmp_path, mode, input_dtype, weight_dtype):
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param("shufflenet_v1_g3_050", marks=pytest.mark.slow), "shufflenet_v2_x0_5",
-    "squeezenet_1_1"])
+    pytest.param("shufflenet_v1_g3_050", marks=pytest.mark.slow),
+    pytest.param("shufflenet_v2_x0_5", marks=pytest.mark.slow), "squeezenet_1_1"])
 def test_fixed_batch_graph_and_macs(name):
     from tflite_lite.architectures import deploy_form
 
@@ -98,6 +98,7 @@ def test_fixed_batch_graph_and_macs(name):
     assert "STRIDED_SLICE" not in description["op_counts"] or name == "shufflenet_v2_x0_5"
 
 
+@pytest.mark.slow  # a 600-layer model built twice: 5 s
 def test_shufflenet_v1_deploy_form_is_exact_and_native():
     from tflite_lite.architectures import deploy_form
 

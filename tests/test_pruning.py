@@ -122,8 +122,8 @@ def test_pruning_a_model_without_prunable_layers_is_an_error():
 
 # --- channel pruning -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["mobilenet_v1_050", "mobilenet_v2_035", "shufflenet_v2_x0_5",
-                                  "squeezenet_1_0",
+@pytest.mark.parametrize("name", ["mobilenet_v1_050", "mobilenet_v2_035", "squeezenet_1_0",
+                                  pytest.param("shufflenet_v2_x0_5", marks=pytest.mark.slow),
                                   # 600 layers, 7 s; the deployment test below prunes it fast
                                   pytest.param("shufflenet_v1_g3_050", marks=pytest.mark.slow)])
 def test_channel_pruning_rebuilds_a_smaller_model_with_the_same_function(name):
