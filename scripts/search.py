@@ -9,11 +9,12 @@ Usage:
 Budget keys: arena_kb and flash_kb (the TFLM export), latency_ms (per inference on
 --latency_target: micro = TFLM on this host, host = LiteRT on one thread), macs, params. Every
 candidate's exact costs come first (profile, then an int8 export for TFLM); the survivors train
-for --proxy_epochs on --proxy_examples images and the best validation accuracy wins; it trains
-to completion in RUN/final (the recipe's stages; `scripts/pipeline.py --release` material).
---full_train_top N also trains the next N survivors fully, for the proxy's rank correlation;
-the hand-chosen baseline (the registered model with the fewest parameters, its input size and
-then its width scaled down until it fits) trains through the same recipe (--nobaseline: not).
+for --proxy_epochs on --proxy_examples images; the proxy's best (and with --full_train_top N
+its next N) train as the recipe's student in RUN/full, the best of them by validation accuracy
+wins and goes on through the recipe's stages in RUN/final (`scripts/pipeline.py --release`
+material); the proxy's rank correlation with full training is reported. The hand-chosen
+baseline (the registered model with the fewest parameters, its input size and then its width
+scaled down until it fits) trains through the same recipe (--nobaseline: not).
 Writes RUN/search.json (every candidate, resumable: rerun the same command after a kill) and
 RUN/search.png (accuracy against cost, budget, Pareto front), and prints the table.
 """
@@ -41,7 +42,8 @@ _PROXY_EPOCHS = flags.DEFINE_integer("proxy_epochs", _D.proxy_epochs, "Proxy epo
                                      lower_bound=1)
 _PROXY_EXAMPLES = flags.DEFINE_integer("proxy_examples", _D.proxy_examples,
                                        "Proxy training images.", lower_bound=1)
-_FULL_TOP = flags.DEFINE_integer("full_train_top", 0, "Also fully train the next N survivors.",
+_FULL_TOP = flags.DEFINE_integer("full_train_top", 0, "Also fully train the proxy's next N "
+                                 "survivors; the best by full training wins.",
                                  lower_bound=0)
 _BASELINE = flags.DEFINE_bool("baseline", True, "Also train the hand-chosen baseline (the "
                               "smallest registered model scaled down until it fits).")
@@ -77,7 +79,8 @@ def main(argv):
     if "baseline" in record:
         base = record["baseline"]["final_int8"]
         print(f"baseline: {record['baseline']['candidate']}; int8 test accuracy "
-              f"{base['tflite_accuracy']}; the winner's gain {record['gain_over_baseline_pp']:+.2f} pp")
+              f"{base['tflite_accuracy']}; the winner's gain "
+              f"{record['gain_over_baseline_pp']:+.2f} pp")
 
 
 def run():

@@ -63,12 +63,21 @@ def test_search_script_bad_input(tmp_path, args, fragment):
 @pytest.mark.slow
 def test_tiny_search_trains_the_winner_and_resumes(tmp_path):
     args = ["--recipe", RECIPE, "--preset", "short", "--budget", "arena_kb=64,flash_kb=256",
-            "--families", "mobilenet_v1", "--input_sizes", "28", "--channel_fractions", "0,0.5",
-            "--proxy_examples", "500", "--nobaseline", "--output_dir", str(tmp_path)]
+            "--families", "mobilenet_v1", "--input_sizes", "28",
+            "--channel_fractions", "0,0.25,0.5", "--proxy_examples", "500", "--full_train_top", "1",
+            "--nobaseline", "--output_dir", str(tmp_path)]
     result = run_main("search", *args)
     assert result.returncode == 0, result.stderr
     record = json.loads((tmp_path / "search.json").read_text())
-    assert record["winner"]["candidate"] == "mobilenet_v1_025@28px/c50"
+    # Both survivors train fully; the better by validation accuracy wins, whatever the proxy said.
+    contenders = record["winner"]["contenders"]
+    assert sorted(contenders) == ["mobilenet_v1_025@28px/c25", "mobilenet_v1_025@28px/c50"]
+    full = {cid: record["candidates"][cid]["full_accuracy"] for cid in contenders}
+    assert record["winner"]["candidate"] == max(contenders, key=full.get)
+    assert record["proxy_rank_correlation"] is None  # two points rank nothing
+    # The pipeline adopted the winner's full training instead of training it again.
+    assert "pipeline: student: finished before, skipped" in result.stdout
+    assert (tmp_path / "final" / "student" / "stage.json").is_file()
     final = record["winner"]["final_int8"]
     assert final["over"] == [] and final["arena_bytes"] <= 64 * 1024
     assert (tmp_path / "final" / "export" / "qat_int8_model_data.cc").is_file()

@@ -10,9 +10,11 @@
    smallest TFLM allocates it in, latency TFLM's (or LiteRT's) time per inference on this host.
 2. **Proxy.** The survivors train briefly (`proxy_epochs` on `proxy_examples` images); their
    validation accuracy ranks them.
-3. **Full run.** The best goes through the recipe's pipeline (its student epochs, QAT, int8 for
-   the micro target) in `<run_dir>/final`; `full_train_top` more survivors may be trained as
-   the recipe's student too, to measure the proxy's rank correlation with full training.
+3. **Full training.** The proxy's best `1 + full_train_top` survivors train as the recipe's
+   student (its epochs and rate) in `<run_dir>/full/`; the one with the best validation
+   accuracy wins (the proxy only shortlists) and goes on through the recipe's pipeline (its
+   student adopted, then QAT, int8 for the micro target) in `<run_dir>/final`. The proxy's rank
+   correlation with full training is measured on the shortlist.
 
 Channel pruning here thins the freshly built model (`TrainConfig.channel_pruning` without
 `init_from`): a narrower architecture trained from scratch. The whole search is kept in
@@ -23,6 +25,7 @@ Channel pruning here thins the freshly built model (`TrainConfig.channel_pruning
 import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -84,8 +87,8 @@ class SearchConfig(Config):
         (LiteRT). Defaults to "micro".
       proxy_epochs: proxy training epochs. Defaults to 1.
       proxy_examples: proxy training images. Defaults to 10000.
-      full_train_top: besides the winner, train this many next-best survivors as the
-        recipe's student, for the proxy's rank correlation. Defaults to 0.
+      full_train_top: besides the proxy's best, train this many next-best survivors as the
+        recipe's student; the best of them by full training wins. Defaults to 0.
       baseline: also train the hand-chosen baseline through the same recipe: the registered
         model with the fewest parameters, its input size, then its width (a uniform channel
         fraction, in steps of 0.05) scaled down until it fits. Defaults to True.
@@ -216,8 +219,7 @@ class _State(dict):
         if os.path.isfile(self.path):
             with open(self.path) as f:
                 saved = json.load(f)
-            if {k: v for k, v in saved["config"].items() if k != "full_train_top"} != {
-                    k: v for k, v in self["config"].items() if k != "full_train_top"}:
+            if saved["config"] != self["config"]:
                 raise UserError(f"{self.path} holds another search (its config differs); "
                                 "use a new run folder")
             self.update(saved, config=self["config"])
@@ -372,7 +374,7 @@ def run_search(config, run_dir=None, log=print):
     for index, cid in enumerate(survivors, 1):
         entry = state["candidates"][cid]
         if entry.get("proxy_accuracy") is None:
-            folder = os.path.join(run_dir, "proxy", cid.replace("/", "_").replace("@", "_"))
+            folder = os.path.join(run_dir, "proxy", _folder_name(cid))
             record = train(TrainConfig(**_proxy_settings(
                 recipe, entry["model"], entry["input_size"], entry["channel_fraction"],
                 config, folder)))
@@ -382,21 +384,30 @@ def run_search(config, run_dir=None, log=print):
         log(f"search: proxy [{index}/{len(survivors)}] {cid}: validation accuracy "
             f"{entry['proxy_accuracy']:.4f}")
     ranked = sorted(survivors, key=lambda c: -state["candidates"][c]["proxy_accuracy"])
-    for rank, cid in enumerate(ranked[:1 + config.full_train_top]):
+    contenders = ranked[:1 + config.full_train_top]
+    for rank, cid in enumerate(contenders, 1):
         entry = state["candidates"][cid]
-        suffix = "final" if rank == 0 else f"full_{rank}"
-        run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
-                                entry["channel_fraction"], suffix)
-        if rank == 0:
-            record = run_pipeline(run, os.path.join(run_dir, "final"), log)
-            entry["pipeline"] = os.path.join("final", "pipeline.json")
-            entry["full_accuracy"] = _student_accuracy(os.path.join(run_dir, "final"))
-            state["winner"] = dict(candidate=cid,
-                                   final_int8=_final_int8(record, run_dir, budget))
-        else:
-            folder = os.path.join(run_dir, suffix)
-            settings = dict(run.dataset_settings, **run.student, output_dir=folder, verbose=2)
+        if entry.get("full_accuracy") is None:
+            entry["full_run"] = os.path.join("full", _folder_name(cid), "student")
+            run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
+                                    entry["channel_fraction"], "final")
+            settings = dict(run.dataset_settings, **run.student, verbose=2,
+                            output_dir=os.path.join(run_dir, entry["full_run"]))
             entry["full_accuracy"] = train(TrainConfig(**settings))["best_val_accuracy"]
+            state.save()
+        log(f"search: full training [{rank}/{len(contenders)}] {cid}: validation accuracy "
+            f"{entry['full_accuracy']:.4f}")
+    # The proxy shortlists, full training chooses (the first of equals in the proxy's order).
+    chosen = max(contenders, key=lambda c: state["candidates"][c]["full_accuracy"])
+    entry = state["candidates"][chosen]
+    if "winner" not in state:
+        run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
+                                entry["channel_fraction"], "final")
+        _adopt_student(run_dir, entry, "final")
+        record = run_pipeline(run, os.path.join(run_dir, "final"), log)
+        entry["pipeline"] = os.path.join("final", "pipeline.json")
+        state["winner"] = dict(candidate=chosen, contenders=contenders,
+                               final_int8=_final_int8(record, run_dir, budget))
         state.save()
     if config.baseline:
         _train_baseline(state, recipe, budget, config, channels, num_classes, run_dir, log)
@@ -421,6 +432,7 @@ def _train_baseline(state, recipe, budget, config, channels, num_classes, run_di
     if "final_int8" not in baseline:
         run = _candidate_recipe(recipe, baseline["model"], baseline["input_size"],
                                 baseline["channel_fraction"], "baseline")
+        _adopt_student(run_dir, state["candidates"].get(baseline["candidate"], {}), "baseline")
         record = run_pipeline(run, os.path.join(run_dir, "baseline"), log)
         baseline["final_int8"] = _final_int8(record, run_dir, budget, "baseline")
         state.save()
@@ -428,9 +440,21 @@ def _train_baseline(state, recipe, budget, config, channels, num_classes, run_di
     state["gain_over_baseline_pp"] = 100 * (winner["tflite_accuracy"] - base["tflite_accuracy"])
 
 
-def _student_accuracy(pipeline_dir):
-    from tflite_lite.run_record import RunRecord  # noqa: PLC0415
-    return RunRecord.load(os.path.join(pipeline_dir, "student"))["best_val_accuracy"]
+def _folder_name(cid):
+    return cid.replace("/", "_").replace("@", "_")
+
+
+def _adopt_student(run_dir, entry, pipeline):
+    """Copies a candidate's finished full training into `<run_dir>/<pipeline>/student`, where
+    the pipeline adopts it instead of training it again (same settings; a recipe whose student
+    distills is retrained, its teacher being part of its settings)."""
+    target = os.path.join(run_dir, pipeline, "student")
+    if not entry.get("full_run") or os.path.exists(target):
+        return
+    temporary = target + ".partial"
+    shutil.rmtree(temporary, ignore_errors=True)
+    shutil.copytree(os.path.join(run_dir, entry["full_run"]), temporary)
+    os.replace(temporary, target)
 
 
 def _final_int8(record, run_dir, budget, folder="final"):
