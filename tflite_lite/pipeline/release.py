@@ -126,8 +126,11 @@ def model_card(record, artifact, contract, command=None):
                                   "(this recipe's stages)"))
     lines = [f"# {recipe['name']}", "", recipe.get("description", ""), "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
+    c_pair = "; `model_int8_model_data.h` / `.cc` for a TFLM project" if contract.get(
+        "micro") else ""
     lines += ["", f"Files: `{MODEL_FILE}`, its contract `{CONTRACT_FILE}` (input/output "
-              "quantization, preprocessing, class names, evaluation) and `labels.txt`.", "",
+              f"quantization, preprocessing, class names, evaluation) and `labels.txt`{c_pair}.",
+              "",
               "## Exact command", "", "```",
               command or f"python scripts/pipeline.py --recipe models/{recipe['name']}/"
                          f"recipe.json --preset {recipe.get('preset') or 'full'}",
