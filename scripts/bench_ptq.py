@@ -6,8 +6,8 @@ Usage:
 
 Each trained run (a `scripts/train.py` folder) is exported once per variant
 (`_bench_ptq.VARIANTS`: no step, cle, bias_correction, both; per-tensor weights without and
-with them; and the ceilings "dynamic" and "int16x8", int8 weights with float or int16
-activations) and evaluated against its float Keras model on the test set: int8 accuracy, the gap
+with them; the ceilings "dynamic" and "int16x8", int8 weights with float or int16
+activations; and "qat", the run fine-tuned with QAT for `--qat_epochs`, for reference) and evaluated against its float Keras model on the test set: int8 accuracy, the gap
 to float in points, top-1 agreement, disagreements and how many of them are ties, the
 export's wall time without evaluation, and how often the float model after the steps (CLE turns
 ReLU6 into ReLU) keeps the original's top-1 class on the calibration images. Prints the table.
@@ -29,6 +29,10 @@ _REPRESENTATIVE = flags.DEFINE_integer("representative_examples", 256, "Calibrat
                                        lower_bound=1)
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
                                  lower_bound=1)
+_QAT_EPOCHS = flags.DEFINE_integer("qat_epochs", 1, "QAT fine-tuning epochs of the qat variant.",
+                                   lower_bound=1)
+_QAT_LEARNING_RATE = flags.DEFINE_float("qat_learning_rate", 2e-4,
+                                        "QAT fine-tuning learning rate.", lower_bound=0)
 _JSON = flags.DEFINE_string("json", None, "Write the rows as JSON here.")
 
 
@@ -43,7 +47,8 @@ def main(argv):
     for run_dir in _RUNS.value:
         rows += bench.benchmark_ptq([run_dir], _OUTPUT_DIR.value,
                                     [known[name] for name in _VARIANTS.value], _MAX_EVAL.value,
-                                    _REPRESENTATIVE.value)
+                                    _REPRESENTATIVE.value, _QAT_EPOCHS.value,
+                                    _QAT_LEARNING_RATE.value)
         print(format_table(rows, bench.COLUMNS), flush=True)
         if _JSON.value:
             _io.write_json(_JSON.value, {"rows": rows})

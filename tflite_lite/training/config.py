@@ -276,12 +276,14 @@ class TrainConfig(Config):
 
 
 def finetune_config(run_dir, output_dir, epochs, learning_rate=2e-4, **overrides):
-    """A `TrainConfig` that fine-tunes the run in `run_dir` with its own dataset, input and
-    batch size (no warm-up); `overrides` set the rest (e.g. `qat=True`, `pruning=...`)."""
+    """A `TrainConfig` that fine-tunes the run in `run_dir` with its own dataset (its cap on
+    training images included), input and batch size (no warm-up); `overrides` set the rest
+    (e.g. `qat=True`, `pruning=...`)."""
     source = RunRecord.load(run_dir, required=True).config
     settings = dict(init_from=os.path.join(run_dir, "model.keras"), model=None,
                     dataset=source["dataset"], input_size=source["input_size"],
                     channels=source["channels"], batch_size=source["batch_size"], epochs=epochs,
+                    max_train_examples=source.get("max_train_examples"),
                     learning_rate=learning_rate, warmup_epochs=0, output_dir=output_dir,
                     verbose=2)
     settings.update(overrides)
