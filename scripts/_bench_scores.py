@@ -59,8 +59,8 @@ def benchmark_runs(run_dirs, output_dir, num_runs=100, max_eval_examples=None):
 
 def benchmark_released(paths, output_dir, num_runs=100, max_eval_examples=None):
     """One row per (released `.tflite`, output kind) on the test set its contract was measured
-    on: the release itself, then its twins from `export_logits_twin` (no float head for logits
-    that come from a MEAN, as SqueezeNet's)."""
+    on: the release itself, then its twins from `export_logits_twin` (no float-logits twin for
+    a head `flatbuffer.with_float_head` cannot float)."""
     rows = []
     for path in paths:
         name = os.path.basename(os.path.dirname(os.path.abspath(path)))
@@ -76,7 +76,7 @@ def benchmark_released(paths, output_dir, num_runs=100, max_eval_examples=None):
             try:
                 twin = export_logits_twin(path, output, scores == "float_logits",
                                           max_eval_examples)
-            except UserError:  # logits from a MEAN: no float head
+            except UserError:  # a head with no float form
                 continue
             rows.append(dict(twin["evaluation"], model=name, scores=scores, file=output,
                              size_bytes=twin["size_bytes"]))

@@ -121,7 +121,7 @@ def compare_ranges(run_dir, representative_examples=256, max_eval_examples=None)
         tflite = converter.quantize_calibrated(version)
         try:
             tflite = flatbuffer.with_float_head(tflite)
-        except UserError:  # logits from a MEAN (SqueezeNet): int8 logits, as the export does
+        except UserError:  # a head with no float form: int8 logits, as the export does
             pass
         evaluation = evaluate(tflite, data, keras_model)
         rows.append({"ranges": label, "int8_accuracy": evaluation["tflite_accuracy"],

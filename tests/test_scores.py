@@ -85,12 +85,25 @@ def test_keras3_models_lose_their_softmax_too():
         assert "SOFTMAX" not in contract["ops"]
 
 
-def test_logits_from_a_mean_stay_int8_and_bad_choices_are_refused():
-    pooled = _tf_keras_model("pooled_conv")
-    contract = export(pooled, mode="int8", calibration=_IMAGES).contract
-    assert (contract["output"]["dtype"], contract["output"]["scores"]) == ("int8", "logits")
-    with pytest.raises(UserError, match="float_logits.*does not come from an int8 FULLY_CONN"):
-        export(pooled, mode="int8", calibration=_IMAGES, scores="float_logits")
+def test_logits_from_a_mean_of_a_conv_come_from_a_float_conv_and_mean():
+    pooled = _tf_keras_model("pooled_conv")  # SqueezeNet's head
+    result = export(pooled, mode="int8", calibration=_IMAGES)
+    output = result.contract["output"]
+    assert (output["dtype"], output["scores"], output["float_head"]) == ("float32", "logits", True)
+    assert result.contract["float_ops"] == [] and result.contract["ops"]["DEQUANTIZE"] == 1
+    int8 = export(pooled, mode="int8", calibration=_IMAGES, scores="logits")
+    assert int8.contract["output"]["dtype"] == "int8"
+    scale, zero_point = int8.contract["output"]["scale"], int8.contract["output"]["zero_point"]
+    codes = TFLiteClassifier(int8.tflite).raw_outputs(_IMAGES)
+    float_logits = TFLiteClassifier(result.tflite).raw_outputs(_IMAGES)
+    inside = (codes > -128) & (codes < 127)  # the same int8 compute, before the int8 rounding
+    assert np.abs(float_logits - dequantize(codes, scale, zero_point))[inside].max() <= scale
+    assert len({tuple(row) for row in np.round(float_logits, 6)}) == len(_IMAGES)
+    with pytest.raises(UserError, match="not come from an int8 FULLY_CONNECTED op or a MEAN"):
+        flatbuffer.with_float_head(result.tflite)
+
+
+def test_bad_score_choices_are_refused():
     linear = _tf_keras_model("linear")
     assert choose(linear, "float32")[1] == "logits"
     sigmoid = _tf_keras_model("sigmoid")

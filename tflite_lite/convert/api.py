@@ -405,7 +405,7 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         except UserError as error:
             if explicit_scores:
                 raise UserError(f"scores='float_logits': {error}") from None
-            float_head = False  # e.g. SqueezeNet, whose logits come from a MEAN: int8 logits
+            float_head = False  # a head with_float_head cannot float: int8 logits
     if target == "micro":
         micro.check_micro_ready(tflite, name or "model")
     result = _finish_export(

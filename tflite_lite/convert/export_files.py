@@ -243,7 +243,7 @@ class _RawOutputs:
 def export_logits_twin(path, output, float_head=True, max_eval_examples=None, verbose=0):
     """Writes `output` (with its contract and labels): the released softmax model at `path`
     with the softmax left to the app (`flatbuffer.without_final_softmax`) and, with
-    `float_head`, its last FULLY_CONNECTED in float (`flatbuffer.with_float_head`), every other
+    `float_head`, its classifier in float (`flatbuffer.with_float_head`), every other
     op and tensor as it was, and its TFLite accuracy measured again on the contract's test set.
 
     The contract keeps the source's Keras accuracy (the same Keras model) and records

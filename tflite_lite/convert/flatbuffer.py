@@ -26,7 +26,8 @@ _TYPE_NAMES = {value: name.lower() for name, value in vars(schema.TensorType).it
                if not name.startswith("_")}
 _EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
 _FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
-_FLOAT_HEAD_OUTPUTS = ("/float_input", "/float_logits")  # the tensors `with_float_head` adds
+# the float tensors `with_float_head` adds: its DEQUANTIZE's, the logits, a pooled conv's
+_FLOAT_HEAD_OUTPUTS = ("/float_input", "/float_logits", "/float_features")
 
 
 def read_bytes(path):
@@ -161,7 +162,8 @@ def float_ops(description):
     """Ops of an integer model that still compute in float.
 
     Every op except the QUANTIZE / DEQUANTIZE at the graph's edges and the float last layer
-    that `with_float_head` adds (its DEQUANTIZE and FULLY_CONNECTED; `has_float_head`) counts
+    that `with_float_head` adds (its DEQUANTIZE, FULLY_CONNECTED or CONV_2D and MEAN;
+    `has_float_head`) counts
     if any of its tensors is a float type.
 
     Returns:
@@ -294,23 +296,13 @@ def _constant(model, graph, index):
     return (values - zero.reshape(shape)) * scale.reshape(shape)
 
 
-def with_float_head(data, name="model"):
-    """Flatbuffer bytes whose last op (an int8 FULLY_CONNECTED) runs in float on its
-    dequantized input, with the dequantized int8 weights and bias, and outputs float32: the
-    int8 model's logits before their int8 rounding (which ties close classes) and clipping.
-    Every other op is untouched; the embedded contract gets the float output and
-    `scores: "logits"`.
-
-    Raises:
-      UserError: a model whose output does not come from an int8 FULLY_CONNECTED.
-    """
-    model = parse(data, name)
-    graph = model.subgraphs[0]
-    output, index, op_name = _output_op(model, graph)
-    if op_name != "FULLY_CONNECTED" or graph.tensors[output].type != schema.TensorType.INT8:
-        raise UserError(f"{name}: its output does not come from an int8 FULLY_CONNECTED op")
+def _float_layer(model, graph, index, output_name):
+    """Makes the int8 FULLY_CONNECTED / CONV_2D at `index` run in float: a DEQUANTIZE of its
+    input before it, its weights and bias dequantized, a new float32 output tensor named
+    `output_name` (fused activation kept). Returns that tensor's index."""
     op = graph.operators[index]
     source, weights, bias = (int(i) for i in list(op.inputs) + [-1] * (3 - len(op.inputs)))
+    output = int(op.outputs[0])
     stem = _name(graph.tensors[output].name)
     float_input = _new_tensor(model, graph, stem + _FLOAT_HEAD_OUTPUTS[0],
                               graph.tensors[source].shape)
@@ -319,18 +311,65 @@ def with_float_head(data, name="model"):
     new_bias = (-1 if bias < 0 else _new_tensor(model, graph, f"{stem}/float_bias",
                                                 graph.tensors[bias].shape,
                                                 _constant(model, graph, bias)))
-    logits = _new_tensor(model, graph, stem + _FLOAT_HEAD_OUTPUTS[1], graph.tensors[output].shape)
+    result = _new_tensor(model, graph, output_name, graph.tensors[output].shape)
     dequantize = schema.OperatorT()
     dequantize.opcodeIndex = _opcode(model, schema.BuiltinOperator.DEQUANTIZE, 2)
     dequantize.inputs = np.array([source], np.int32)
     dequantize.outputs = np.array([float_input], np.int32)
     op.inputs = np.array([float_input, new_weights, new_bias], np.int32)
-    op.outputs = np.array([logits], np.int32)
+    op.outputs = np.array([result], np.int32)
     graph.operators.insert(index, dequantize)
     used = {int(i) for other in graph.operators for i in other.inputs}
     for old in (weights, bias):  # the int8 constants nothing reads any more
         if old >= 0 and old not in used:
             model.buffers[graph.tensors[old].buffer].data = None
+    return result
+
+
+def _pooled_conv(model, graph, mean_index):
+    """The index of the int8 CONV_2D whose output only the MEAN at `mean_index` reads (a
+    SqueezeNet-style head: 1x1 convolution to classes, then global average), else None."""
+    features = int(graph.operators[mean_index].inputs[0])
+    readers = [op for op in graph.operators if features in list(op.inputs)]
+    writer = next((i for i, op in enumerate(graph.operators) if features in list(op.outputs)),
+                  None)
+    if (writer is None or len(readers) != 1
+            or graph.tensors[features].type != schema.TensorType.INT8):
+        return None
+    code = model.operatorCodes[graph.operators[writer].opcodeIndex]
+    op_name = _OP_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+    return writer if op_name == "CONV_2D" else None
+
+
+def with_float_head(data, name="model"):
+    """Flatbuffer bytes whose classifier (an int8 FULLY_CONNECTED that gives the output, or the
+    int8 CONV_2D before a final MEAN, SqueezeNet's head) runs in float on its dequantized
+    input, with the dequantized int8 weights and bias (and the MEAN after it in float), and
+    outputs float32: the int8 model's logits before their int8 rounding (which ties close
+    classes) and clipping. Every other op is untouched; the embedded contract gets the float
+    output and `scores: "logits"`.
+
+    Raises:
+      UserError: a model whose output comes from neither of those heads in int8.
+    """
+    model = parse(data, name)
+    graph = model.subgraphs[0]
+    output, index, op_name = _output_op(model, graph)
+    conv = _pooled_conv(model, graph, index) if op_name == "MEAN" else None
+    if graph.tensors[output].type != schema.TensorType.INT8 or (
+            op_name != "FULLY_CONNECTED" and conv is None):
+        raise UserError(f"{name}: its output does not come from an int8 FULLY_CONNECTED op "
+                        "or a MEAN of an int8 CONV_2D")
+    logits_name = _name(graph.tensors[output].name) + _FLOAT_HEAD_OUTPUTS[1]
+    if conv is None:
+        logits = _float_layer(model, graph, index, logits_name)
+    else:
+        features = _float_layer(model, graph, conv, _name(graph.tensors[
+            int(graph.operators[conv].outputs[0])].name) + _FLOAT_HEAD_OUTPUTS[2])
+        mean = graph.operators[index + 1]  # one op later: the DEQUANTIZE went in before it
+        logits = _new_tensor(model, graph, logits_name, graph.tensors[output].shape)
+        mean.inputs = np.array([features] + [int(i) for i in mean.inputs[1:]], np.int32)
+        mean.outputs = np.array([logits], np.int32)
     return _with_output(model, graph, output, logits, dtype="float32", scale=None,
                         zero_point=None, scores="logits", float_head=True)
 

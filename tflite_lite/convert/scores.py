@@ -4,10 +4,11 @@ An int8 output ties close classes (the same code for two classes; argmax takes t
 Measured on MobileNet V3 Large 1.0 at 32 px (PTQ, 10,000 Fashion-MNIST test images), 54 of the
 151 disagreements with Keras were such ties, and they are already in the int8 logits (step
 0.144): leaving the softmax out ("logits") changes no top-1 class. "float_logits" (the int8
-default) keeps every op int8 but the last FULLY_CONNECTED, which runs in float on its
-dequantized int8 input with the dequantized int8 weights (`flatbuffer.with_float_head`): the
-int8 logits before their rounding, a float32 output, no ties, and the same latency (two tiny
-ops; `scripts/bench_scores.py`). The contract's `output.scores` ("logits" or
+default) keeps every op int8 but the classifier, which runs in float on its dequantized int8
+input with the dequantized int8 weights (`flatbuffer.with_float_head`): the last
+FULLY_CONNECTED, or for SqueezeNet's head the 1x1 CONV_2D and the MEAN after it. The int8
+logits before their rounding, a float32 output, no ties, and the same latency (tiny ops;
+`scripts/bench_scores.py`). The contract's `output.scores` ("logits" or
 "probabilities") and `output.dtype` say which an app gets; apps apply the softmax to logits
 (`evaluate.probabilities`).
 
