@@ -101,6 +101,10 @@ NOT_RUN = {
         "tests/test_scores.py runs it on a copy of a zoo model",
     "python scripts/bench_scores.py --runs DIR1,DIR2 --released models/*/model_int8.tflite":
         "a benchmark",
+    "python scripts/bench_scores.py --released models/squeezenet_1_1_fashion/model_int8.tflite":
+        "a benchmark",
+    "python scripts/bench_ptq.py --runs runs/bench_train/M --variants plain,cle,bias_correction,"
+    "cle+bias_correction,per_tensor,per_tensor+cle,dynamic,qat": "a benchmark (minutes per run)",
     "python scripts/export.py --model DIR/model.keras --ptq cle,adaround,bias_correction "
     "--per_tensor --evaluate": _IN_PROCESS.format("tests/test_ptq.py (every step, and "
                                                   "per-tensor weights)"),
