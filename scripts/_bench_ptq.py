@@ -39,7 +39,7 @@ COLUMNS = (
 
 def _export_qat(run_dir, folder, epochs, learning_rate, representative_examples,
                 max_eval_examples):
-    """QAT fine-tuning of the run, then its int8 export; returns the export's path."""
+    """QAT fine-tuning of the run, then its int8 export: (its path, no PTQ report)."""
     qat_dir = os.path.join(folder, "qat")
     _qat_finetune(run_dir, qat_dir, epochs, learning_rate, max_eval_examples)
     output = os.path.join(qat_dir, "model_int8.tflite")
