@@ -39,13 +39,13 @@ COLUMNS = (
 
 def _export_qat(run_dir, folder, epochs, learning_rate, representative_examples,
                 max_eval_examples):
-    """QAT fine-tuning of the run, then its int8 export: (its path, no PTQ report)."""
+    """QAT fine-tuning of the run, then its int8 export: (its path, its contract)."""
     qat_dir = os.path.join(folder, "qat")
     _qat_finetune(run_dir, qat_dir, epochs, learning_rate, max_eval_examples)
     output = os.path.join(qat_dir, "model_int8.tflite")
-    export_model(ExportConfig(model_path=os.path.join(qat_dir, "model.keras"), output=output,
-                              mode="int8", representative_examples=representative_examples))
-    return output, {"ptq": None}
+    return output, export_model(ExportConfig(
+        model_path=os.path.join(qat_dir, "model.keras"), output=output, mode="int8",
+        representative_examples=representative_examples))
 
 
 def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,

@@ -7,10 +7,11 @@ Usage:
 Each trained run (a `scripts/train.py` folder) is exported once per variant
 (`_bench_ptq.VARIANTS`: no step, cle, bias_correction, both; per-tensor weights without and
 with them; the ceilings "dynamic" and "int16x8", int8 weights with float or int16
-activations; and "qat", the run fine-tuned with QAT for `--qat_epochs`, for reference) and evaluated against its float Keras model on the test set: int8 accuracy, the gap
-to float in points, top-1 agreement, disagreements and how many of them are ties, the
-export's wall time without evaluation, and how often the float model after the steps (CLE turns
-ReLU6 into ReLU) keeps the original's top-1 class on the calibration images. Prints the table.
+activations; and "qat", the run fine-tuned with QAT for `--qat_epochs`, for reference) and
+evaluated against its float Keras model on the test set: int8 accuracy, the gap to float in
+points, top-1 agreement, disagreements and how many of them are ties, the export's wall time
+without evaluation, and how often the float model after the steps (CLE turns ReLU6 into ReLU)
+keeps the original's top-1 class on the calibration images. Prints the table.
 """
 
 from absl import flags

@@ -161,10 +161,9 @@ def count_macs(ops, tensors):
 def float_ops(description):
     """Ops of an integer model that still compute in float.
 
-    Every op except the QUANTIZE / DEQUANTIZE at the graph's edges and the float last layer
-    that `with_float_head` adds (its DEQUANTIZE, FULLY_CONNECTED or CONV_2D and MEAN;
-    `has_float_head`) counts
-    if any of its tensors is a float type.
+    Every op except the QUANTIZE / DEQUANTIZE at the graph's edges and the float head that
+    `with_float_head` adds (its DEQUANTIZE, FULLY_CONNECTED or CONV_2D and MEAN;
+    `has_float_head`) counts if any of its tensors is a float type.
 
     Returns:
       A list of `"OP (tensor dtype: name)"` strings, empty for a fully integer model.
@@ -204,17 +203,22 @@ def embed_metadata(data, entries):
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+def _writer(model, graph, tensor):
+    """(the index of the op that writes `tensor`, that op's name), or (None, None)."""
+    index = next((i for i, op in enumerate(graph.operators) if tensor in list(op.outputs)), None)
+    if index is None:
+        return None, None
+    code = model.operatorCodes[graph.operators[index].opcodeIndex]
+    return index, _OP_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+
+
 def _output_op(model, graph):
     """(the graph's one output tensor, the index of the op that writes it, that op's name);
     Nones where there is no such op."""
     if len(graph.outputs) != 1:
         return None, None, None
     output = int(graph.outputs[0])
-    index = next((i for i, op in enumerate(graph.operators) if output in list(op.outputs)), None)
-    if index is None:
-        return output, None, None
-    code = model.operatorCodes[graph.operators[index].opcodeIndex]
-    return output, index, _OP_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+    return (output, *_writer(model, graph, output))
 
 
 def _with_output(model, graph, old, new, **contract_output):
@@ -331,14 +335,11 @@ def _pooled_conv(model, graph, mean_index):
     SqueezeNet-style head: 1x1 convolution to classes, then global average), else None."""
     features = int(graph.operators[mean_index].inputs[0])
     readers = [op for op in graph.operators if features in list(op.inputs)]
-    writer = next((i for i, op in enumerate(graph.operators) if features in list(op.outputs)),
-                  None)
-    if (writer is None or len(readers) != 1
+    writer, op_name = _writer(model, graph, features)
+    if (op_name != "CONV_2D" or len(readers) != 1
             or graph.tensors[features].type != schema.TensorType.INT8):
         return None
-    code = model.operatorCodes[graph.operators[writer].opcodeIndex]
-    op_name = _OP_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode))
-    return writer if op_name == "CONV_2D" else None
+    return writer
 
 
 def with_float_head(data, name="model"):
@@ -364,9 +365,9 @@ def with_float_head(data, name="model"):
     if conv is None:
         logits = _float_layer(model, graph, index, logits_name)
     else:
+        mean = graph.operators[index]
         features = _float_layer(model, graph, conv, _name(graph.tensors[
             int(graph.operators[conv].outputs[0])].name) + _FLOAT_HEAD_OUTPUTS[2])
-        mean = graph.operators[index + 1]  # one op later: the DEQUANTIZE went in before it
         logits = _new_tensor(model, graph, logits_name, graph.tensors[output].shape)
         mean.inputs = np.array([features] + [int(i) for i in mean.inputs[1:]], np.int32)
         mean.outputs = np.array([logits], np.int32)
