@@ -145,13 +145,10 @@ def benchmark_camera_path(model_path, count=100, nothing_count=20, seed=0, core=
       core: run the Kotlin core (`preprocess.sh`); False runs its Python twin instead.
       log: where progress lines go.
     """
-    import json
+    from tflite_lite.contract import Contract
 
-    contract_path = os.path.splitext(model_path)[0] + ".json"
-    if not os.path.isfile(contract_path):
-        raise UserError(f"{contract_path}: no contract beside the model")
-    with open(contract_path) as f:
-        contract = json.load(f)
+    contract_path = Contract.path_beside(model_path)
+    contract = Contract.beside(model_path)
     if contract["input"]["dtype"] != "int8":
         raise UserError(f"{model_path}: the camera benchmark runs int8 models")
     preprocessing = Preprocessing.from_config(contract["preprocessing"])

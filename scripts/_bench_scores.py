@@ -7,10 +7,10 @@ twins (`export.export_logits_twin`) and measures the three on the test set its c
 measured on. Both time the variants interleaved (1 thread).
 """
 
-import json
 import os
 
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
+from tflite_lite.contract import Contract
 from tflite_lite.convert import flatbuffer
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
 from tflite_lite.convert.export_files import (ExportConfig, contract_test_set,
@@ -64,8 +64,7 @@ def benchmark_released(paths, output_dir, num_runs=100, max_eval_examples=None):
     rows = []
     for path in paths:
         name = os.path.basename(os.path.dirname(os.path.abspath(path)))
-        with open(os.path.splitext(path)[0] + ".json") as f:
-            contract = json.load(f)
+        contract = Contract.beside(path)
         test, total = contract_test_set(contract, max_eval_examples)
         evaluation = evaluate_agreement(None, TFLiteClassifier(flatbuffer.read_bytes(path)),
                                         test, total)

@@ -94,7 +94,7 @@ def test_golden_vectors_need_a_contract(tmp_path):
     model.write_bytes(b"\0\0\0\0TFL3")
     result = run_main("make_golden_vectors", "--model", str(model), "--output",
                         str(tmp_path / "g.json"))
-    assert_one_line_error(result, "no contract beside the model")
+    assert_one_line_error(result, "no contract (m.json) beside it")
     assert not (tmp_path / "g.json").exists()
 
 

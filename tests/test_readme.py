@@ -2,7 +2,6 @@
 the Quickstart, and the zoo it points to carries no machine's paths."""
 
 import glob
-import json
 import os
 import re
 import shlex
@@ -268,17 +267,3 @@ def test_zoo_and_app_assets_carry_no_machine_paths():
             strings = re.findall(r'"([^"]*)"', text)
             assert not [s for s in strings if s.startswith("/")], os.path.relpath(path, REPO)
     assert checked >= 12
-
-
-def test_contract_paths_are_relative_and_follow_a_copy(tmp_path):
-    from tflite_lite.convert.export_files import rebase_contract
-
-    old = {"source_model": "/x/runs/a/qat/model.keras",
-           "export_config": {"model_path": "runs/a/qat/model.keras", "output": "o.tflite"}}
-    moved = rebase_contract(old, "/x", "/x/models/a")
-    assert moved["source_model"] == "../../runs/a/qat/model.keras"
-    assert moved["export_config"]["model_path"] == "../../runs/a/qat/model.keras"
-    assert rebase_contract(moved, "/x/models/a", "/x")["export_config"] == old["export_config"]
-    released = json.load(open(os.path.join(REPO, "models", "squeezenet_1_1_fashion",
-                                           "model_int8.json")))
-    assert released["source_model"].startswith("../../runs/")

@@ -17,16 +17,14 @@ is tested against it bit for bit.
 
 import base64
 import hashlib
-import json
 import os
 import shutil
 
 import numpy as np
 
 from tflite_lite import _io
-from tflite_lite.convert.api import CONTRACT_FORMAT, LABELS_FILE
+from tflite_lite.contract import LABELS_FILE, Contract
 from tflite_lite.convert.evaluate import TFLiteClassifier
-from tflite_lite.convert.export_files import rebase_contract
 from tflite_lite.convert.flatbuffer import read_bytes
 from tflite_lite.convert.probe import check_loads
 from tflite_lite.data import Preprocessing, load_raw_test_images
@@ -72,26 +70,20 @@ def _copy_bundle(model_path, sources, target):
     for source in (model_path, labels_path):
         with _io.atomic_path(os.path.join(target, os.path.basename(source))) as tmp:
             shutil.copyfile(source, tmp)
-    _io.write_json(os.path.join(target, os.path.basename(contract_path)),
-                   rebase_contract(contract, os.path.dirname(contract_path), target))
+    contract.rebase(os.path.dirname(contract_path), target).save(
+        os.path.join(target, os.path.basename(contract_path)))
     return target
 
 
 def _bundle_sources(model_path):
     """(contract path, labels path, contract) of an exported model, checked."""
     read_bytes(model_path)  # a real flatbuffer, or one error line
-    stem = os.path.splitext(os.path.basename(model_path))[0]
-    folder = os.path.dirname(os.path.abspath(model_path))
-    contract_path = os.path.join(folder, f"{stem}.json")
-    labels_path = os.path.join(folder, LABELS_FILE)
+    contract_path = Contract.path_beside(os.path.abspath(model_path))
+    labels_path = os.path.join(os.path.dirname(contract_path), LABELS_FILE)
     for path in (contract_path, labels_path):
         if not os.path.isfile(path):
             raise UserError(f"{path}: missing; bundle a model written by scripts/export.py")
-    with open(contract_path) as f:
-        contract = json.load(f)
-    if contract.get("format") != CONTRACT_FORMAT:
-        raise UserError(f"{contract_path}: not a {CONTRACT_FORMAT} contract")
-    return contract_path, labels_path, contract
+    return contract_path, labels_path, Contract.load(contract_path)
 
 
 # The app's camera path, as its Kotlin core (`CameraFrame.modelInput`) computes it. The core is
@@ -212,11 +204,7 @@ def write_golden_vectors(model_path, output, count=4, top_k=3, dataset=None):
     Returns:
       The written record.
     """
-    contract_path = os.path.splitext(model_path)[0] + ".json"
-    if not os.path.isfile(contract_path):
-        raise UserError(f"{contract_path}: no contract beside the model (export it first)")
-    with open(contract_path) as f:
-        contract = json.load(f)
+    contract = Contract.beside(model_path)
     if contract["input"]["dtype"] not in ("int8", "uint8", "int16"):
         raise UserError(f"golden vectors need an integer model, {model_path} takes "
                         f"{contract['input']['dtype']}")

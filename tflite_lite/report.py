@@ -50,31 +50,23 @@ def _run_folders(run_dir, benchmark_json):
         exports = os.path.join(run_dir, "export")
     if not os.path.isfile(bench):
         sibling = os.path.join(os.path.dirname(os.path.abspath(exports)), "benchmark",
-                               "benchmark.json")
+                               os.path.basename(benchmark_json))
         bench = sibling if os.path.isfile(sibling) else os.path.join(exports, benchmark_json)
     return exports, bench
 
 
-def summarize_run(run_dir, benchmark_json="benchmark.json"):
+def summarize_run(run_dir, benchmark_json=None):
     """One row per exported `.tflite` of a run folder (a training run, a pipeline run or its
     `export/` folder): accuracy (Keras vs TFLite), size and latency, from the contract JSONs
     and `benchmark_json` (a pipeline's `benchmark/benchmark.json`). Returns (rows, table)."""
-    import glob
-    import json
-    import os
+    from tflite_lite.benchmark.results import FILE, load_results, single_thread_rows
+    from tflite_lite.contract import Contract
 
-    exports, bench = _run_folders(run_dir, benchmark_json)
-    latency = {}
-    if os.path.isfile(bench):
-        with open(bench) as f:
-            for row in json.load(f)["rows"]:
-                if row["threads"] == 1:
-                    latency[os.path.basename(row["model"])] = row
+    exports, bench = _run_folders(run_dir, benchmark_json or FILE)
+    latency = single_thread_rows(load_results(bench))
     rows = []
-    for contract_path in sorted(glob.glob(os.path.join(exports, "*.json"))):
-        with open(contract_path) as f:
-            contract = json.load(f)
-        if not isinstance(contract, dict) or "model_file" not in contract:
+    for contract in Contract.all_in(exports):
+        if "model_file" not in contract:
             continue
         evaluation = contract.get("evaluation") or {}
         measured = latency.get(contract["model_file"], {})

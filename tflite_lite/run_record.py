@@ -77,3 +77,28 @@ class RunRecord(dict):
     @property
     def test_accuracy(self):
         return self.get("test_accuracy")
+
+
+HISTORY_FILE = "history.json"
+
+
+def load_history(run_dir):
+    """The run's per-epoch metrics, `history.json` ({metric: [one value per epoch]}); {} when
+    it has none.
+
+    Raises:
+      UserError: an unreadable file.
+    """
+    path = os.path.join(run_dir, HISTORY_FILE)
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: unreadable history ({error})") from None
+
+
+def save_history(run_dir, history):
+    """Writes `history.json` into `run_dir` atomically."""
+    _io.write_json(os.path.join(run_dir, HISTORY_FILE), history)

@@ -21,12 +21,13 @@ from tflite_lite.benchmark.device import (DeviceConfig, benchmark_device,
 from tflite_lite.benchmark.micro import MICRO_COLUMNS, MicroConfig, benchmark_micro
 from tflite_lite.benchmark.host import (LATENCY_COLUMNS, BenchmarkConfig, benchmark_host,
                                         latency_stats, run_litert_benchmark)
+from tflite_lite.benchmark.results import load_results, save_results
 from tflite_lite.errors import UserError
 from tflite_lite.report import format_table
 
 __all__ = ["BenchmarkConfig", "DeviceConfig", "LATENCY_COLUMNS", "MICRO_COLUMNS", "MicroConfig",
            "benchmark", "benchmark_device", "benchmark_host", "benchmark_micro", "cross_check",
-           "latency_stats", "parse_benchmark_model_output",
+           "latency_stats", "load_results", "parse_benchmark_model_output", "save_results",
            "run_benchmark", "run_litert_benchmark"]
 
 CROSS_CHECK_COLUMNS = (("name", "model", "s"), ("threads", "thr", "d"),
@@ -126,8 +127,7 @@ def run_benchmark(config, json_path=None, csv_path=None, with_cross_check=False,
         print()
         print(format_table(rows, CROSS_CHECK_COLUMNS))
     if json_path:
-        _io.write_json(json_path, {"mode": _mode(config), "config": config.get_config(),
-                                   "host": _host_info(), "rows": rows})
+        save_results(json_path, rows, config, mode=_mode(config), host=_host_info())
     if csv_path:
         _io.write_csv(csv_path, rows)
     return rows

@@ -13,7 +13,6 @@ differently on about 1% of images (seen layer by layer on the micro zoo entry's 
 """
 
 import dataclasses
-import json
 import os
 import time
 
@@ -22,6 +21,7 @@ import numpy as np
 from tflite_lite import _progress
 from tflite_lite._config import Config
 from tflite_lite.benchmark.host import display_names, latency_stats
+from tflite_lite.contract import Contract
 from tflite_lite.convert import flatbuffer, micro
 from tflite_lite.errors import UserError
 
@@ -66,12 +66,11 @@ class MicroConfig(Config):
 def _contract(path, data):
     """The model's contract: `<stem>.json` beside it, else its embedded runtime part, else
     None."""
-    side = os.path.splitext(path)[0] + ".json"
-    if os.path.isfile(side):
-        with open(side) as f:
-            return json.load(f)
+    side = Contract.beside(path, required=False)
+    if side is not None:
+        return side
     embedded = flatbuffer.read_metadata(data, flatbuffer.CONTRACT_METADATA)
-    return json.loads(embedded) if embedded else None
+    return Contract.from_json(embedded) if embedded else None
 
 
 def _test_split(contract, dataset, max_examples, input_shape):

@@ -19,6 +19,8 @@ import numpy as np
 
 from tflite_lite import _io, _progress, compression
 from tflite_lite._graph import classifier_shapes
+from tflite_lite.contract import FORMAT as CONTRACT_FORMAT
+from tflite_lite.contract import LABELS_FILE, Contract
 from tflite_lite._keras import is_keras3_model, tf
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer, micro
@@ -30,8 +32,6 @@ from tflite_lite.convert.saved_model import SavedModelClassifier
 from tflite_lite.data import Dataset, Preprocessing
 from tflite_lite.errors import UserError
 
-CONTRACT_FORMAT = "tflite_lite.contract/1"
-LABELS_FILE = "labels.txt"
 _EVAL_BATCH = 128
 
 
@@ -46,7 +46,7 @@ class ExportResult:
     """
 
     tflite: bytes
-    contract: dict
+    contract: Contract
 
     @property
     def float_ops(self):
@@ -77,14 +77,14 @@ class ExportResult:
         if not path.endswith(".tflite"):
             raise UserError(f"output must end with .tflite, got {path!r}")
         folder = os.path.dirname(path) or "."
-        contract = dict(self.contract, model_file=os.path.basename(path),
-                        labels_file=LABELS_FILE)
+        contract = Contract(self.contract, model_file=os.path.basename(path),
+                            labels_file=LABELS_FILE)
         try:
             os.makedirs(folder, exist_ok=True)
             with _io.atomic_path(os.path.join(folder, LABELS_FILE)) as tmp:
                 with open(tmp, "w") as f:
                     f.write("\n".join(contract["class_names"]) + "\n")
-            _io.write_json(os.path.splitext(path)[0] + ".json", contract)
+            contract.save_beside(path)
             with _io.atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:
                     f.write(self.tflite)
@@ -251,7 +251,7 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection
     if evaluate_on is not None:
         test, total = _evaluation_set(evaluate_on, input_shape, max_eval_examples)
         evaluation = evaluate_agreement(model, TFLiteClassifier(tflite), test, total, verbose)
-    contract = dict(
+    contract = Contract(
         runtime,
         num_classes=num_classes,
         size_bytes=len(tflite),

@@ -18,7 +18,6 @@ which has no build for this TensorFlow.
 
 import dataclasses
 import hashlib
-import json
 import os
 
 import numpy as np
@@ -27,6 +26,7 @@ from tflite_lite import compression
 from tflite_lite._config import Config
 from tflite_lite._graph import classifier_shapes
 from tflite_lite.architectures import deploy_form, list_models
+from tflite_lite.contract import Contract
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer, micro
 from tflite_lite.convert.api import (LABELS_FILE, ExportResult, check_precision_options, export,
@@ -37,8 +37,6 @@ from tflite_lite.data import Preprocessing, load_dataset
 from tflite_lite.errors import UserError
 from tflite_lite.run_record import FILE as RUN_FILE
 from tflite_lite.run_record import RunRecord
-
-_EXPORT_CONFIG_PATHS = ("model_path", "output")
 
 
 @dataclasses.dataclass
@@ -118,28 +116,11 @@ class ExportConfig(Config):
 
     @property
     def contract_path(self):
-        return os.path.splitext(self.output)[0] + ".json"
+        return Contract.path_beside(self.output)
 
     @property
     def labels_path(self):
         return os.path.join(os.path.dirname(self.output), LABELS_FILE)
-
-
-def rebase_contract(contract, old_folder, new_folder):
-    """`contract` with its file paths, relative to `old_folder` (or absolute, as older
-    contracts wrote them), made relative to `new_folder`, where the contract is going."""
-
-    def move(path):
-        if path is None:
-            return None
-        return os.path.relpath(os.path.abspath(os.path.join(old_folder, path)),
-                               os.path.abspath(new_folder))
-
-    contract = dict(contract, source_model=move(contract.get("source_model")))
-    if contract.get("export_config"):
-        contract["export_config"] = dict(contract["export_config"], **{
-            key: move(contract["export_config"].get(key)) for key in _EXPORT_CONFIG_PATHS})
-    return contract
 
 
 def export_model(config, verbose=0):
@@ -212,8 +193,8 @@ def export_model(config, verbose=0):
                            source_model=config.model_path, export_config=config.get_config())
     if result.evaluation is not None:
         result.evaluation["dataset"] = dataset_name
-    result.contract = rebase_contract(result.contract, os.getcwd(),
-                                      os.path.dirname(config.contract_path) or ".")
+    result.contract = result.contract.rebase(os.getcwd(),
+                                             os.path.dirname(config.contract_path) or ".")
     result.save(config.output)
     return dict(result.contract, model_file=os.path.basename(config.output),
                 labels_file=LABELS_FILE)
@@ -259,17 +240,12 @@ def export_logits_twin(path, output, float_head=True, max_eval_examples=None, ve
         whose output is not a softmax.
     """
     data = flatbuffer.read_bytes(path)
-    contract_path = os.path.splitext(path)[0] + ".json"
-    if not os.path.exists(contract_path):
-        raise UserError(f"{path}: no contract ({os.path.basename(contract_path)}) beside it")
-    with open(contract_path) as f:
-        contract = json.load(f)
+    contract = Contract.beside(path)
     logits = flatbuffer.without_final_softmax(data, path)
     if float_head:
         logits = flatbuffer.with_float_head(logits, path)
-    runtime = json.loads(flatbuffer.read_metadata(logits, flatbuffer.CONTRACT_METADATA))
-    contract = rebase_contract(contract, os.path.dirname(path) or ".",
-                               os.path.dirname(output) or ".")
+    runtime = Contract.from_json(flatbuffer.read_metadata(logits, flatbuffer.CONTRACT_METADATA))
+    contract = contract.rebase(os.path.dirname(path) or ".", os.path.dirname(output) or ".")
     description = flatbuffer.describe(logits)
     contract.update(output=runtime["output"], ops=description["op_counts"],
                     float_ops=flatbuffer.float_ops(description),

@@ -4,19 +4,17 @@ and a model card written from the run's measured figures.
     release_run("runs/squeezenet_1_1_fashion_full", "models/squeezenet_1_1_fashion")
 """
 
-import json
 import os
 import shutil
 
 from tflite_lite import _io
-from tflite_lite.convert.export_files import rebase_contract
+from tflite_lite.contract import LABELS_FILE, Contract
 from tflite_lite.convert.micro import write_c_source
-from tflite_lite.pipeline.report import PIPELINE_FILE
+from tflite_lite.pipeline.report import load_pipeline_record
 from tflite_lite.errors import UserError
 
 MODEL_FILE = "model_int8.tflite"
 CONTRACT_FILE = "model_int8.json"
-LABELS_FILE = "labels.txt"
 
 
 def final_int8(record):
@@ -41,24 +39,18 @@ def release_run(run_dir, zoo_dir, command=None):
     Returns:
       The model card text.
     """
-    path = os.path.join(run_dir, PIPELINE_FILE)
-    if not os.path.isfile(path):
-        raise UserError(f"{run_dir}: not a pipeline run folder (no {PIPELINE_FILE}; rerun its "
-                        "recipe to write it: finished stages are skipped)")
-    with open(path) as f:
-        record = json.load(f)
+    record = load_pipeline_record(run_dir)
     artifact = final_int8(record)
     export_dir = os.path.join(run_dir, "export")
     source = os.path.join(export_dir, artifact["file"])
-    with open(os.path.splitext(source)[0] + ".json") as f:
-        contract = json.load(f)
-    contract = dict(rebase_contract(contract, export_dir, zoo_dir), model_file=MODEL_FILE)
+    contract = Contract.beside(source).rebase(export_dir, zoo_dir)
+    contract["model_file"] = MODEL_FILE
     os.makedirs(zoo_dir, exist_ok=True)
     for origin, name in ((source, MODEL_FILE), (os.path.join(export_dir, LABELS_FILE),
                                                  LABELS_FILE)):
         with _io.atomic_path(os.path.join(zoo_dir, name)) as tmp:
             shutil.copyfile(origin, tmp)
-    _io.write_json(os.path.join(zoo_dir, CONTRACT_FILE), contract)
+    contract.save(os.path.join(zoo_dir, CONTRACT_FILE))
     if contract.get("micro"):  # the C source pair, named after the zoo's model file
         with open(source, "rb") as f:
             write_c_source(f.read(), zoo_dir, os.path.splitext(MODEL_FILE)[0],

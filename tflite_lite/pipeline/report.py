@@ -9,7 +9,11 @@ import os
 
 from tflite_lite import _io, _progress
 from tflite_lite.report import format_table
-from tflite_lite.run_record import RunRecord
+from tflite_lite.benchmark.results import FILE as BENCHMARK_FILE
+from tflite_lite.benchmark.results import load_results, single_thread_rows
+from tflite_lite.contract import Contract
+from tflite_lite.errors import UserError
+from tflite_lite.run_record import RunRecord, load_history
 
 PIPELINE_FILE = "pipeline.json"  # a training stage's own record is its RunRecord
 PLOTS = {"accuracy_vs_size": "accuracy_vs_size.png",
@@ -29,13 +33,6 @@ ARTIFACT_COLUMNS = (
 )
 
 
-def _read_json(path):
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def _how(record):
     parts = []
     if record.get("distillation"):
@@ -50,13 +47,30 @@ def _how(record):
     return ", ".join(parts) or "from scratch"
 
 
+def load_pipeline_record(run_dir):
+    """A finished pipeline run's record, `pipeline.json`, which `write_report` writes.
+
+    Raises:
+      UserError: a folder without one (or with an unreadable one).
+    """
+    path = os.path.join(run_dir, PIPELINE_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"{run_dir}: not a pipeline run folder (no {PIPELINE_FILE}; rerun its "
+                        "recipe to write it: finished stages are skipped)")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: unreadable pipeline record ({error})") from None
+
+
 def training_rows(stages, histories):
     rows = []
     for stage in stages:
         if stage.kind != "train":
             continue
         record = RunRecord.load(stage.folder)
-        histories[stage.name] = _read_json(os.path.join(stage.folder, "history.json")) or {}
+        histories[stage.name] = load_history(stage.folder)
         rows.append({"stage": stage.name, "folder": stage.folder, "model": record.get("model"),
                      "how": _how(record),
                      "epochs": record.get("epochs"),
@@ -75,11 +89,10 @@ def artifact_rows(stages):
     bench = next((s for s in stages if s.kind == "benchmark"), None)
     latency = {}
     if bench is not None:
-        result = _read_json(os.path.join(bench.folder, "benchmark.json")) or {"rows": []}
-        latency = {os.path.basename(r["model"]): r for r in result["rows"] if r["threads"] == 1}
+        latency = single_thread_rows(load_results(os.path.join(bench.folder, BENCHMARK_FILE)))
     rows = []
     for job in exports.settings["exports"] if exports else ():
-        contract = _read_json(os.path.splitext(job["output"])[0] + ".json") or {}
+        contract = Contract.beside(job["output"], required=False) or {}
         evaluation = contract.get("evaluation") or {}
         name = os.path.basename(job["output"])
         with open(job["output"], "rb") as f:
@@ -225,7 +238,7 @@ def write_report(recipe, run_dir, stages, history):
         "plots": plots,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    _io.write_json(os.path.join(run_dir, PIPELINE_FILE), record)
+    _io.write_json(os.path.join(run_dir, PIPELINE_FILE), record)  # see load_pipeline_record
     with _io.atomic_path(os.path.join(run_dir, "report.md")) as tmp:
         with open(tmp, "w") as f:
             f.write(render_markdown(record))

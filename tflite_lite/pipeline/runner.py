@@ -20,6 +20,8 @@ import time
 from tflite_lite import _io, _progress
 from tflite_lite.android import write_bundle
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
+from tflite_lite.benchmark.results import FILE as BENCHMARK_FILE
+from tflite_lite.benchmark.results import save_results
 from tflite_lite.convert import ExportConfig, export_model
 from tflite_lite.compression import DistillationConfig
 from tflite_lite.pipeline import report
@@ -242,8 +244,7 @@ def _run_stage(stage, log):
                              num_runs=stage.settings["num_runs"],
                              warmup_runs=stage.settings["warmup_runs"])
     rows = benchmark_host(config)
-    _io.write_json(os.path.join(stage.folder, "benchmark.json"),
-                   {"config": config.get_config(), "rows": rows})
+    save_results(os.path.join(stage.folder, BENCHMARK_FILE), rows, config)
     return {"p50_ms": {os.path.basename(r["model"]): r["p50_ms"] for r in rows}}
 
 

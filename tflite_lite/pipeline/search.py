@@ -34,6 +34,7 @@ from tflite_lite._config import Config
 from tflite_lite.architectures import (create_model, deploy_form, get_model_config,
                                        list_models, profile)
 from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
+from tflite_lite.contract import Contract
 from tflite_lite.errors import UserError
 
 # Budget keys: (what the candidate's record holds, its unit's multiplier).
@@ -462,9 +463,7 @@ def _final_int8(record, run_dir, budget, folder="final"):
     whether it meets the budget as exported (QAT and metadata included)."""
     from tflite_lite.pipeline.release import final_int8  # noqa: PLC0415
     final = final_int8(record)
-    with open(os.path.join(run_dir, folder, "export",
-                           final["file"].replace(".tflite", ".json"))) as f:
-        contract = json.load(f)
+    contract = Contract.beside(os.path.join(run_dir, folder, "export", final["file"]))
     costs = dict(contract.get("micro") or {}, macs=contract.get("macs"))
     summary = {key: final.get(key) for key in ("file", "size_bytes", "tflite_accuracy",
                                                "keras_accuracy", "agreement")}

@@ -1,13 +1,13 @@
 """The callbacks every training run uses: per-epoch checkpoints, training throughput, and the
 epoch log that keeps `history.json` current across a resume."""
 
-import json
 import math
 import os
 import time
 
 from tflite_lite import _io
 from tflite_lite._keras import keras
+from tflite_lite.run_record import load_history, save_history
 
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves `epoch_NNN.keras` atomically after every epoch and keeps only the newest few.
@@ -48,27 +48,24 @@ class TrainingThroughput(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Rewrites `history.json` after every epoch. When `fit()` resumes at epoch k (from
+    """Rewrites the run folder's `history.json` after every epoch. When `fit()` resumes at epoch k (from
     `BackupAndRestore`), the first k rows of the earlier file are kept, so `rows` ends as the
     history of the whole run. List it before `BackupAndRestore`: the rows are then never
     behind the backup."""
 
-    def __init__(self, path):
+    def __init__(self, run_dir):
         super().__init__()
-        self.path = path
+        self.run_dir = run_dir
         self.rows = None
         self.resumed_from_epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.rows is None:
             self.resumed_from_epoch = epoch
-            earlier = {}
-            if epoch and os.path.isfile(self.path):
-                with open(self.path) as f:
-                    earlier = json.load(f)
+            earlier = load_history(self.run_dir) if epoch else {}
             self.rows = {key: values[:epoch] for key, values in earlier.items()}
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.rows.setdefault(key, []).append(float(value))
-        _io.write_json(self.path, self.rows)
+        save_history(self.run_dir, self.rows)

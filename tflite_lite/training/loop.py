@@ -303,7 +303,7 @@ def train(config):
     except OSError as error:
         raise UserError(f"cannot write to output folder {output_dir}: {error.strerror}") from None
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
-    epoch_log = EpochLog(os.path.join(output_dir, "history.json"))
+    epoch_log = EpochLog(output_dir)
     callbacks = [
         TrainingThroughput(),
         keras.callbacks.TerminateOnNaN(),
