@@ -1,7 +1,7 @@
 """Shared test set-up: quiet TensorFlow with Keras 2, script runners, shared fixtures.
 
-Scripts run two ways. `run_main(name, *args)` runs `scripts/<name>.py`'s `main()` in this
-process, through the same flag parsing and error handling as the command line (fast: no
+Scripts run two ways. `run_main(name, *args)` runs `scripts/<name>.py`'s `main()` (or
+`benchmarks/<name>.py`'s, `tools/<name>.py`'s for a name with that folder) in this process, through the same flag parsing and error handling as the command line (fast: no
 TensorFlow start-up); `run_script(name, *args)` starts the real program in a subprocess, for
 the few tests that prove the command-line wiring itself. Both return a `CompletedProcess`.
 
@@ -76,6 +76,8 @@ def pytest_collection_modifyitems(config, items):
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(REPO, "scripts")
+if REPO not in sys.path:  # `benchmarks` and `tools` import as the repository root's packages
+    sys.path.insert(0, REPO)
 
 
 def product_sources():
@@ -97,7 +99,7 @@ def run_script(name, *args, timeout=600):
 
 
 def run_main(name, *args):
-    """Runs `scripts/<name>.py ARGS` in this process: a fresh copy of the script module (so
+    """Runs `scripts/<name>.py ARGS` (or `benchmarks/...`, `tools/...`) in this process: a fresh copy of the script module (so
     its flags start from their defaults), `cli.parse_flags`, then `cli.guarded(main)`, with
     stdout and stderr captured at the Python and the file-descriptor level. Flags are restored
     afterwards. Returns a CompletedProcess whose returncode is the exit status."""
@@ -105,11 +107,15 @@ def run_main(name, *args):
 
     from tflite_lite import cli
 
-    path = os.path.join(SCRIPTS, f"{name}.py")
+    if "/" in name:  # benchmarks/NAME or tools/NAME: the module's own name, so that a test
+        # that imported it first sees its flags redefined as by a reload, not a duplicate
+        path, module_name = os.path.join(REPO, f"{name}.py"), name.replace("/", ".")
+    else:
+        path, module_name = os.path.join(SCRIPTS, f"{name}.py"), f"_script_{name}"
     argv = [path, *args]
     returncode = 0
     with flagsaver.flagsaver(), _captured_output() as output, _inside(REPO):
-        spec = importlib.util.spec_from_file_location(f"_script_{name}", path)
+        spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         try:

@@ -334,17 +334,20 @@ def test_run_record_is_the_one_reader_of_run_json(tmp_path):
 
 
 def test_every_script_imports_names_that_exist():
-    """The commands in scripts/ import their library (tflite_lite, or the studies and fuzzer
-    that live beside them as `tflite_lite_scripts._*`): every name they import must exist."""
+    """The commands in scripts/, the benchmarks and the tools import their library
+    (tflite_lite, or their neighbours in benchmarks/ and tools/): every name they import must
+    exist."""
     import ast
     import glob
     import importlib
 
     missing = []
-    for path in sorted(glob.glob(os.path.join(REPO, "scripts", "*.py"))):
+    for path in sorted(glob.glob(os.path.join(REPO, "*", "*.py"))):
+        if os.path.basename(os.path.dirname(path)) not in ("scripts", "benchmarks", "tools"):
+            continue
         for node in ast.walk(ast.parse(open(path).read())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
-                    ("tflite_lite", "tflite_lite_scripts")):
+                    ("tflite_lite", "benchmarks", "tools")):
                 module = importlib.import_module(node.module)
                 missing += [f"{os.path.basename(path)}: {node.module}.{alias.name}"
                             for alias in node.names if not hasattr(module, alias.name)

@@ -7,7 +7,7 @@ import numpy as np
 
 from conftest import REPO, run_main
 from tflite_lite.convert import flatbuffer
-from tflite_lite_scripts._fuzzing import MUTATIONS, OUTCOMES, fuzz_loading, mutate, structure_offsets
+from tools.fuzzing import MUTATIONS, OUTCOMES, fuzz_loading, mutate, structure_offsets
 
 SMALL_MODEL = os.path.join(REPO, "models", "shufflenet_v2_x0_5_fashion", "model_int8.tflite")
 
@@ -41,13 +41,13 @@ def test_short_fuzz_run_never_crashes_or_hangs_the_caller(tmp_path):
 
 
 def test_fuzz_script_prints_the_table_and_refuses_a_broken_seed_model(tmp_path):
-    result = run_main("fuzz_tflite", "--model", SMALL_MODEL, "--count", "6", "--json",
+    result = run_main("tools/fuzz_tflite", "--model", SMALL_MODEL, "--count", "6", "--json",
                         str(tmp_path / "f.json"), "--failures_dir", str(tmp_path / "fail"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "caller_crash" in result.stdout and "6 mutants" in result.stdout
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(flatbuffer.read_bytes(SMALL_MODEL)[:1000])
-    result = run_main("fuzz_tflite", "--model", str(broken), "--count", "6", "--json",
+    result = run_main("tools/fuzz_tflite", "--model", str(broken), "--count", "6", "--json",
                         str(tmp_path / "g.json"))
     assert result.returncode == 2 and "truncated" in result.stderr
     assert not (tmp_path / "g.json").exists()

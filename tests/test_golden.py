@@ -184,7 +184,7 @@ def test_preprocess_command_runs_the_apps_camera_path(tmp_path):
 @pytest.mark.slow  # a benchmark study (6 s)
 def test_camera_benchmark_study_runs_on_a_few_frames():
     from conftest import REPO
-    from tflite_lite_scripts._bench_camera import NOTHING, VARIANTS, benchmark_camera_path
+    from benchmarks.camera import NOTHING, VARIANTS, benchmark_camera_path
 
     model = f"{REPO}/{APP_CONTRACT[:-len('.json')]}.tflite"
     rows, record = benchmark_camera_path(model, count=8, nothing_count=2, core=False,
@@ -198,7 +198,7 @@ def test_camera_benchmark_study_runs_on_a_few_frames():
 
 
 def test_camera_benchmark_answers_as_the_app_does():
-    from tflite_lite_scripts._bench_camera import decide
+    from benchmarks.camera import decide
 
     scores = np.array([[0.1, 0.2, 0.7], [0.5, 0.3, 0.2], [0.34, 0.33, 0.33]])
     assert decide(scores, {"nothing_class": 2, "min_score": 0.4}).tolist() == [-1, 0, -1]

@@ -371,7 +371,7 @@ def test_train_script_rejects_bad_compression_flags(args, fragment, tmp_path):
 @pytest.mark.slow
 def test_bench_compression_prints_table_and_writes_json(trained_run, tmp_path):
     output = tmp_path / "bench.json"
-    result = run_main("bench_compression", "--float_run", str(trained_run),
+    result = run_main("benchmarks/compression", "--float_run", str(trained_run),
                         "--variants", "sparse 50%,channel", "--epochs", "1",
                         "--max_train_examples", "256", "--max_eval_examples", "100",
                         "--num_runs", "5", "--output_dir", str(tmp_path / "runs"),

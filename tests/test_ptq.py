@@ -281,7 +281,7 @@ def test_export_script_runs_every_step_and_plots_the_report(trained_run, tmp_pat
 
 @pytest.mark.slow
 def test_bench_ptq_prints_its_table_and_writes_json(trained_run, tmp_path):
-    result = run_main("bench_ptq", "--runs", str(trained_run), "--variants",
+    result = run_main("benchmarks/ptq", "--runs", str(trained_run), "--variants",
                       "plain,per_tensor+cle,int16x8,qat", "--max_eval_examples", "200",
                       "--output_dir", str(tmp_path / "out"), "--json", str(tmp_path / "ptq.json"))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -294,13 +294,13 @@ def test_bench_ptq_prints_its_table_and_writes_json(trained_run, tmp_path):
     assert all(0 < row["agreement"] <= 1 and row["seconds"] > 0 for row in rows)
     assert "per_tensor+cle" in result.stdout
     assert (tmp_path / "out" / "trained_run" / "layer_errors.png").exists()
-    bad = run_main("bench_ptq", "--runs", str(trained_run), "--variants", "plain,fastest")
+    bad = run_main("benchmarks/ptq", "--runs", str(trained_run), "--variants", "plain,fastest")
     assert_one_line_error(bad, "unknown variant(s) fastest")
 
 
 @pytest.mark.slow
 def test_activation_range_study_compares_min_max_with_mse_ranges(trained_run, tmp_path):
-    result = run_main("study_activation_ranges", "--run", str(trained_run),
+    result = run_main("benchmarks/activation_ranges", "--run", str(trained_run),
                       "--representative_examples", "32", "--max_eval_examples", "200",
                       "--json", str(tmp_path / "ranges.json"))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -315,7 +315,7 @@ def test_activation_range_study_compares_min_max_with_mse_ranges(trained_run, tm
 
 
 def test_mse_range_clips_a_laplace_tail_where_theory_puts_it():
-    from tflite_lite_scripts._study_ranges import BINS, mse_range
+    from benchmarks.activation_ranges import BINS, mse_range
 
     values = np.random.default_rng(0).laplace(0, 1, 1_000_000)  # min/max about +-14
     for sample in (values, np.maximum(values, 0)):

@@ -169,9 +169,10 @@ def test_training_step_is_traced_once():
 
 @pytest.mark.slow  # a benchmark (10 s)
 def test_bench_train_prints_table_and_writes_json(tmp_path):
-    result = run_main("bench_train", "--models", "squeezenet_1_1,mobilenet_v1_025",
-                        "--epochs", "1", "--max_train_examples", "64",
-                        "--max_eval_examples", "64", "--output_dir", str(tmp_path))
+    result = run_main("benchmarks/training", "--models", "squeezenet_1_1,mobilenet_v1_025",
+                      "--epochs", "1", "--max_train_examples", "64",
+                      "--max_eval_examples", "64", "--output_dir", str(tmp_path),
+                      "--json", str(tmp_path / "bench_train.json"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train img/s" in result.stdout and "squeezenet_1_1" in result.stdout
     rows = json.loads((tmp_path / "bench_train.json").read_text())["rows"]
@@ -214,10 +215,10 @@ def test_tensorflow_is_imported_through_keras_module_only():
 
 
 @pytest.mark.parametrize("module", ["tflite_lite", "tflite_lite.convert", "tflite_lite.benchmark",
-                                    "tflite_lite_scripts._fuzzing", "tflite_lite.cli",
+                                    "tools.fuzzing", "tflite_lite.cli",
                                     "tflite_lite_scripts.inspect_tflite",
                                     "tflite_lite_scripts.benchmark",
-                                    "tflite_lite_scripts.fuzz_tflite"])
+                                    "tools.fuzz_tflite"])
 def test_litert_only_paths_do_not_import_tensorflow(module):
     code = (f"import sys, {module}; print(sorted(m for m in ('tensorflow', 'tf_keras') "
             "if m in sys.modules))")

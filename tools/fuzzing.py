@@ -112,6 +112,9 @@ def serve():
         print(json.dumps(answer), flush=True)
 
 
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `tools` imports
+
+
 class _Caller:
     """One caller process and the pipe to it; restarted after a crash or hang."""
 
@@ -125,9 +128,9 @@ class _Caller:
                    TFLITE_LITE_FUZZ_CHILD_TIMEOUT=str(self.child_timeout))
         with open(self.stderr_path, "w") as stderr:  # a file: a full pipe would block it
             self.process = subprocess.Popen(
-                [sys.executable, "-c", "from tflite_lite_scripts._fuzzing import serve; serve()"],
+                [sys.executable, "-c", "from tools.fuzzing import serve; serve()"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                env=env, bufsize=1)
+                env=env, bufsize=1, cwd=_REPO)
         if self._read(300) is None:
             raise UserError(f"the fuzz caller process did not start: {self._last_error()}")
 

@@ -2,7 +2,7 @@
 memory (RSS, from /proc) of the command and all its descendants, sampled every 0.5 s.
 
 Usage:
-  python3 scripts/peak_memory.py bash scripts/run.sh
+  python3 tools/peak_memory.py bash scripts/run.sh
 
 Needs only the standard library, so it runs before set-up. Linux only.
 """
@@ -35,7 +35,7 @@ def _tree_rss_bytes(root):
 
 def main(argv):
     if len(argv) < 2:
-        print("usage: python3 scripts/peak_memory.py COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: python3 tools/peak_memory.py COMMAND [ARGS...]", file=sys.stderr)
         return 2
     started = time.perf_counter()
     process = subprocess.Popen(argv[1:])

@@ -1,18 +1,32 @@
-"""Compression benchmark: one trained float run, fine-tuned once per pruning / clustering /
-low-rank variant, each exported to int8 and measured on the test set.
+"""Benchmarks pruning, 2:4 sparsity, channel pruning, clustering and SVD on one trained run.
 
-Rows: accuracy of the int8 `.tflite`, its size raw and gzip, the share of zero int8 weights in
-the flatbuffer, MACs and parameters, and p50 latency (every file timed in one interleaved run).
-`scripts/bench_compression.py` prints the table and writes the JSON.
+Usage:
+  python -m benchmarks.compression --float_run runs/bench_train/mobilenet_v2_035 \
+      --epochs 2 --output_dir runs/bench_compression --json runs/bench_compression/bench.json
+
+Each variant fine-tunes the float run (`--epochs`), is exported to int8 with an evaluation on
+the test set, and all `.tflite` files are timed together (1 thread, interleaved). Prints one
+table: int8 accuracy and its change vs the dense int8 model, share of zero weights, size raw
+and gzip, MACs, parameters and p50 latency. `--variants` picks a subset (names as printed).
 """
 
 import os
 
+from absl import flags
+
+from benchmarks import results_file
+from tflite_lite import cli
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
+from tflite_lite.compression import (
+    CRITERIA,
+    ChannelPruningConfig,
+    ClusteringConfig,
+    LowRankConfig,
+    PruningConfig,
+)
 from tflite_lite.convert.export_files import ExportConfig, export_model
 from tflite_lite.errors import UserError
-from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, LowRankConfig,
-                                     PruningConfig)
+from tflite_lite.report import format_table
 from tflite_lite.run_record import RunRecord
 from tflite_lite.training import finetune_config, train
 
@@ -123,3 +137,37 @@ def benchmark_compression(float_run, output_dir, epochs=2, learning_rate=5e-4, n
         row["gzip_ratio"] = row["gzip_kb"] / dense["gzip_kb"]
         row["latency_ratio"] = row["p50_ms"] / timings[dense["file"]]
     return rows
+
+
+_FLOAT_RUN = flags.DEFINE_string("float_run", None, "Trained float run folder.", required=True)
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/bench_compression", "Where runs go.")
+_VARIANTS = flags.DEFINE_list("variants", [], f"Subset of: {', '.join(variants())}.")
+_EPOCHS = flags.DEFINE_integer("epochs", 2, "Fine-tuning epochs per variant.", lower_bound=1)
+_CHANNEL_EPOCHS = flags.DEFINE_integer("channel_epochs", None,
+                                       "Fine-tuning epochs for channel pruning.", lower_bound=1)
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 5e-4, "Fine-tuning learning rate.",
+                                    lower_bound=0.0)
+_CRITERION = flags.DEFINE_enum("channel_criterion", "l1", CRITERIA, "Channel ranking.")
+_TARGET_MACS = flags.DEFINE_float("channel_target_macs", 0.5,
+                                  "Channel pruning keeps at most this share of the MACs.")
+_NUM_RUNS = flags.DEFINE_integer("num_runs", 200, "Timed inferences per model.", lower_bound=1)
+_MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N images only.",
+                                 lower_bound=1)
+_MAX_TRAIN = flags.DEFINE_integer("max_train_examples", None,
+                                  "Fine-tune on N training images (quick runs).", lower_bound=1)
+_JSON = flags.DEFINE_string("json", "benchmarks/results/compression.json", "Write the rows as JSON here.")
+
+
+def main(argv):
+    cli.reject_extra_args(argv)
+    rows = benchmark_compression(
+        _FLOAT_RUN.value, _OUTPUT_DIR.value, _EPOCHS.value, _LEARNING_RATE.value,
+        _VARIANTS.value, _CRITERION.value, _TARGET_MACS.value, _CHANNEL_EPOCHS.value,
+        _NUM_RUNS.value, _MAX_EVAL.value, _MAX_TRAIN.value)
+    print(format_table(rows, COLUMNS))
+    if _JSON.value:
+        results_file.save(_JSON.value, {"float_run": _FLOAT_RUN.value, "rows": rows})
+
+
+if __name__ == "__main__":
+    cli.run(main)

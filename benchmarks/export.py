@@ -1,25 +1,29 @@
-"""Export benchmark of the registered builders: float32 vs int8 latency, size, MACs, GMAC/s,
-with `keras.applications` models exported the default way as the reference.
+"""Benchmarks the builders' exports: fp32 vs int8 latency (1 thread), size, MACs, GMAC/s.
 
-Weights are the builders' random initialization, with batch norm statistics measured on the
-random calibration images: untouched, a deep random network's activations shrink to scales
-(1e-7 after MobileNet V3's 12th block) whose int8 ADDs XNNPACK refuses, so the timing would
-be of a graph no trained model has. Latency, size and MACs do not otherwise depend on trained
-weights. Accuracy figures come from `export --evaluate`.
+Usage:
+  python -m benchmarks.export --output_dir runs/bench_export --num_runs 100 \
+      --json runs/bench_export/bench_export.json
 
-MobileNet V3 builders get a second row, `<name>@fused_hswish`: the int8 export with hard swish
-as TFLite's HARD_SWISH kernel (the "before" of the split form the converter uses in int8).
+Exports every default builder (random weights; latency does not depend on them) at 224x224x3
+and 32x32x1 in float32 and int8, plus keras.applications MobileNetV2 / MobileNet 1.0 and
+MobileNetV3Large / Small 1.0 (its hard swish as TF ops) exported the default way
+(`from_keras_model`) at 224, then benchmarks them all interleaved in one run.
+Prints the summary with int8 speed-up and ours / keras.applications latency ratios.
 """
 
 import os
 
 import numpy as np
+from absl import flags
 
-from tflite_lite import _io
+from benchmarks import results_file
+from tflite_lite import _io, cli
 from tflite_lite._keras import keras, tf
 from tflite_lite.architectures import _layers, create_model, deploy_form
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert.converter import convert_model
+from tflite_lite.errors import UserError
+from tflite_lite.report import format_table
 
 DEFAULT_BUILDERS = ("mobilenet_v1_100", "mobilenet_v2_100", "mobilenet_v3_large_100",
                     "mobilenet_v3_small_100", "shufflenet_v1_g3_100", "shufflenet_v2_x1_0",
@@ -146,6 +150,38 @@ def benchmark_builders(output_dir, input_shapes=((224, 224, 3), (32, 32, 1)),
             ours["int8_vs_keras_applications"] = ours["int8_p50_ms"] / row["int8_p50_ms"]
             ours["float32_vs_keras_applications"] = ours["float32_p50_ms"] / row["float32_p50_ms"]
     if json_path:
-        _io.write_json(json_path, {"summary": summary, "rows": raw,
-                                   "settings": {"num_runs": num_runs, "threads": threads}})
+        results_file.save(json_path, {"summary": summary, "rows": raw,
+                                      "settings": {"num_runs": num_runs, "threads": threads}})
     return summary
+
+
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/bench_export", "Where exports go.")
+_BUILDERS = flags.DEFINE_list("builders", list(DEFAULT_BUILDERS), "Registered model names.")
+_SIZES = flags.DEFINE_list("input_sizes", ["224x224x3", "32x32x1"], "Input shapes HxWxC.")
+_NUM_RUNS = flags.DEFINE_integer("num_runs", 100, "Timed runs per model.", lower_bound=1)
+_THREADS = flags.DEFINE_integer("threads", 1, "Interpreter threads.", lower_bound=1)
+_JSON = flags.DEFINE_string("json", "benchmarks/results/export.json", "Write the figures as JSON here.")
+
+
+def _shape(text):
+    try:
+        shape = tuple(int(d) for d in text.split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3:
+        raise UserError(f"input size must look like 224x224x3, got {text!r}")
+    return shape
+
+
+def main(argv):
+    cli.reject_extra_args(argv)
+    summary = benchmark_builders(_OUTPUT_DIR.value, tuple(_shape(s) for s in _SIZES.value),
+                                 tuple(_BUILDERS.value), _NUM_RUNS.value, _THREADS.value,
+                                 _JSON.value)
+    columns = SUMMARY_COLUMNS + (("int8_vs_keras_applications", "int8 / keras.app", ".2f"),
+                                 ("float32_vs_keras_applications", "fp32 / keras.app", ".2f"))
+    print(format_table(summary, columns))
+
+
+if __name__ == "__main__":
+    cli.run(main)

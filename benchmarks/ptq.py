@@ -1,19 +1,33 @@
-"""PTQ benchmark: each trained run exported to int8 with each combination of PTQ steps (and
-per-tensor weights), accuracy and agreement with the float model measured on the test set;
-QAT fine-tuning for reference.
+"""Benchmarks post-training quantization steps: plain int8, each step, all steps, per-tensor.
 
-`scripts/bench_ptq.py` runs it, prints the table and writes the JSON.
+Usage:
+  python -m benchmarks.ptq --runs runs/mobilenet_v2_100,runs/squeezenet_1_1 \\
+      --json runs/bench_ptq/bench_ptq.json
+
+Each trained run (a `scripts/train.py` folder) is exported once per variant
+(`VARIANTS`: no step, cle, bias_correction, both; per-tensor weights without and
+with them; the ceilings "dynamic" and "int16x8", int8 weights with float or int16
+activations; and "qat", the run fine-tuned with QAT for `--qat_epochs`, for reference) and
+evaluated against its float Keras model on the test set: int8 accuracy, the gap to float in
+points, top-1 agreement, disagreements and how many of them are ties, the export's wall time
+without evaluation, and how often the float model after the steps (CLE turns ReLU6 into ReLU)
+keeps the original's top-1 class on the calibration images. Prints the table.
 """
 
 import os
 import time
 
+from absl import flags
+
+from benchmarks import results_file
+from tflite_lite import cli
 from tflite_lite.convert.api import evaluate, load_keras_model
 from tflite_lite.convert.export_files import ExportConfig, export_model
 from tflite_lite.data import load_dataset
-from tflite_lite.report import plot_ptq_errors
+from tflite_lite.errors import UserError
+from tflite_lite.report import format_table, plot_ptq_errors
 from tflite_lite.run_record import RunRecord
-from tflite_lite_scripts._bench_quantization import _qat_finetune
+from tflite_lite.training import finetune_config, train
 
 # (label, steps, per_tensor, mode): plain PTQ, each step alone, all steps; per-tensor without
 # and with CLE; and two ceilings no int8 step can pass: int8 weights with float activations
@@ -41,7 +55,8 @@ def _export_qat(run_dir, folder, epochs, learning_rate, representative_examples,
                 max_eval_examples):
     """QAT fine-tuning of the run, then its int8 export: (its path, its contract)."""
     qat_dir = os.path.join(folder, "qat")
-    _qat_finetune(run_dir, qat_dir, epochs, learning_rate, max_eval_examples)
+    train(finetune_config(run_dir, qat_dir, epochs, learning_rate, qat=True,
+                          max_eval_examples=max_eval_examples))
     output = os.path.join(qat_dir, "model_int8.tflite")
     return output, export_model(ExportConfig(
         model_path=os.path.join(qat_dir, "model.keras"), output=output, mode="int8",
@@ -94,3 +109,41 @@ def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
             plot_ptq_errors(plotted["ptq"], os.path.join(folder, "layer_errors.png"),
                             f"{record.model}: {plotted['variant']}")
     return rows
+
+
+_RUNS = flags.DEFINE_list("runs", None, "Trained float run folders (model.keras and run.json).",
+                          required=True)
+_VARIANTS = flags.DEFINE_list("variants", [variant[0] for variant in VARIANTS],
+                              "Variants to run (default: all).")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/bench_ptq", "Where exports go.")
+_REPRESENTATIVE = flags.DEFINE_integer("representative_examples", 256, "Calibration images.",
+                                       lower_bound=1)
+_MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
+                                 lower_bound=1)
+_QAT_EPOCHS = flags.DEFINE_integer("qat_epochs", 1, "QAT fine-tuning epochs of the qat variant.",
+                                   lower_bound=1)
+_QAT_LEARNING_RATE = flags.DEFINE_float("qat_learning_rate", 2e-4,
+                                        "QAT fine-tuning learning rate.", lower_bound=0)
+_JSON = flags.DEFINE_string("json", "benchmarks/results/ptq.json", "Write the rows as JSON here.")
+
+
+def main(argv):
+    cli.reject_extra_args(argv)
+    known = {variant[0]: variant for variant in VARIANTS}
+    unknown = [name for name in _VARIANTS.value if name not in known]
+    if unknown:
+        raise UserError(f"unknown variant(s) {', '.join(unknown)}; choose from "
+                            f"{', '.join(known)}")
+    rows = []
+    for run_dir in _RUNS.value:
+        rows += benchmark_ptq([run_dir], _OUTPUT_DIR.value,
+                                    [known[name] for name in _VARIANTS.value], _MAX_EVAL.value,
+                                    _REPRESENTATIVE.value, _QAT_EPOCHS.value,
+                                    _QAT_LEARNING_RATE.value)
+        print(format_table(rows, COLUMNS), flush=True)
+        if _JSON.value:
+            results_file.save(_JSON.value, {"rows": rows})
+
+
+if __name__ == "__main__":
+    cli.run(main)

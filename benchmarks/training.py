@@ -1,20 +1,60 @@
 """Benchmark: trains several builders on one dataset and prints one table.
 
 Usage:
-  python scripts/bench_train.py --epochs 15 --output_dir runs/bench_train
+  python -m benchmarks.training --epochs 15 --output_dir runs/bench_train
 
 Columns: params, MACs, training images/s, epochs, minutes, test accuracy. Writes the rows to
 `--json` (default OUTPUT_DIR/bench_train.json) and each model's run folder under OUTPUT_DIR.
 """
 
+import dataclasses
 import os
 
 from absl import flags
 
+from benchmarks import results_file
 from tflite_lite import cli
+from tflite_lite.architectures import get_model_config
 from tflite_lite.report import format_table
-from tflite_lite.training import TrainConfig
-from tflite_lite_scripts._bench_training import TRAINING_BENCHMARK_COLUMNS, benchmark_training
+from tflite_lite.training import TrainConfig, train, versions
+
+TRAINING_BENCHMARK_COLUMNS = (
+    ("model", "model", "s"), ("params", "params", ",d"), ("macs", "MACs", ",d"),
+    ("train_images_per_second", "train img/s", ".0f"), ("epochs", "epochs", "d"),
+    ("minutes", "minutes", ".1f"), ("test_accuracy", "test acc", ".4f"),
+)
+
+
+def benchmark_training(model_names, base_config, output_json):
+    """Trains each model with the same settings and records one row per model.
+
+    Args:
+      model_names: registered names.
+      base_config: a `TrainConfig`; its `model` is replaced and each run goes to
+        `<base_config.output_dir>/<model>`.
+      output_json: where the rows are written (JSON, atomically) after every model.
+
+    Returns:
+      The rows: model, params, macs, train_images_per_second, epochs, minutes,
+      test_accuracy and the run folder.
+    """
+    for name in model_names:
+        get_model_config(name)  # fail on a bad name before training anything
+    rows = []
+    for name in model_names:
+        config = dataclasses.replace(base_config, model=name,
+                                     output_dir=os.path.join(base_config.output_dir, name))
+        record = train(config)
+        rows.append({
+            "model": name, "params": record["params"], "macs": record["macs"],
+            "train_images_per_second": record["train_images_per_second"],
+            "epochs": record["epochs"], "minutes": record["wall_seconds"] / 60,
+            "test_accuracy": record["test_accuracy"], "run_dir": config.output_dir,
+        })
+        results_file.save(output_json, {"config": base_config.get_config(), "rows": rows,
+                                        "versions": versions()})
+    return rows
+
 
 DEFAULT_MODELS = ["mobilenet_v1_050", "mobilenet_v2_035", "shufflenet_v1_g3_050",
                   "shufflenet_v2_x0_5", "squeezenet_1_0", "squeezenet_1_1"]
@@ -35,7 +75,7 @@ _MAX_EVAL_EXAMPLES = flags.DEFINE_integer("max_eval_examples", None,
                                           "Cap on validation and test examples each.",
                                           lower_bound=1)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/bench_train", "Folder for the runs.")
-_JSON = flags.DEFINE_string("json", None, "Rows as JSON (default OUTPUT_DIR/bench_train.json).")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/training.json", "Rows as JSON.")
 
 
 def main(argv):
@@ -46,15 +86,9 @@ def main(argv):
                          max_train_examples=_MAX_TRAIN_EXAMPLES.value,
                          max_eval_examples=_MAX_EVAL_EXAMPLES.value,
                          output_dir=_OUTPUT_DIR.value, verbose=2)
-    output_json = _JSON.value or os.path.join(_OUTPUT_DIR.value, "bench_train.json")
-    rows = benchmark_training(_MODELS.value, config, output_json)
+    rows = benchmark_training(_MODELS.value, config, _JSON.value)
     print(format_table(rows, TRAINING_BENCHMARK_COLUMNS))
-    print(f"rows written to {output_json}")
-
-
-def run():
-    cli.run(main)
 
 
 if __name__ == "__main__":
-    run()
+    cli.run(main)

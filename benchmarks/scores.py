@@ -1,21 +1,33 @@
-"""Int8 classifier outputs: the int8 softmax, int8 logits, and float logits (a float last layer).
+"""Benchmarks int8 outputs: the int8 softmax, int8 logits and float logits (the default).
 
-`benchmark_runs` exports each trained run's `.keras` model to int8 once per output kind
-(`convert.scores.SCORES`) and measures each against the Keras model on the test set;
-`benchmark_released` turns each released `.tflite` (a softmax output) into its two logits
-twins (`export.export_logits_twin`) and measures the three on the test set its contract was
-measured on. Both time the variants interleaved (1 thread).
+Usage:
+  python -m benchmarks.scores --runs runs/mobilenet_v2_100 \\
+      --released models/*/model_int8.tflite --json runs/bench_scores/bench_scores.json
+
+For each trained run, exports int8 with each output kind and measures accuracy, top-1
+agreement with the Keras model (and how many disagreements are ties in the int8 output) and
+latency; for each released softmax model, measures it and its two logits twins
+(`export_logits_twin`) on the test set its contract names. Prints both tables.
 """
 
 import os
 
+from absl import flags
+
+from benchmarks import results_file
+from tflite_lite import cli
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.contract import Contract
 from tflite_lite.convert import flatbuffer
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
-from tflite_lite.convert.export_files import (ExportConfig, contract_test_set,
-                                              export_logits_twin, export_model)
+from tflite_lite.convert.export_files import (
+    ExportConfig,
+    contract_test_set,
+    export_logits_twin,
+    export_model,
+)
 from tflite_lite.errors import UserError
+from tflite_lite.report import format_table
 
 RUN_COLUMNS = (
     ("model", "model", "s"), ("scores", "output", "s"), ("keras_accuracy", "Keras acc", ".4f"),
@@ -80,3 +92,31 @@ def benchmark_released(paths, output_dir, num_runs=100, max_eval_examples=None):
             rows.append(dict(twin["evaluation"], model=name, scores=scores, file=output,
                              size_bytes=twin["size_bytes"]))
     return _timed(rows, num_runs)
+
+
+_RUNS = flags.DEFINE_list("runs", [], "Trained run folders (model.keras and run.json).")
+_RELEASED = flags.DEFINE_list("released", [], "Released int8 .tflite files with a softmax.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/bench_scores", "Where exports go.")
+_NUM_RUNS = flags.DEFINE_integer("num_runs", 100, "Timed runs per model.", lower_bound=1)
+_MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
+                                 lower_bound=1)
+_JSON = flags.DEFINE_string("json", "benchmarks/results/scores.json", "Write both tables as JSON here.")
+
+
+def main(argv):
+    cli.reject_extra_args(argv)
+    results = {}
+    if _RUNS.value:
+        results["runs"] = benchmark_runs(_RUNS.value, f"{_OUTPUT_DIR.value}/runs",
+                                               _NUM_RUNS.value, _MAX_EVAL.value)
+        print(format_table(results["runs"], RUN_COLUMNS), flush=True)
+    if _RELEASED.value:
+        results["released"] = benchmark_released(
+            _RELEASED.value, f"{_OUTPUT_DIR.value}/released", _NUM_RUNS.value, _MAX_EVAL.value)
+        print(format_table(results["released"], RELEASED_COLUMNS), flush=True)
+    if _JSON.value:
+        results_file.save(_JSON.value, results)
+
+
+if __name__ == "__main__":
+    cli.run(main)

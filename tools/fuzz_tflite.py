@@ -3,7 +3,7 @@
 processes that the harness watches. Target: 0 caller crashes and 0 caller hangs.
 
 Usage:
-  python scripts/fuzz_tflite.py --model models/shufflenet_v2_x0_5_fashion/model_int8.tflite \
+  python -m tools.fuzz_tflite --model models/shufflenet_v2_x0_5_fashion/model_int8.tflite \
       --count 1000 --json runs/fuzz/fuzz.json
 
 Prints the outcome counts (loaded, refused by the parser or by LiteRT, LiteRT crashes and
@@ -17,7 +17,7 @@ import sys
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite_scripts._fuzzing import MUTATIONS, OUTCOMES, fuzz_loading
+from tools.fuzzing import MUTATIONS, OUTCOMES, fuzz_loading
 
 _MODEL = flags.DEFINE_string("model", "models/shufflenet_v2_x0_5_fashion/model_int8.tflite",
                              "A valid `.tflite` to mutate.")
@@ -53,9 +53,5 @@ def main(argv):
         sys.exit(1)
 
 
-def run():
-    cli.run(main)
-
-
 if __name__ == "__main__":
-    run()
+    cli.run(main)

@@ -1,19 +1,14 @@
-"""The camera-path study behind `scripts/bench_camera.py`: Fashion-MNIST test images rendered
-as camera frames, through the app's own preprocessing (the Kotlin core, `preprocess.sh`), run
-on LiteRT with the app's bundled model.
+"""Benchmarks the Android app's camera path: accuracy on Fashion-MNIST test images rendered as
+camera frames, through the app's own preprocessing (the Kotlin core) and its bundled model.
 
-A frame: a test garment, bilinear-scaled to 50-80% of the short side at a random place near
-the centre, over a background, with a colour cast and sensor noise, on a 4:3 (640x480) or
-16:9 (640x360) sensor, landscape or portrait, turned by -rotation (so the app's rotation makes
-it upright), optionally JPEG-coded.
-Variants cross polarity (the garment light on dark, as Fashion-MNIST is, or dark on light, as a
-camera sees clothes on a table), background (flat or textured) and JPEG (none or quality 70);
-each variant covers both aspects, both orientations and all four rotations. Frames without a
-garment (blank, flat grey, noise, texture) measure what the model says about nothing.
+Usage:
+  python -m benchmarks.camera --count 100 --json runs/bench_camera/bench_camera.json
 
-Each frame's answer is the app's: "nothing recognized" when the contract's `rejection` rule
-says so (its "nothing" class wins, or the best score is under `min_score`), else the best
-class. Top-1 counts a rejected garment as a miss.
+Each variant (light garment on dark or dark on light, flat or textured background, PNG or JPEG
+70) covers 4:3 and 16:9 frames, landscape and portrait, in all four rotations; frames without a
+garment show what the model says about nothing. Answers are the app's: the contract's
+rejection rule turns some into "nothing recognized", which counts as a miss for a garment. `--python` runs the core's Python twin instead of the Kotlin core
+(no kotlinc needed; the two are tested to agree bit for bit).
 """
 
 import os
@@ -22,13 +17,17 @@ import tempfile
 import time
 
 import numpy as np
+from absl import flags
 from PIL import Image
 
+from benchmarks import results_file
+from tflite_lite import cli
 from tflite_lite.android import ROTATIONS, frame_input
 from tflite_lite.convert.evaluate import TFLiteClassifier, quantize
 from tflite_lite.convert.flatbuffer import read_bytes
 from tflite_lite.data import Preprocessing, load_raw_test_images
 from tflite_lite.errors import UserError
+from tflite_lite.report import format_table
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREPROCESS = os.path.join(REPO, "android_demo", "core", "preprocess.sh")
@@ -216,3 +215,33 @@ def benchmark_camera_path(model_path, count=100, nothing_count=20, seed=0, core=
         "rejection": contract.get("rejection"),
         "seconds": round(time.perf_counter() - started, 1)}
     return rows, record
+
+
+_DEFAULT_MODEL = os.path.join(REPO, "android_demo", "app", "src", "main", "assets", "models",
+                              "mobilenet_v1_050_fashion_camera", "model_int8.tflite")
+_MODEL = flags.DEFINE_string("model", _DEFAULT_MODEL, "Int8 .tflite with its contract beside it "
+                             "(default: the app's bundled model).")
+_COUNT = flags.DEFINE_integer("count", 100, "Test images per variant.", lower_bound=1)
+_NOTHING = flags.DEFINE_integer("nothing_count", 20, "Frames per garment-free kind.",
+                                lower_bound=1)
+_SEED = flags.DEFINE_integer("seed", 0, "Rendering seed.")
+_PYTHON = flags.DEFINE_bool("python", False, "Use the Python twin instead of the Kotlin core.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/camera.json", "JSON output.")
+
+
+def main(argv):
+    cli.reject_extra_args(argv)
+    rows, record = benchmark_camera_path(_MODEL.value, _COUNT.value, _NOTHING.value, _SEED.value,
+                                         core=not _PYTHON.value)
+    print(format_table(rows, COLUMNS))
+    print(f"light on dark {record['light_on_dark_accuracy']:.4f}, dark on light "
+          f"{record['dark_on_light_accuracy']:.4f}; nothing recognized on "
+          f"{record['nothing_rejected']:.1%} of garment-free frames and "
+          f"{record['garments_rejected']:.1%} of garments ({record['path']}, "
+          f"{record['seconds']:.0f} s)")
+    if _JSON.value:
+        results_file.save(_JSON.value, record)
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,21 +1,30 @@
-"""MSE-optimal activation ranges against TFLite's min/max calibration (issue 21's study).
+"""Study: do MSE-optimal activation ranges make int8 PTQ agree better with the float model?
 
-`scripts/study_activation_ranges.py` runs it. The calibrated float flatbuffer (what
-`convert.converter.calibrate` returns) holds each activation tensor's min and max; here those
-are replaced by the range that minimizes that tensor's int8 error on the calibration images,
-then the model is quantized as the export quantizes it.
+Usage:
+  python -m benchmarks.activation_ranges --run runs/mobilenet_v2_100 \\
+      --json runs/study_activation_ranges.json
+
+The run's model is calibrated as the int8 export calibrates it (min/max over the calibration
+images), then every activation range is replaced by the one that minimizes the int8
+quantization error of that tensor's values on the same images (clipping searched on a
+histogram), and both versions are quantized and evaluated against the float model on the test
+set. Prints one row per version and the tensors whose error fell most; the JSON keeps both.
 """
 
 import os
 
 import numpy as np
+from absl import flags
 from ai_edge_litert.interpreter import Interpreter
 from ai_edge_litert.tools import flatbuffer_utils
 
+from benchmarks import results_file
+from tflite_lite import cli
 from tflite_lite.convert import converter, flatbuffer, scores
 from tflite_lite.convert.api import _calibration_images, evaluate, load_keras_model
 from tflite_lite.data import load_dataset
 from tflite_lite.errors import UserError
+from tflite_lite.report import format_table
 from tflite_lite.run_record import RunRecord
 
 BINS = 2048
@@ -128,3 +137,25 @@ def compare_ranges(run_dir, representative_examples=256, max_eval_examples=None)
                      **{key: evaluation[key] for key in ("keras_accuracy", "agreement",
                                                          "disagreements")}})
     return {"model": record.model, "run": run_dir, "rows": rows, "tensors": tensors}
+
+
+_RUN = flags.DEFINE_string("run", None, "A trained float run folder (model.keras, run.json).",
+                           required=True)
+_REPRESENTATIVE = flags.DEFINE_integer("representative_examples", 256, "Calibration images.",
+                                       lower_bound=1)
+_MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
+                                 lower_bound=1)
+_JSON = flags.DEFINE_string("json", "benchmarks/results/activation_ranges.json", "Write the rows and tensor ranges as JSON here.")
+
+
+def main(argv):
+    cli.reject_extra_args(argv)
+    result = compare_ranges(_RUN.value, _REPRESENTATIVE.value, _MAX_EVAL.value)
+    print(format_table(result["rows"], COLUMNS))
+    print(format_table(result["tensors"][:10], TENSOR_COLUMNS))
+    if _JSON.value:
+        results_file.save(_JSON.value, result)
+
+
+if __name__ == "__main__":
+    cli.run(main)
