@@ -36,9 +36,12 @@ def _command():
     return " ".join([program, *map(shlex.quote, sys.argv[1:])])
 
 
-def save(path, measured):
+def save(path, measured, columns=None):
     """Writes `measured` (a dict of the benchmark's tables) with its provenance to `path`
-    atomically; returns the record."""
+    atomically; returns the record. `columns` ((key, label, format) per column, as
+    `report.format_table` takes them) tell the figures page how to show `measured["rows"]`."""
+    if columns is not None:
+        measured = dict(measured, columns=[list(column) for column in columns])
     record = dict(measured, command=_command(), commit=_commit(),
                   created=datetime.date.today().isoformat(),
                   host=f"{platform.machine()}, {os.cpu_count()} cores")

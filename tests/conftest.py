@@ -53,7 +53,7 @@ FILE_SECONDS = {
     "test_bad_inputs.py": (23, 160),
     "test_ptq.py": (17, 120),
     "test_api.py": (10, 65),
-    "test_readme.py": (9, 60),
+    "test_docs.py": (12, 60),
     "test_benchmark.py": (9, 0),
     "test_micro.py": (12, 0),
     "test_search.py": (6, 60),

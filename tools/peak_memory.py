@@ -13,7 +13,8 @@ import sys
 import time
 
 
-def _tree_rss_bytes(root):
+def tree_rss_bytes(root):
+    """The resident memory of every descendant of process `root`, in bytes."""
     children, rss = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -41,7 +42,7 @@ def main(argv):
     process = subprocess.Popen(argv[1:])
     peak = 0
     while process.poll() is None:
-        peak = max(peak, _tree_rss_bytes(os.getpid()))
+        peak = max(peak, tree_rss_bytes(os.getpid()))
         time.sleep(0.5)
     seconds = time.perf_counter() - started
     print(f"peak_memory: {' '.join(argv[1:])}: exit {process.returncode}, "

@@ -1,10 +1,12 @@
-"""The README as a user reads it: its tables render, its command lines run as written after
-the Quickstart, and the zoo it points to carries no machine's paths."""
+"""The README and the docs as a user reads them: their tables render, their command lines and
+python blocks run as written (or say why not), their figures are the benchmarks' records, the
+site builds, and the zoo they point to carries no machine's paths."""
 
 import glob
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -13,12 +15,16 @@ import pytest
 from conftest import REPO
 
 README = os.path.join(REPO, "README.md")
+# The README and every docs page but the generated figures page, whose commands are the
+# provenance of its records, not instructions.
+DOCUMENTS = [README] + sorted(p for p in glob.glob(os.path.join(REPO, "docs", "*.md"))
+                              if os.path.basename(p) != "figures.md")
 
-# Every command line of the README, and how the slow test runs it: the line with its
+# Every command line of the docs, and how the slow test runs it: the line with its
 # placeholders filled in ({run}: a tiny training run, {tmp}: a scratch folder; extra flags keep
 # the data small), or None and why not.
 README_COMMANDS = {
-    "python scripts/train.py --model list": "{line}",
+    "bash scripts/setup.sh": "{line}",
     "python scripts/train.py --model NAME --dataset fashion_mnist --epochs N --batch_size B "
     "--input_size 32 --output_dir DIR":
         "python scripts/train.py --model mobilenet_v2_035 --dataset fashion_mnist --epochs 1 "
@@ -29,12 +35,9 @@ README_COMMANDS = {
     "--output DIR/model_int8.tflite --evaluate":
         "python scripts/export.py --model {run}/model.keras --mode int8 --dataset fashion_mnist "
         "--output {run}/model_int8.tflite --evaluate --max_eval_examples 500",
-    "python scripts/train.py --init_from DIR/model.keras --qat --epochs 1 --learning_rate 2e-4 "
-    "--output_dir DIR_QAT": None,
-    "python scripts/export.py --model DIR/model.keras --accuracy_budget_pp 0.3 --evaluate": None,
-    "python scripts/train.py --init_from DIR/model.keras --prune_final_sparsity 0.75 --epochs 2 "
-    "--learning_rate 5e-4 --output_dir DIR_P": None,
-    "python scripts/export.py --model DIR_P/model.keras --sparse": None,
+    "python scripts/export.py --model DIR/model.keras --mode int8 --evaluate":
+        "python scripts/export.py --model {run}/model.keras --mode int8 --evaluate "
+        "--max_eval_examples 200 --output {tmp}/readme_int8.tflite",
     "python scripts/inspect_tflite.py --model FILE.tflite [--tensors]":
         "python scripts/inspect_tflite.py --model {run}/model_int8.tflite --tensors",
     "python scripts/benchmark.py --models a.tflite,b.tflite --threads 1,2 --num_runs 200 "
@@ -42,34 +45,31 @@ README_COMMANDS = {
         "python scripts/benchmark.py --models {run}/model_int8.tflite,"
         "models/squeezenet_1_1_fashion/model_int8.tflite "
         "--threads 1,2 --num_runs 200 --json {tmp}/out.json",
+    "python scripts/benchmark.py --models a.tflite,b.tflite":
+        "python scripts/benchmark.py --models {run}/model_int8.tflite,"
+        "models/squeezenet_1_1_fashion/model_int8.tflite --num_runs 20",
     "python scripts/summarize_run.py --run_dir DIR": "python scripts/summarize_run.py --run_dir {run}",
-    "python scripts/bundle_android_model.py --model DIR/model_int8.tflite --name NAME": None,
     "python scripts/make_golden_vectors.py --model DIR/model_int8.tflite --output "
     "android_demo/core/golden/NAME.json":
         "python scripts/make_golden_vectors.py --model {run}/model_int8.tflite "
         "--output {tmp}/golden.json",
-    "python scripts/train.py --model squeezenet_1_1 --teacher DIR/model.keras --temperature 4 "
-    "--alpha 0.5": None,
     "python scripts/pipeline.py --recipe models/NAME/recipe.json --preset short":
         "python scripts/pipeline.py --recipe models/shufflenet_v2_x0_5_fashion/recipe.json "
         "--preset short --check",
-    "python scripts/pipeline.py --recipe FILE [--preset NAME]": None,
-    "python scripts/pipeline.py --recipe models/NAME/recipe.json --preset full":
-        "python scripts/pipeline.py --recipe models/squeezenet_1_1_fashion/recipe.json "
-        "--preset full --check",
-    "python scripts/inspect_tflite.py --model models/squeezenet_1_1_fashion/model_int8.tflite":
-        "{line}",
     "python scripts/benchmark.py --target micro --models a.tflite --json micro.json":
         "python scripts/benchmark.py --target micro --models "
         "models/squeezenet_1_1_fashion/model_int8.tflite --dataset fashion_mnist "
         "--max_examples 20 --num_runs 5 --json {tmp}/micro.json",
-    "python scripts/fuzz_tflite.py --count 1000":
-        "python scripts/fuzz_tflite.py --count 20 --json {tmp}/fuzz.json "
+    "python -m tools.fuzz_tflite --count 1000":
+        "python -m tools.fuzz_tflite --count 20 --json {tmp}/fuzz.json "
         "--failures_dir {tmp}/fuzz_failures",
+    "python -m benchmarks.figures": "python -m benchmarks.figures --check",
+    "python -m benchmarks.zoo": "python -m benchmarks.zoo --num_runs 5 --json {tmp}/zoo.json",
 }
 # Why the others are not run here.
 _IN_PROCESS = ("the same program and flags run in-process in {} (left out here to keep CI's slow "
-               "step near 15 min)")
+               "step short)")
+_BENCHMARK = "a benchmark of minutes to hours; {} runs it on a tiny input in-process"
 NOT_RUN = {
     "python scripts/train.py --init_from DIR/model.keras --qat --epochs 1 --learning_rate 2e-4 "
     "--output_dir DIR_QAT": _IN_PROCESS.format("tests/test_quantization.py"),
@@ -81,47 +81,42 @@ NOT_RUN = {
         _IN_PROCESS.format("tests/test_pruning.py"),
     "python scripts/train.py --model squeezenet_1_1 --teacher DIR/model.keras --temperature 4 "
     "--alpha 0.5": _IN_PROCESS.format("tests/test_distillation.py"),
+    "python scripts/train.py --model NAME --dataset fashion_mnist --epochs N --output_dir DIR":
+        "the README's short form of the docs' train line, which runs",
+    "python scripts/train.py --model mobilenet_v2_035 --dataset fashion_mnist --epochs 10 "
+    "--batch_size 128 --input_size 32 --output_dir runs/m":
+        "10 epochs on the full split; the docs' train line runs on 512 images",
     "python scripts/train.py --model mobilenet_v3_small_100 --weights imagenet --dataset "
     "folder:PHOTOS --input_size 96 --output_dir DIR":
         "needs Keras' ImageNet file (a download) and a photo folder; tests/test_weights.py "
         "trains from a keras.applications weights file in-process",
-    "bash scripts/run.sh": "the main job (minutes); measured on a clean clone for each release",
+    "bash scripts/run.sh": "the main job (minutes); benchmarks.main_job measures it",
     "bash scripts/test.sh": "the test suite itself",
-    "python3 scripts/peak_memory.py bash scripts/run.sh": "measures the main job (minutes)",
-    "python scripts/bench_train.py --epochs 15": "a benchmark of hours; tests run it on 64 images",
-    "python scripts/bench_train.py --models mobilenet_v2_035 --epochs 15": "a benchmark",
-    "python scripts/bench_train.py --epochs 5": "a benchmark",
-    "python scripts/bench_quantization.py --float_runs DIR1,DIR2 --low_bit_run DIR1": "a benchmark",
-    "python scripts/bench_quantization.py --step_model mobilenet_v2_100": "a benchmark",
-    "python scripts/bench_compression.py --float_run DIR --epochs 2 --channel_epochs 4":
-        "a benchmark",
-    "python scripts/bench_export.py": "a benchmark of every builder at 224 px",
+    "python3 tools/peak_memory.py bash scripts/run.sh": "measures the main job (minutes)",
+    "python -m benchmarks.NAME": "a placeholder for any benchmark's name",
+    "python -m benchmarks.training --epochs 15": _BENCHMARK.format("tests/test_training.py"),
+    "python -m benchmarks.quantization --float_runs DIR1,DIR2 --low_bit_run DIR1":
+        "a benchmark of hours",
+    "python -m benchmarks.compression --float_run DIR --epochs 2 --channel_epochs 4":
+        _BENCHMARK.format("tests/test_pruning.py"),
+    "python -m benchmarks.export": "a benchmark of every builder at 224 px",
     "python scripts/export.py --model released.tflite --scores float_logits":
         "tests/test_scores.py runs it on a copy of a zoo model",
-    "python scripts/bench_scores.py --runs DIR1,DIR2 --released models/*/model_int8.tflite":
-        "a benchmark",
-    "python scripts/bench_scores.py --released models/squeezenet_1_1_fashion/model_int8.tflite":
-        "a benchmark",
-    "python scripts/bench_ptq.py --runs runs/bench_train/M --variants plain,cle,bias_correction,"
-    "cle+bias_correction,per_tensor,per_tensor+cle,dynamic,qat": "a benchmark (minutes per run)",
+    "python -m benchmarks.scores --runs DIR1,DIR2 --released models/*/model_int8.tflite":
+        "a benchmark of minutes",
     "python scripts/export.py --model DIR/model.keras --ptq cle,adaround,bias_correction "
     "--per_tensor --evaluate": _IN_PROCESS.format("tests/test_ptq.py (every step, and "
                                                   "per-tensor weights)"),
-    "python scripts/bench_ptq.py --runs DIR1,DIR2":
-        "a benchmark; tests/test_ptq.py runs it on the session's trained run",
-    "python scripts/study_activation_ranges.py --run DIR":
-        "a study; tests/test_ptq.py runs it on the session's trained run",
-    "python scripts/bench_camera.py --count 100":
+    "python -m benchmarks.ptq --runs DIR1,DIR2": _BENCHMARK.format("tests/test_ptq.py"),
+    "python -m benchmarks.activation_ranges --run DIR": _BENCHMARK.format("tests/test_ptq.py"),
+    "python -m benchmarks.camera --count 100":
         "a benchmark of minutes; tests/test_golden.py runs its study on a few frames",
-    "python scripts/bench_compression.py --float_run runs/bench_train/mobilenet_v2_035 "
-    "--epochs 2 --channel_epochs 4": "a benchmark",
+    "python -m benchmarks.main_job": "runs the main job (minutes)",
+    "python -m benchmarks.suite": "runs the test suite",
     "python scripts/pipeline.py --recipe models/mobilenet_v1_050_fashion_camera/recipe.json "
     "--preset short": "the main job, `bash scripts/run.sh`",
     "python scripts/pipeline.py --recipe models/NAME/recipe.json --preset full "
     "--release models/NAME": "the full recipe (over an hour); writes into the zoo",
-    "python scripts/benchmark.py --target micro --models $(ls models/*/model_int8.tflite | "
-    "paste -sd,) --max_examples 2000": "a benchmark (minutes); the README's micro command runs "
-                                       "it on one zoo model",
     "python scripts/export.py --model DIR/model.keras --target micro --evaluate":
         _IN_PROCESS.format("tests/test_micro.py"),
     "python scripts/search.py --recipe models/micro_fashion/recipe.json --budget "
@@ -135,12 +130,25 @@ NOT_RUN = {
     "python scripts/train.py --model mobilenet_v1_050 --epochs 30 --batch_size 256 "
     "--strategy multi_worker --output_dir /shared/runs/v1": "needs two machines",
 }
+# The python blocks of the docs pages that no test runs as written, and why (the README's run
+# as a notebook; the docs' others run in test_docs_python_blocks_run_as_written).
+PYTHON_NOT_RUN = {
+    ("compression.md", 0): "a fragment on a `model` and `data` of the reader's; "
+                           "tests/test_ptq.py exports with every step",
+    ("compression.md", 1): "a fragment on a `float_model` of the reader's; "
+                           "tests/test_quantization.py quantizes, trains, saves and loads",
+    ("compression.md", 2): "a fragment on a trained `model`; tests/test_pruning.py runs each call",
+    ("compression.md", 3): "a fragment on a `student` and `teacher`; tests/test_distillation.py",
+    ("training.md", 0): "10 epochs on the full split; tests/test_training.py trains through the "
+                        "same call",
+}
 
 
-def readme_command_lines():
-    """Every command line the README gives: lines of its bash blocks (continuations joined,
-    comments and environment assignments dropped) and `python scripts/...` code spans."""
-    text = open(README).read()
+def command_lines(path):
+    """Every command line a page gives: lines of its bash blocks (continuations joined,
+    comments and environment assignments dropped) and `python scripts/...`,
+    `python -m benchmarks.NAME` / `tools.NAME` and `python3 tools/...` code spans."""
+    text = open(path).read()
     lines = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL):
         for line in block.replace("\\\n", " ").splitlines():
@@ -148,22 +156,29 @@ def readme_command_lines():
             line = re.sub(r"^(\w+='[^']*'\s+)+", "", line)
             if line and not line.startswith(("#", "source ")):
                 lines.append(" ".join(line.split()))
-    spans = (" ".join(span.split()) for span in re.findall(r"`(python3? scripts/[^`]+)`", text))
-    lines += [span for span in spans if "..." not in span]  # "..." marks an elided line
-    return list(dict.fromkeys(lines))
+    spans = re.findall(r"`(python3? (?:scripts/|tools/|-m (?:benchmarks|tools)\.)[^`]+)`", text)
+    lines += [" ".join(span.split()) for span in spans if "..." not in span]  # "..." elides
+    return lines
 
 
-def readme_python_blocks(section="## Using the library"):
-    """The ```python blocks of one README section, in order."""
-    text = open(README).read()
-    start = text.index(section)
-    end = text.find("\n## ", start + len(section))
-    return re.findall(r"```python\n(.*?)```", text[start:end if end > 0 else None], re.DOTALL)
+def docs_command_lines():
+    return list(dict.fromkeys(line for path in DOCUMENTS for line in command_lines(path)))
+
+
+def python_blocks(path, section=None):
+    """The ```python blocks of a page (or of one of its `## ` sections), in order."""
+    text = open(path).read()
+    if section:
+        start = text.index(section)
+        end = text.find("\n## ", start + len(section))
+        text = text[start:end if end > 0 else None]
+    return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
 
 
 def test_readme_library_example_runs_as_written(tmp_path, monkeypatch, capsys):
-    """The "Using the library" blocks, one after another in one namespace, as in a notebook."""
-    blocks = readme_python_blocks()
+    """The "Using the library" blocks, one after another in one namespace, as in a notebook;
+    what its comments claim about the export is what the export is."""
+    blocks = python_blocks(README, "## Using the library")
     assert len(blocks) >= 2 and "tflite_lite.export(" in blocks[0]
     monkeypatch.chdir(tmp_path)
     namespace = {}
@@ -171,33 +186,83 @@ def test_readme_library_example_runs_as_written(tmp_path, monkeypatch, capsys):
         exec(compile(block, README, "exec"), namespace)  # noqa: S102  (our own README)
     printed = capsys.readouterr().out
     assert "ExportResult(int8" in printed and "0 float ops" in printed
+    contract = namespace["result"].contract
+    assert contract["input"]["dtype"] == "int8" and contract["output"]["dtype"] == "float32"
+    assert "int8 input, float32 logits out" in blocks[0]
     assert (tmp_path / "runs" / "notebook" / "model_int8.json").is_file()
     assert namespace["result"].evaluation["num_examples"] == 500
 
 
-def test_readme_tables_have_no_stray_rows():
+def test_docs_python_blocks_run_as_written(tmp_path, monkeypatch):
+    """Each docs page's python blocks run in order in one namespace, unless listed with the
+    reason they do not."""
+    monkeypatch.chdir(tmp_path)
+    listed, ran = set(), 0
+    for path in DOCUMENTS[1:]:
+        namespace = {}
+        for index, block in enumerate(python_blocks(path)):
+            key = (os.path.basename(path), index)
+            if key in PYTHON_NOT_RUN:
+                listed.add(key)
+                continue
+            exec(compile(block, path, "exec"), namespace)  # noqa: S102  (our own docs)
+            ran += 1
+    assert listed == set(PYTHON_NOT_RUN), "listed blocks that are no longer in the docs"
+    assert ran >= 2
+
+
+def test_tables_have_no_stray_rows():
     """A blank line inside a Markdown table ends it: the rows after it render as raw text."""
-    lines = open(README).read().splitlines()
-    fenced = False
-    for number, line in enumerate(lines, 1):
-        if line.startswith("```"):
-            fenced = not fenced
-        previous = lines[number - 2] if number > 1 else ""
-        if fenced or not line.startswith("|") or previous.startswith("|"):
-            continue
-        # A table starts here: its header, then the separator row.
-        separator = lines[number] if number < len(lines) else ""
-        assert re.fullmatch(r"\|( *:?-+:? *\|)+", separator.strip()), \
-            f"README.md line {number}: a table row outside a table"
+    for path in DOCUMENTS:
+        lines = open(path).read().splitlines()
+        fenced = False
+        for number, line in enumerate(lines, 1):
+            if line.startswith("```"):
+                fenced = not fenced
+            previous = lines[number - 2] if number > 1 else ""
+            if fenced or not line.startswith("|") or previous.startswith("|"):
+                continue
+            # A table starts here: its header, then the separator row.
+            separator = lines[number] if number < len(lines) else ""
+            assert re.fullmatch(r"\|( *:?-+:? *\|)+", separator.strip()), \
+                f"{os.path.relpath(path, REPO)} line {number}: a table row outside a table"
 
 
-def test_every_readme_command_line_is_run_or_says_why_not():
-    lines = readme_command_lines()
-    assert "python scripts/train.py --model list" in lines
+def test_readme_is_short():
+    assert len(open(README).read().splitlines()) <= 250
+
+
+def test_figures_are_the_benchmarks_records():
+    """The figures page and the README's figures are what `python -m benchmarks.figures`
+    makes from the committed records; a hand edit or a new record not yet applied fails."""
+    from benchmarks import figures
+
+    assert figures.stale_files() == []
+    page = open(figures.FIGURES_PAGE).read()
+    assert all(f"`{figures.results_file.load(n)['command']}`" in page for n in figures.PAGE_RECORDS)
+
+
+@pytest.mark.slow  # 10-20 s
+@pytest.mark.skipif(shutil.which("mkdocs", path=os.path.dirname(sys.executable)) is None,
+                    reason="MkDocs is not installed (the docs extra, which scripts/setup.sh adds)")
+def test_site_builds_strict_and_offline(tmp_path):
+    """`mkdocs build --strict`: every page in the nav, every link and anchor resolves, the API
+    reference renders from the docstrings; the theme loads no web fonts."""
+    mkdocs = os.path.join(os.path.dirname(sys.executable), "mkdocs")
+    result = subprocess.run([mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "fonts.googleapis.com" not in index
+
+
+def test_every_docs_command_line_is_run_or_says_why_not():
+    lines = docs_command_lines()
+    assert "bash scripts/run.sh" in lines and "bash scripts/test.sh" in lines
     unknown = [line for line in lines if line not in README_COMMANDS and line not in NOT_RUN]
-    assert not unknown, f"README command lines the README test does not know: {unknown}"
+    assert not unknown, f"command lines the docs test does not know: {unknown}"
     gone = [line for line in {**README_COMMANDS, **NOT_RUN} if line not in lines]
-    assert not gone, f"no longer in the README: {gone}"
+    assert not gone, f"no longer in the docs: {gone}"
     for line, command in README_COMMANDS.items():
         assert command is not None or line in NOT_RUN, line
         if command is not None:  # the same program, the README's flags kept
@@ -209,7 +274,7 @@ def test_every_readme_command_line_is_run_or_says_why_not():
 
 
 @pytest.mark.slow
-def test_readme_command_lines_run_as_written(tmp_path):
+def test_docs_command_lines_run_as_written(tmp_path):
     """Each line as a user types it after the Quickstart: in a shell, in the repository, after
     `source .venv/bin/activate`, with no environment variables that quieten TensorFlow."""
     activate = os.path.join(REPO, ".venv", "bin", "activate")
