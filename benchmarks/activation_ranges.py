@@ -145,7 +145,8 @@ _REPRESENTATIVE = flags.DEFINE_integer("representative_examples", 256, "Calibrat
                                        lower_bound=1)
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
                                  lower_bound=1)
-_JSON = flags.DEFINE_string("json", "benchmarks/results/activation_ranges.json", "Write the rows and tensor ranges as JSON here.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/activation_ranges.json",
+                            "Write the rows and tensor ranges as JSON here.")
 
 
 def main(argv):

@@ -226,7 +226,8 @@ _NOTHING = flags.DEFINE_integer("nothing_count", 20, "Frames per garment-free ki
                                 lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Rendering seed.")
 _PYTHON = flags.DEFINE_bool("python", False, "Use the Python twin instead of the Kotlin core.")
-_JSON = flags.DEFINE_string("json", "benchmarks/results/camera.json", "JSON output.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/camera.json",
+                            "JSON output.")
 
 
 def main(argv):

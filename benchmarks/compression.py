@@ -155,7 +155,8 @@ _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N image
                                  lower_bound=1)
 _MAX_TRAIN = flags.DEFINE_integer("max_train_examples", None,
                                   "Fine-tune on N training images (quick runs).", lower_bound=1)
-_JSON = flags.DEFINE_string("json", "benchmarks/results/compression.json", "Write the rows as JSON here.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/compression.json",
+                            "Write the rows as JSON here.")
 
 
 def main(argv):

@@ -160,7 +160,8 @@ _BUILDERS = flags.DEFINE_list("builders", list(DEFAULT_BUILDERS), "Registered mo
 _SIZES = flags.DEFINE_list("input_sizes", ["224x224x3", "32x32x1"], "Input shapes HxWxC.")
 _NUM_RUNS = flags.DEFINE_integer("num_runs", 100, "Timed runs per model.", lower_bound=1)
 _THREADS = flags.DEFINE_integer("threads", 1, "Interpreter threads.", lower_bound=1)
-_JSON = flags.DEFINE_string("json", "benchmarks/results/export.json", "Write the figures as JSON here.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/export.json",
+                            "Write the figures as JSON here.")
 
 
 def _shape(text):

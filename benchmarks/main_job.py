@@ -23,7 +23,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = "mobilenet_v1_050_fashion_camera"
 
 _PRESET = flags.DEFINE_string("preset", "short", "The recipe's preset, as `scripts/run.sh` takes.")
-_JSON = flags.DEFINE_string("json", "benchmarks/results/main_job.json", "Where the record goes.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/main_job.json",
+                            "Where the record goes.")
 
 
 def measure_main_job(preset):
@@ -51,7 +52,8 @@ def main(argv):
     for row in record["artifacts"]:
         print(f"{row['file']}: TFLite {row['tflite_accuracy']:.4f} on {row['eval_examples']:,} "
               f"test images, {row['size_bytes']:,} bytes")
-    print(f"{record['wall_seconds'] / 60:.1f} min, peak {record['peak_memory_bytes'] / 2**30:.2f} GiB")
+    print(f"{record['wall_seconds'] / 60:.1f} min, peak "
+          f"{record['peak_memory_bytes'] / 2**30:.2f} GiB")
     results_file.save(_JSON.value, record)
 
 

@@ -124,7 +124,8 @@ _QAT_EPOCHS = flags.DEFINE_integer("qat_epochs", 1, "QAT fine-tuning epochs of t
                                    lower_bound=1)
 _QAT_LEARNING_RATE = flags.DEFINE_float("qat_learning_rate", 2e-4,
                                         "QAT fine-tuning learning rate.", lower_bound=0)
-_JSON = flags.DEFINE_string("json", "benchmarks/results/ptq.json", "Write the rows as JSON here.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/ptq.json",
+                            "Write the rows as JSON here.")
 
 
 def main(argv):

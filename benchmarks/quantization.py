@@ -175,7 +175,8 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", 2e-4, "QAT fine-tuning lear
 _NUM_RUNS = flags.DEFINE_integer("num_runs", 100, "Timed inferences per model.", lower_bound=1)
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
                                  lower_bound=1)
-_JSON = flags.DEFINE_string("json", "benchmarks/results/quantization.json", "Write every table as JSON here.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/quantization.json",
+                            "Write every table as JSON here.")
 
 
 def _save(results):

@@ -100,7 +100,8 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/bench_scores", "Where expo
 _NUM_RUNS = flags.DEFINE_integer("num_runs", 100, "Timed runs per model.", lower_bound=1)
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
                                  lower_bound=1)
-_JSON = flags.DEFINE_string("json", "benchmarks/results/scores.json", "Write both tables as JSON here.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/scores.json",
+                            "Write both tables as JSON here.")
 
 
 def main(argv):

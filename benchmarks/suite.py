@@ -1,6 +1,6 @@
 """Runs the fast test suite as the README gives it (`bash scripts/test.sh`) and records how
-many tests passed and how long it took (pytest's own figure and the whole command's), leaving out only the check
-that the docs show this record.
+many tests passed and how long it took (pytest's own figure and the whole command's), leaving
+out only the check that the docs show this record.
 
 Usage:
   python -m benchmarks.suite
@@ -23,7 +23,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES_CHECK = "tests/test_docs.py::test_figures_are_the_benchmarks_records"
 _SUMMARY = re.compile(r"(\d+) passed.* in ([\d.]+)s")
 
-_JSON = flags.DEFINE_string("json", "benchmarks/results/suite.json", "Where the record goes.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/suite.json",
+                            "Where the record goes.")
 
 
 def measure_suite():

@@ -75,7 +75,8 @@ _MAX_EVAL_EXAMPLES = flags.DEFINE_integer("max_eval_examples", None,
                                           "Cap on validation and test examples each.",
                                           lower_bound=1)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/bench_train", "Folder for the runs.")
-_JSON = flags.DEFINE_string("json", "benchmarks/results/training.json", "Rows as JSON.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/training.json",
+                            "Rows as JSON.")
 
 
 def main(argv):

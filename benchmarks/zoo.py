@@ -20,7 +20,8 @@ COLUMNS = (("entry", "entry", "s"), ("p50_ms", "p50 ms", ".3f"), ("p90_ms", "p90
            ("init_ms", "init ms", ".1f"))
 
 _NUM_RUNS = flags.DEFINE_integer("num_runs", 300, "Timed inferences per model.", lower_bound=1)
-_JSON = flags.DEFINE_string("json", "benchmarks/results/zoo.json", "Where the record goes.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/zoo.json",
+                            "Where the record goes.")
 
 
 def benchmark_zoo(num_runs):

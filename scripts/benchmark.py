@@ -22,7 +22,12 @@ reference kernels, which TFLM's kernels are.
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.benchmark import BenchmarkConfig, DeviceConfig, MicroConfig, run_benchmark
+from tflite_lite.benchmark import (
+    BenchmarkConfig,
+    DeviceConfig,
+    MicroConfig,
+    run_benchmark,
+)
 from tflite_lite.benchmark.device import DELEGATES
 from tflite_lite.errors import UserError
 

@@ -10,7 +10,6 @@ picker; rebuild and install it with `./gradlew installDebug`.
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.android import bundle_for_android
 
 _MODEL = flags.DEFINE_string("model", None, "Exported .tflite (contract and labels beside it).",
                              required=True)
@@ -21,6 +20,9 @@ _NAME = flags.DEFINE_string("name", None, "Name in the app's model picker "
 
 def main(argv):
     cli.reject_extra_args(argv)
+    # TensorFlow loads here, after the flags were parsed.
+    from tflite_lite.android import bundle_for_android  # noqa: PLC0415
+
     print(f"bundled into {bundle_for_android(_MODEL.value, _APP.value, _NAME.value)}")
 
 

@@ -8,7 +8,7 @@ Usage:
 Writes the `.tflite`, `labels.txt` beside it and the contract `DIR/model_int8.json` (input and
 output tensors with scale / zero point, preprocessing, class names, ops, size, MACs, and with
 --evaluate the Keras vs TFLite test accuracy and top-1 agreement). Modes: float32, dynamic,
-float16, int8 (int8 input and output), int16x8. An integer export that still computes in float
+float16, int8 (int8 input; float32 logits out by default, see --scores), int16x8. An integer export that still computes in float
 fails unless --allow_float_ops; --keep_float_layers N keeps the N layers with the worst
 quantization error in float; --accuracy_budget_pp B chooses the cheapest of int8, int8 with the
 most sensitive layers in float, and int16x8 that stays within B points of float accuracy on
@@ -32,65 +32,28 @@ import os
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.convert import MODES, ExportConfig, export_model
-from tflite_lite.convert.export_files import export_logits_twin
-from tflite_lite.convert.micro import export_c_source
-from tflite_lite.convert.mixed_precision import PLAN_COLUMNS
-from tflite_lite.convert.scores import SCORES
-from tflite_lite.report import format_table, plot_ptq_errors
-
-_D = ExportConfig
+from tflite_lite.convert.options import MODES, SCORES, ExportConfig
 
 _MODEL = flags.DEFINE_string("model", None, "Trained `.keras` file (tf_keras or Keras 3) or "
                              "SavedModel folder.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output `.tflite` (default: beside the model, "
                               "model_<mode>.tflite).")
-_MODE = flags.DEFINE_enum("mode", _D.mode, MODES, "Export mode.")
-_DATASET = flags.DEFINE_string("dataset", None, "Calibration / evaluation dataset "
-                               "(default: the run's own, from its run record).")
-_EVALUATE = flags.DEFINE_bool("evaluate", False, "Measure Keras vs TFLite accuracy and agreement.")
-_REPRESENTATIVE = flags.DEFINE_integer("representative_examples", _D.representative_examples,
-                                       "Calibration images.", lower_bound=1)
-_ALLOW_FLOAT = flags.DEFINE_bool("allow_float_ops", False,
-                                 "Accept float ops in an int8 / int16x8 export.")
-_KEEP_FLOAT = flags.DEFINE_integer("keep_float_layers", 0,
-                                   "int8: keep the N worst-quantized layers in float.",
-                                   lower_bound=0)
-_BUDGET = flags.DEFINE_float("accuracy_budget_pp", None,
-                              "int8: pick per-layer precision (int8 / float layers / int16x8) "
-                              "within this validation accuracy loss, in percentage points.")
-_MAX_FLOAT_LAYERS = flags.DEFINE_integer("max_float_layers", _D.max_float_layers,
-                                         "With --accuracy_budget_pp: most layers kept in float.",
-                                         lower_bound=0)
-_SPARSE = flags.DEFINE_bool("sparse", False, "Apply TFLite's sparsity optimization "
-                            "(pruned models).")
-_SCORES = flags.DEFINE_enum("scores", None, list(SCORES),
-                            "float_logits: int8 compute, the last layer in float, float32 logits "
-                            "(no int8 ties; the int8 default where the softmax splits off); "
-                            "logits: int8 logits; probabilities: the softmax in the graph. Apps "
-                            "apply the softmax to logits.")
-_MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Evaluate on N test images only.",
-                                 lower_bound=1)
-_PTQ = flags.DEFINE_string("ptq", None, "int8: PTQ steps before calibration, comma-separated: "
-                           "cle (cross-layer equalization), adaround (adaptive "
-                           "rounding), bias_correction.")
-_ADAROUND_SECONDS = flags.DEFINE_float("adaround_seconds_per_layer", 10.0, "--ptq adaround: "
-                                       "the time budget per layer.", lower_bound=0.01)
-_TARGET = flags.DEFINE_enum("target", None, ["micro"], "micro: for TensorFlow Lite Micro "
-                            "(int8, TFLM's ops, a C source pair beside the .tflite).")
-_PER_TENSOR = flags.DEFINE_bool("per_tensor", False, "int8: one weight scale per tensor (for "
-                                "NPUs / DSPs), not per output channel.")
+# Every other flag is a field of ExportConfig: its name, type, default and help.
+_EXPORT = cli.ConfigFlags(ExportConfig, skip=("model_path", "output", "seed"),
+                          choices={"mode": MODES, "scores": SCORES, "target": ("micro",)})
 
 
 def _default_output(model_path, mode):
     return os.path.join(os.path.dirname(model_path) or ".", f"model_{mode}.tflite")
 
 
-def _logits_twin():
+def _logits_twin(settings):
     """`--model X.tflite --scores logits`: a released softmax model's logits twin."""
+    from tflite_lite.convert.export_files import export_logits_twin  # noqa: PLC0415  (TF)
+
     output = _OUTPUT.value or _MODEL.value.replace(".tflite", "_logits.tflite")
-    contract = export_logits_twin(_MODEL.value, output, _SCORES.value == "float_logits",
-                                  max_eval_examples=_MAX_EVAL.value, verbose=1)
+    contract = export_logits_twin(_MODEL.value, output, settings["scores"] == "float_logits",
+                                  max_eval_examples=settings["max_eval_examples"], verbose=1)
     evaluation = contract["evaluation"] or {}
     print(f"{output}: {contract['size_bytes']:,} bytes, output {contract['output']['dtype']} "
           f"logits; {evaluation.get('changed_top1', 0)} of {evaluation.get('num_examples', 0)} "
@@ -100,6 +63,8 @@ def _logits_twin():
 
 def _micro_source():
     """`--model X.tflite --target micro`: the C source pair of an int8 `.tflite`."""
+    from tflite_lite.convert.micro import export_c_source  # noqa: PLC0415
+
     folder = os.path.dirname(_OUTPUT.value) if _OUTPUT.value else None
     name = os.path.splitext(os.path.basename(_OUTPUT.value))[0] if _OUTPUT.value else None
     written = export_c_source(_MODEL.value, folder, name)
@@ -109,19 +74,25 @@ def _micro_source():
 
 def main(argv):
     cli.reject_extra_args(argv)
-    if _MODEL.value.endswith(".tflite") and _TARGET.value == "micro":
+    settings = _EXPORT.values()
+    if _MODEL.value.endswith(".tflite") and settings["target"] == "micro":
         return _micro_source()
-    if _MODEL.value.endswith(".tflite") and _SCORES.value in ("float_logits", "logits"):
-        return _logits_twin()
+    if _MODEL.value.endswith(".tflite") and settings["scores"] in ("float_logits", "logits"):
+        return _logits_twin(settings)
     config = ExportConfig(
-        model_path=_MODEL.value, output=_OUTPUT.value or _default_output(_MODEL.value, _MODE.value),
-        mode=_MODE.value, dataset=_DATASET.value, evaluate=_EVALUATE.value,
-        representative_examples=_REPRESENTATIVE.value, allow_float_ops=_ALLOW_FLOAT.value,
-        keep_float_layers=_KEEP_FLOAT.value, max_eval_examples=_MAX_EVAL.value,
-        accuracy_budget_pp=_BUDGET.value, max_float_layers=_MAX_FLOAT_LAYERS.value,
-        sparse=_SPARSE.value, scores=_SCORES.value, ptq=_PTQ.value, per_tensor=_PER_TENSOR.value,
-        adaround_seconds_per_layer=_ADAROUND_SECONDS.value, target=_TARGET.value)
+        model_path=_MODEL.value,
+        output=_OUTPUT.value or _default_output(_MODEL.value, settings["mode"]), **settings)
+    from tflite_lite.convert.export_files import export_model  # noqa: PLC0415  (TensorFlow)
+
     contract = export_model(config, verbose=1)
+    _print_export(config, contract)
+
+
+def _print_export(config, contract):
+    """What the export wrote and measured."""
+    from tflite_lite.convert.mixed_precision import PLAN_COLUMNS  # noqa: PLC0415
+    from tflite_lite.report import format_table, plot_ptq_errors  # noqa: PLC0415
+
     print(f"{config.output}: {contract['mode']}, {contract['size_bytes']:,} bytes, "
           f"{contract['macs']:,} MACs, input {contract['input']['dtype']}"
           f"{contract['input']['shape']}, output {contract['output']['dtype']} "

@@ -9,7 +9,6 @@ Usage:
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.android import write_golden_vectors
 
 _MODEL = flags.DEFINE_string("model", None, "Exported integer .tflite (contract beside it).",
                              required=True)
@@ -21,6 +20,9 @@ _TOP_K = flags.DEFINE_integer("top_k", 3, "Classes in the expected top-k.", lowe
 
 def main(argv):
     cli.reject_extra_args(argv)
+    # TensorFlow loads here, after the flags were parsed.
+    from tflite_lite.android import write_golden_vectors  # noqa: PLC0415
+
     record = write_golden_vectors(_MODEL.value, _OUTPUT.value, _COUNT.value, _TOP_K.value)
     print(f"{_OUTPUT.value}: {len(record['cases'])} cases for {record['model']}")
 

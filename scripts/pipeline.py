@@ -20,8 +20,6 @@ import shlex
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.pipeline import default_run_dir, describe_plan, load_recipe, run_pipeline
-from tflite_lite.pipeline.release import release_run
 
 _RECIPE = flags.DEFINE_string("recipe", None, "Recipe JSON file.", required=True)
 _PRESET = flags.DEFINE_string("preset", None, "A preset of the recipe (e.g. short, full).")
@@ -35,6 +33,10 @@ _RELEASE = flags.DEFINE_string("release", None,
 
 def main(argv):
     cli.reject_extra_args(argv)
+    # TensorFlow loads here, after the flags were parsed.
+    from tflite_lite.pipeline import default_run_dir, describe_plan, load_recipe, run_pipeline
+    from tflite_lite.pipeline.release import release_run
+
     recipe = load_recipe(_RECIPE.value, _PRESET.value)
     run_dir = _OUTPUT_DIR.value or default_run_dir(recipe)
     if _CHECK.value:

@@ -12,7 +12,6 @@ with batch norm folded into its convolution.
 from absl import flags
 
 from tflite_lite import _io, cli
-from tflite_lite.architectures import create_model, format_profile, profile
 
 _MODEL = flags.DEFINE_string("model", "mobilenet_v2_100", "Registered model name.")
 _INPUT_SIZE = flags.DEFINE_integer("input_size", 224, "Square input side (px).", lower_bound=28)
@@ -25,6 +24,9 @@ _JSON = flags.DEFINE_string("json", None, "Also write the profile as JSON here."
 
 def main(argv):
     cli.reject_extra_args(argv)
+    # TensorFlow loads here, after the flags were parsed.
+    from tflite_lite.architectures import create_model, format_profile, profile  # noqa: PLC0415
+
     model = create_model(_MODEL.value, num_classes=_NUM_CLASSES.value,
                          input_shape=(_INPUT_SIZE.value, _INPUT_SIZE.value, int(_CHANNELS.value)))
     result = profile(model)

@@ -22,51 +22,21 @@ RUN/search.png (accuracy against cost, budget, Pareto front), and prints the tab
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.errors import UserError
-from tflite_lite.pipeline.search import SEARCH_COLUMNS, SearchConfig, rows_of, run_search
-from tflite_lite.report import format_table
+from tflite_lite.pipeline.search_config import LATENCY_TARGETS, SearchConfig
 
-_D = SearchConfig
-_RECIPE = flags.DEFINE_string("recipe", None, "Recipe JSON the winner trains with.",
-                              required=True)
-_BUDGET = flags.DEFINE_string("budget", None, "key=value,...: arena_kb, flash_kb, latency_ms, "
-                              "macs, params.", required=True)
-_PRESET = flags.DEFINE_string("preset", None, "The recipe's preset.")
-_FAMILIES = flags.DEFINE_list("families", [], "Families to search (default: all).")
-_SIZES = flags.DEFINE_list("input_sizes", [str(s) for s in _D.input_sizes], "Input sides.")
-_FRACTIONS = flags.DEFINE_list("channel_fractions", [str(f) for f in _D.channel_fractions],
-                               "Channel-pruning fractions.")
-_LATENCY_TARGET = flags.DEFINE_enum("latency_target", _D.latency_target, ["micro", "host"],
-                                    "Where latency_ms is measured.")
-_PROXY_EPOCHS = flags.DEFINE_integer("proxy_epochs", _D.proxy_epochs, "Proxy epochs.",
-                                     lower_bound=1)
-_PROXY_EXAMPLES = flags.DEFINE_integer("proxy_examples", _D.proxy_examples,
-                                       "Proxy training images.", lower_bound=1)
-_FULL_TOP = flags.DEFINE_integer("full_train_top", 0, "Also fully train the proxy's next N "
-                                 "survivors; the best by full training wins.",
-                                 lower_bound=0)
-_BASELINE = flags.DEFINE_bool("baseline", True, "Also train the hand-chosen baseline (the "
-                              "smallest registered model scaled down until it fits).")
+# Every flag but this one comes from SearchConfig: its name, type, default and help.
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Run folder (default runs/search_<recipe "
                                   "name>).")
-
-
-def _numbers(flag, kind):
-    try:
-        return tuple(kind(value) for value in flag.value)
-    except ValueError:
-        raise UserError(f"--{flag.name} must be {kind.__name__}s, got "
-                        f"{','.join(flag.value)}") from None
+_SEARCH = cli.ConfigFlags(SearchConfig, choices={"latency_target": LATENCY_TARGETS},
+                          item_types={"input_sizes": int, "channel_fractions": float})
 
 
 def main(argv):
     cli.reject_extra_args(argv)
-    config = SearchConfig(recipe=_RECIPE.value, budget=_BUDGET.value, preset=_PRESET.value,
-                          families=tuple(_FAMILIES.value), input_sizes=_numbers(_SIZES, int),
-                          channel_fractions=_numbers(_FRACTIONS, float),
-                          latency_target=_LATENCY_TARGET.value, proxy_epochs=_PROXY_EPOCHS.value,
-                          proxy_examples=_PROXY_EXAMPLES.value, full_train_top=_FULL_TOP.value,
-                          baseline=_BASELINE.value)
+    config = SearchConfig(**_SEARCH.values())
+    from tflite_lite.pipeline.search import SEARCH_COLUMNS, rows_of, run_search  # noqa: PLC0415
+    from tflite_lite.report import format_table  # noqa: PLC0415
+
     record = run_search(config, _OUTPUT_DIR.value)
     print(format_table(rows_of(record), SEARCH_COLUMNS))
     winner = record["winner"]

@@ -31,10 +31,8 @@ Models: see `--model=list`.
 
 from absl import flags
 
-from tflite_lite import cli, compression
-from tflite_lite.architectures import list_models
-from tflite_lite.distributed import STRATEGIES
-from tflite_lite.training import LR_SCHEDULES, OPTIMIZERS, TrainConfig, train
+from tflite_lite import cli, compression, training
+from tflite_lite.training import LR_SCHEDULES, OPTIMIZERS, STRATEGIES, TrainConfig
 
 # Every flag but these two comes from a config class: its name, type, default and help.
 _MODEL = flags.DEFINE_string("model", None, f"Registered model name, or `list` (default "
@@ -71,6 +69,8 @@ _RUN_SUFFIXES = (("distillation", "_distilled"), ("channel_pruning", "_channels"
 def main(argv):
     cli.reject_extra_args(argv)
     if _MODEL.value == "list":
+        from tflite_lite.architectures import list_models  # noqa: PLC0415  (TensorFlow)
+
         print("\n".join(list_models()))
         return
     settings = _TRAINING.values()
@@ -82,7 +82,7 @@ def main(argv):
     if not config.output_dir:
         suffixes = [suffix for key, suffix in _RUN_SUFFIXES if getattr(config, key)]
         config.output_dir = f"runs/{config.model}{''.join(suffixes)}"
-    record = train(config)
+    record = training.train(config)
     print(f"{record['model']} on {record['dataset']}: test accuracy {record['test_accuracy']:.4f} "
           f"on {record['num_examples']['test']:,} images ({record['epochs']} epochs, "
           f"{record['wall_seconds'] / 60:.1f} min) → {record['output_dir']}/model.keras")

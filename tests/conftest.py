@@ -91,6 +91,18 @@ def product_sources():
                     yield os.path.relpath(path, REPO), open(path).read()
 
 
+def import_program(module):
+    """Imports a program module (`benchmarks.camera`) for its functions, its absl flags
+    defined and dropped again, so that they do not clash with another program's flags of
+    the same name later in this process."""
+    import importlib
+
+    from absl.testing import flagsaver
+
+    with flagsaver.flagsaver():
+        return importlib.import_module(module)
+
+
 def run_script(name, *args, timeout=600):
     """Runs `python scripts/<name>.py ARGS` and returns the CompletedProcess."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

@@ -271,7 +271,7 @@ def test_keras3_mobilenet_v2_exports_to_int8_within_1pp(tmp_path):
 
 def _config_examples():
     from tflite_lite.benchmark import BenchmarkConfig, DeviceConfig
-    from tflite_lite.convert import ExportConfig
+    from tflite_lite.convert import ExportConfig, ExportOptions
     from tflite_lite.compression import DistillationConfig
     from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, LowRankConfig,
                                      PruningConfig)
@@ -281,6 +281,7 @@ def _config_examples():
             ClusteringConfig(number_of_clusters=8), LowRankConfig(energy=0.8, layers=("a", "b")),
             PruningConfig(final_sparsity=0.6), QATConfig(), tflite_lite.TrainConfig(epochs=2),
             ExportConfig("m.keras", "m.tflite", mode="float16"),
+            ExportOptions(mode="int8", ptq="cle", per_tensor=True),
             BenchmarkConfig(models=("a.tflite", "b.tflite"), threads=(1, 2)),
             DeviceConfig(models=("a.tflite",), benchmark_binary="bm")]
 
@@ -303,6 +304,7 @@ def test_every_config_is_validated_when_built():
            "ClusteringConfig": {"number_of_clusters": 1}, "LowRankConfig": {"energy": 0},
            "PruningConfig": {"final_sparsity": 1.0}, "QATConfig": {"weight_bits": 9},
            "TrainConfig": {"epochs": 0}, "ExportConfig": {"output": "m.onnx"},
+           "ExportOptions": {"mode": "int8", "per_tensor": True, "keep_float_layers": 2},
            "BenchmarkConfig": {"threads": [0]}, "DeviceConfig": {"delegate": "tpu"}}
     examples = _config_examples()
     assert sorted(type(c).__name__ for c in examples) == sorted(bad)

@@ -64,6 +64,6 @@ def test_paths_are_relative_and_follow_a_copy():
 
 
 def test_nothing_else_derives_a_contract_path():
-    found = subprocess.run(["git", "grep", "-n", r'splitext(.*)\[0\] + ".json"'], cwd=REPO,
-                           capture_output=True, text=True)
+    found = subprocess.run(["git", "grep", "-n", r'splitext(.*)\[0\] + ".json"', "--",
+                            ":!tflite_lite/contract.py"], cwd=REPO, capture_output=True, text=True)
     assert found.stdout == ""

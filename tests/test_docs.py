@@ -239,7 +239,8 @@ def test_figures_are_the_benchmarks_records():
 
     assert figures.stale_files() == []
     page = open(figures.FIGURES_PAGE).read()
-    assert all(f"`{figures.results_file.load(n)['command']}`" in page for n in figures.PAGE_RECORDS)
+    commands = [figures.results_file.load(name)["command"] for name in figures.PAGE_RECORDS]
+    assert all(f"`{command}`" in page for command in commands)
 
 
 @pytest.mark.slow  # 10-20 s

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_main
+from conftest import assert_one_line_error, import_program, run_main
 from tflite_lite.convert.evaluate import TFLiteClassifier
 from tflite_lite.android import write_golden_vectors
 from tflite_lite.data import Preprocessing
@@ -184,7 +184,9 @@ def test_preprocess_command_runs_the_apps_camera_path(tmp_path):
 @pytest.mark.slow  # a benchmark study (6 s)
 def test_camera_benchmark_study_runs_on_a_few_frames():
     from conftest import REPO
-    from benchmarks.camera import NOTHING, VARIANTS, benchmark_camera_path
+    camera = import_program("benchmarks.camera")
+    NOTHING, VARIANTS = camera.NOTHING, camera.VARIANTS
+    benchmark_camera_path = camera.benchmark_camera_path
 
     model = f"{REPO}/{APP_CONTRACT[:-len('.json')]}.tflite"
     rows, record = benchmark_camera_path(model, count=8, nothing_count=2, core=False,
@@ -198,7 +200,7 @@ def test_camera_benchmark_study_runs_on_a_few_frames():
 
 
 def test_camera_benchmark_answers_as_the_app_does():
-    from benchmarks.camera import decide
+    decide = import_program("benchmarks.camera").decide
 
     scores = np.array([[0.1, 0.2, 0.7], [0.5, 0.3, 0.2], [0.34, 0.33, 0.33]])
     assert decide(scores, {"nothing_class": 2, "min_score": 0.4}).tolist() == [-1, 0, -1]

@@ -291,3 +291,12 @@ def test_distilled_pipeline_with_pruning_and_qat(tmp_path):
     qat_run = RunRecord.load(tmp_path / "run" / "qat")
     assert qat_run["config"]["qat_preserve"] == "sparsity"
     assert qat_run["distillation"]["teacher_model"] == "squeezenet_1_1"
+
+
+@pytest.mark.parametrize("accuracies", [[0.680, 0.698], [0.95, 0.99], [0.1, 0.9], [0.5], [0.0, 1.0]])
+def test_accuracy_axis_shows_a_gap_at_its_true_size(accuracies):
+    from tflite_lite.pipeline.report import accuracy_limits
+
+    low, high = accuracy_limits(accuracies)
+    assert 0 <= low <= min(accuracies) and max(accuracies) <= high <= 1
+    assert high - low >= min(0.10, 1.0) - 1e-9  # a 1.8-point gap is a sliver, not the height

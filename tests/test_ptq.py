@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_main
+from conftest import assert_one_line_error, import_program, run_main
 from tflite_lite._keras import keras
 from tflite_lite.architectures import create_model
 from tflite_lite.compression import ptq
@@ -315,7 +315,8 @@ def test_activation_range_study_compares_min_max_with_mse_ranges(trained_run, tm
 
 
 def test_mse_range_clips_a_laplace_tail_where_theory_puts_it():
-    from benchmarks.activation_ranges import BINS, mse_range
+    ranges = import_program("benchmarks.activation_ranges")
+    BINS, mse_range = ranges.BINS, ranges.mse_range
 
     values = np.random.default_rng(0).laplace(0, 1, 1_000_000)  # min/max about +-14
     for sample in (values, np.maximum(values, 0)):

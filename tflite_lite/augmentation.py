@@ -30,8 +30,10 @@ look (flip and translate only), so that a camera model still learns the clean te
 
 import math
 
-from tflite_lite._keras import tf
+from tflite_lite import _lazy
 from tflite_lite.errors import UserError
+
+tf = _lazy.Proxy("tflite_lite._keras", "tf")  # the option names and checks load without it
 
 CAMERA_AUGMENTATIONS = ("polarity", "background", "contrast", "blur", "noise", "rotate", "scale")
 AUGMENTATIONS = ("flip", "translate", *CAMERA_AUGMENTATIONS)

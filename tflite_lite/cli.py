@@ -69,8 +69,16 @@ _SQUARE_SIDES = ("input_size",)  # int fields that are a square input's side
 
 
 def attribute_docs(config_class):
-    """{field: its entry in the class docstring's `Attributes:` section, on one line}."""
-    section = (config_class.__doc__ or "").split("Attributes:", 1)[-1]
+    """{field: its entry in the `Attributes:` section of the class's docstring, or of a base
+    class's, on one line}."""
+    docs = {}
+    for klass in reversed(config_class.__mro__):
+        docs.update(_docstring_attributes(klass.__dict__.get("__doc__") or ""))
+    return docs
+
+
+def _docstring_attributes(docstring):
+    section = docstring.split("Attributes:", 1)[1] if "Attributes:" in docstring else ""
     docs, name = {}, None
     for line in section.splitlines():
         match = re.match(r"^ {6}(\w+): (.*)$", line)
@@ -99,14 +107,17 @@ class ConfigFlags:
       choices: {field: allowed values}, which makes the flag an enum. Defaults to {}.
       auto: fields whose None means "choose for me": their enum also takes "auto" (the
         default), and a bool field takes "true" / "false". Defaults to ().
+      item_types: {tuple field: the type of its items} (`int`, `float`), which its
+        comma-separated flag value is parsed into. Defaults to {} (strings).
       when: for an optional nested config: the fields of which one must be given for the
         config to exist. Its flags then default to "not given", and the class's defaults fill
         in the rest. Defaults to None (a top-level config: flags default to the class's).
     """
 
     def __init__(self, config_class, *, prefix="", names=None, skip=(), choices=None, auto=(),
-                 when=None):
+                 when=None, item_types=None):
         self.config_class, self.when, self.auto = config_class, when, set(auto)
+        self.item_types = item_types or {}
         caller = sys._getframe(1).f_globals["__name__"]  # noqa: SLF001  (absl lists flags by it)
         module = {"module_name": sys.argv[0] if caller == "__main__" else caller}
         docs, names, choices = attribute_docs(config_class), names or {}, choices or {}
@@ -145,10 +156,18 @@ class ConfigFlags:
                 value = None if value == _AUTO else (value == "true" if self.types[field] is bool
                                                      else self.types[field](value))
             elif self.types[field] is tuple and value is not None:
-                value = tuple(value)
+                value = self._items(field, holder, value)
             if self.when is None or value is not None:
                 values[field] = value
         return values
+
+    def _items(self, field, holder, value):
+        kind = self.item_types.get(field, str)
+        try:
+            return tuple(kind(item) for item in value)
+        except ValueError:
+            raise UserError(f"--{holder.name} must be {kind.__name__}s, got "
+                            f"{','.join(value)}") from None
 
     def build(self):
         """A nested config from the flags given, or None when none of `when` was given.

@@ -19,8 +19,8 @@ import os
 
 from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
+from tflite_lite.training.config import STRATEGIES
 
-STRATEGIES = ("mirrored", "multi_worker")
 
 
 @dataclasses.dataclass(frozen=True)

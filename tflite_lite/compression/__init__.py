@@ -16,58 +16,23 @@ the project (export, evaluation, benchmarks) takes Keras 3 models too.
 """
 
 # First: TensorFlow loads quietly and with Keras 2 before tfmot imports it.
-from tflite_lite import _keras  # noqa: F401,I001
+from tflite_lite import _lazy
 
-from tflite_lite.compression.low_bit import (
-    WEIGHT_QUANTIZERS,
-    LowBitWeightQuantizer,
-    LowBitWeightsQuantizeConfig,
-    effective_bits,
-)
-from tflite_lite.compression.qat import (
-    PRESERVE,
-    QATConfig,
-    check_quantizable,
-    deploy_qat_model,
-    is_quantized,
-    load_model,
-    quantize_model,
-    quantize_scope,
-    with_default_scheme,
-)
-from tflite_lite.compression.pruning import (
-    SCHEDULES,
-    PruningConfig,
-    is_pruned,
-    m_by_n_fraction,
-    prunable_layers,
-    prune_model,
-    pruning_callbacks,
-    strip_pruning,
-    weight_sparsity,
-)
-from tflite_lite.compression.channel_pruning import (
-    CRITERIA,
-    ChannelPruningConfig,
-    free_channel_groups,
-    prune_channels,
-)
-from tflite_lite.compression.clustering import (
-    INITIALIZATIONS,
-    ClusteringConfig,
-    cluster_model,
-    distinct_weights,
-    is_clustered,
-    strip_clustering,
-)
-from tflite_lite.compression import ptq
-from tflite_lite.compression.low_rank import LowRankConfig, factorize, plan_factorization
-from tflite_lite.compression.distillation import (
-    DistillationConfig,
-    DistillationSchedule,
-    Distiller,
-    check_compatible,
-    distillation_loss,
-    logits_and_probabilities,
-    teacher_logits_fn,
-)
+# The configs and option names load without TensorFlow (`compression.config`); the rest loads
+# tfmot and TensorFlow on first use.
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, {
+    "config": ["CRITERIA", "INITIALIZATIONS", "PRESERVE", "PTQ_STEPS", "SCHEDULES",
+               "WEIGHT_QUANTIZERS", "parse_ptq_steps",
+               "ChannelPruningConfig", "ClusteringConfig", "DistillationConfig", "LowRankConfig",
+               "PruningConfig", "QATConfig", "effective_bits"],
+    "low_bit": ["LowBitWeightQuantizer", "LowBitWeightsQuantizeConfig"],
+    "qat": ["check_quantizable", "deploy_qat_model", "is_quantized", "load_model",
+            "quantize_model", "quantize_scope", "with_default_scheme"],
+    "pruning": ["is_pruned", "m_by_n_fraction", "prunable_layers", "prune_model",
+                "pruning_callbacks", "strip_pruning", "weight_sparsity"],
+    "channel_pruning": ["free_channel_groups", "prune_channels"],
+    "clustering": ["cluster_model", "distinct_weights", "is_clustered", "strip_clustering"],
+    "low_rank": ["factorize", "plan_factorization"],
+    "distillation": ["DistillationSchedule", "Distiller", "check_compatible", "distillation_loss",
+                     "logits_and_probabilities", "teacher_logits_fn"],
+}, submodules=("ptq",))

@@ -16,60 +16,19 @@ are pruned jointly (`shuffle_units`): the same number in every (group, shuffle-p
 smaller model's shuffle routes each kept channel to the same group as before.
 """
 
-import dataclasses
 
 import numpy as np
 
 from tflite_lite import _graph
-from tflite_lite._config import Config
 from tflite_lite._keras import keras
 from tflite_lite.architectures import profile
 from tflite_lite.compression import shuffle_units
 from tflite_lite.errors import UserError
 
 layers = keras.layers
-CRITERIA = ("l1", "bn_gamma", "activation")
 _PER_CHANNEL = (layers.BatchNormalization, layers.ReLU, layers.Activation, layers.ZeroPadding2D,
                 layers.MaxPooling2D, layers.AveragePooling2D, layers.Dropout,
                 layers.GlobalAveragePooling2D)
-
-
-@dataclasses.dataclass
-class ChannelPruningConfig(Config):
-    """Which channels to remove.
-
-    Attributes:
-      criterion: how channels are ranked: "l1" (L1 norm of the filter), "bn_gamma" (|gamma| of
-        the batch norm after the conv) or "activation" (mean |activation| on calibration
-        images, the surveys' neuron pruning). Defaults to "l1".
-      fraction: fraction of each free channel group to remove, in [0, 1). Ignored when
-        `target_macs_ratio` is set. Defaults to 0.5.
-      target_macs_ratio: find the fraction that leaves at most this share of the MACs, in
-        (0, 1]. Defaults to None.
-      round_to: kept channel counts are rounded up to a multiple of this. Defaults to 8.
-      min_channels: never keep fewer channels than this in a group. Defaults to 8.
-    """
-
-    _kind = "channel pruning"
-
-    criterion: str = "l1"
-    fraction: float = 0.5
-    target_macs_ratio: float = None
-    round_to: int = 8
-    min_channels: int = 8
-
-    def validate(self):
-        if self.criterion not in CRITERIA:
-            raise UserError(f"channel pruning criterion must be one of {', '.join(CRITERIA)}, "
-                            f"got {self.criterion!r}")
-        if not (isinstance(self.fraction, (int, float)) and 0 <= self.fraction < 1):
-            raise UserError(f"channel pruning fraction must be in [0, 1), got {self.fraction!r}")
-        if self.target_macs_ratio is not None and not 0 < self.target_macs_ratio <= 1:
-            raise UserError(f"target_macs_ratio must be in (0, 1], got {self.target_macs_ratio!r}")
-        for key in ("round_to", "min_channels"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 1:
-                raise UserError(f"{key} must be a positive integer, got {value!r}")
 
 
 def _is_plain_conv(layer):

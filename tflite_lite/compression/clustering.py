@@ -8,54 +8,21 @@ The flatbuffer stays the same size (TFLite stores each weight), but it compresse
 shows in gzip size. `QATConfig(preserve="clusters")` keeps the clusters through QAT to int8.
 """
 
-import dataclasses
 
 import numpy as np
+from tflite_lite import _keras  # noqa: F401,I001  (Keras 2 for tfmot, first)
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.clustering.keras.cluster_wrapper import (
     ClusterWeights,
 )
 
-from tflite_lite._config import Config
 from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.compression.pruning import copy_model, kernel_values
 from tflite_lite.errors import UserError
 
-INITIALIZATIONS = ("kmeans_plus_plus", "linear", "density_based")
 _clustering = tfmot.clustering.keras
 # tfmot leaves depthwise kernels unclustered ("big unrecoverable accuracy loss").
 _CLUSTERABLE = (keras.layers.Conv2D, keras.layers.Dense)
-
-
-@dataclasses.dataclass
-class ClusteringConfig(Config):
-    """How weights are clustered.
-
-    Attributes:
-      number_of_clusters: centroids per kernel, at least 2. Defaults to 16.
-      init: centroid initialization: "kmeans_plus_plus", "linear" or "density_based".
-        Defaults to "kmeans_plus_plus".
-      per_layer: {layer name: number of clusters} overriding `number_of_clusters`; a layer
-        mapped to 0 is left unclustered. Defaults to {}.
-      preserve_sparsity: keep zero weights at zero (cluster a pruned model). Defaults to False.
-    """
-
-    _kind = "clustering"
-
-    number_of_clusters: int = 16
-    init: str = "kmeans_plus_plus"
-    per_layer: dict = dataclasses.field(default_factory=dict)
-    preserve_sparsity: bool = False
-
-    def validate(self):
-        for name, clusters in {"number_of_clusters": self.number_of_clusters,
-                               **self.per_layer}.items():
-            if not isinstance(clusters, int) or clusters < 2 and not (
-                    clusters == 0 and name != "number_of_clusters"):
-                raise UserError(f"clusters for {name} must be an integer >= 2, got {clusters!r}")
-        if self.init not in INITIALIZATIONS:
-            raise UserError(f"clustering init must be one of {', '.join(INITIALIZATIONS)}, "
-                            f"got {self.init!r}")
 
 
 def _init(name):

@@ -16,72 +16,12 @@ once over the un-augmented training images and its logits travel with the images
 cached, "offline" form); otherwise it runs on every augmented batch.
 """
 
-import dataclasses
-import math
-import os
 
 
-from tflite_lite._config import Config
 from tflite_lite._graph import unwrapped
 from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
-
-
-@dataclasses.dataclass
-class DistillationConfig(Config):
-    """How a student is distilled from a teacher.
-
-    Attributes:
-      teacher: path of the teacher's `.keras` file (float or QAT).
-      temperature: softmax temperature T at the first epoch. Defaults to 4.0.
-      alpha: weight of the label cross-entropy at the first epoch; the distillation term gets
-        1 − alpha. Defaults to 0.5.
-      final_temperature: T at the last epoch, reached linearly; None keeps `temperature`.
-      final_alpha: alpha at the last epoch, reached linearly; None keeps `alpha`.
-      cache_teacher_logits: compute the teacher's logits once, on the un-augmented training
-        images, instead of on every augmented batch: faster, but the student then sees an
-        augmented view and the teacher's answer for the plain one. Defaults to False.
-    """
-
-    _kind = "distillation"
-
-    teacher: str
-    temperature: float = 4.0
-    alpha: float = 0.5
-    final_temperature: float = None
-    final_alpha: float = None
-    cache_teacher_logits: bool = False
-
-    def validate(self):
-        """Raises `UserError` naming the first invalid field."""
-        if not isinstance(self.teacher, str) or not self.teacher:
-            raise UserError(f"distillation teacher must be a .keras path, got {self.teacher!r}")
-        for key in ("temperature", "final_temperature"):
-            value = getattr(self, key)
-            if value is not None and not (isinstance(value, (int, float)) and value > 0
-                                          and math.isfinite(value)):
-                raise UserError(f"distillation {key} must be a positive number, got {value!r}")
-        for key in ("alpha", "final_alpha"):
-            value = getattr(self, key)
-            if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 1):
-                raise UserError(f"distillation {key} must be in [0, 1], got {value!r}")
-        if not isinstance(self.cache_teacher_logits, bool):
-            raise UserError("distillation cache_teacher_logits must be true or false, "
-                            f"got {self.cache_teacher_logits!r}")
-
-    def check_teacher_file(self):
-        if not os.path.isfile(self.teacher):
-            raise UserError(f"distillation teacher {self.teacher}: no such model file")
-
-    def values_at(self, epoch, epochs):
-        """(temperature, alpha) for a 0-based epoch of `epochs`, linear between the ends."""
-        progress = epoch / (epochs - 1) if epochs > 1 else 0.0
-
-        def interpolate(start, end):
-            return start if end is None else start + (end - start) * progress
-
-        return (interpolate(self.temperature, self.final_temperature),
-                interpolate(self.alpha, self.final_alpha))
+from tflite_lite.compression.config import DistillationConfig
 
 
 def logits_and_probabilities(model):

@@ -15,8 +15,8 @@ exactly the low-bit step s_c (or α_c): the int8 weights in the exported flatbuf
 low-bit integer codes themselves (e.g. only −1, 0, +1 for ternary), which compress well.
 """
 
-import math
 
+from tflite_lite import _keras  # noqa: F401,I001  (Keras 2 for tfmot, first)
 from tensorflow_model_optimization.python.core.quantization.keras import quantizers
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
     default_8bit_quantize_configs as _configs,
@@ -27,29 +27,10 @@ from tensorflow_model_optimization.python.core.quantization.keras.default_8bit i
 
 from tflite_lite._keras import keras, tf
 from tflite_lite.errors import UserError
+from tflite_lite.compression.config import validate_weight_quantizer
 
-WEIGHT_QUANTIZERS = ("int8", "uniform", "ternary", "binary")
-MIN_BITS, MAX_BITS = 1, 8
 _INT8_LEVELS = 127.0
 _EPSILON = 1e-12
-
-
-def validate_weight_quantizer(method, bits):
-    """Raises `UserError` for an unknown method or bits outside what the method allows."""
-    if method not in WEIGHT_QUANTIZERS:
-        raise UserError(f"unknown weight quantizer {method!r}; choose one of "
-                        f"{', '.join(WEIGHT_QUANTIZERS)}")
-    if not isinstance(bits, int) or not MIN_BITS <= bits <= MAX_BITS:
-        raise UserError(f"weight bits must be an integer from {MIN_BITS} to {MAX_BITS}, "
-                        f"got {bits!r}")
-    if method == "uniform" and bits < 2:
-        raise UserError("uniform weights need at least 2 bits; use the binary quantizer for 1")
-
-
-def effective_bits(method, bits):
-    """Bits a weight needs: log2 of the number of levels, e.g. 1.58 for ternary."""
-    return {"binary": 1.0, "ternary": math.log2(3), "int8": 8.0}.get(
-        method, math.log2(2 ** bits - 1))
 
 
 @keras.utils.register_keras_serializable(package="tflite_lite")

@@ -8,41 +8,14 @@ rank r that keeps `energy` of the squared singular values. A layer is only split
 saves parameters: r·(in + out) < in·out. Fine-tune afterwards.
 """
 
-import dataclasses
 
 import numpy as np
 
 from tflite_lite import _graph
-from tflite_lite._config import Config
 from tflite_lite._keras import keras
 from tflite_lite.errors import UserError
 
 layers = keras.layers
-
-
-@dataclasses.dataclass
-class LowRankConfig(Config):
-    """Which layers are factorized and to what rank.
-
-    Attributes:
-      energy: keep the smallest rank whose singular values carry this share of the squared
-        total, in (0, 1]. Defaults to 0.9.
-      rank: a fixed rank instead (capped at each layer's full rank). Defaults to None.
-      layers: names of the layers to consider; None considers every Dense and 1x1 Conv2D.
-        Defaults to None.
-    """
-
-    _kind = "low-rank"
-
-    energy: float = 0.9
-    rank: int = None
-    layers: tuple = None
-
-    def validate(self):
-        if not (isinstance(self.energy, (int, float)) and 0 < self.energy <= 1):
-            raise UserError(f"low-rank energy must be in (0, 1], got {self.energy!r}")
-        if self.rank is not None and (not isinstance(self.rank, int) or self.rank <= 0):
-            raise UserError(f"low-rank rank must be a positive integer, got {self.rank!r}")
 
 
 def _matrix(layer):

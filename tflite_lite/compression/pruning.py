@@ -10,19 +10,18 @@ conditions the int8 graph does not meet); it makes it smaller once compressed. F
 see `channel.prune_channels`.
 """
 
-import dataclasses
 
 import numpy as np
+from tflite_lite import _keras  # noqa: F401,I001  (Keras 2 for tfmot, first)
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (
     PruneLowMagnitude,
 )
 
-from tflite_lite._config import Config
 from tflite_lite._keras import keras, require_tf_keras
 from tflite_lite.errors import UserError
+from tflite_lite.compression.config import parse_m_by_n
 
-SCHEDULES = ("constant", "polynomial")
 _sparsity = tfmot.sparsity.keras
 # Layers tfmot prunes (kernel only). It wraps every other layer but leaves it dense, depthwise
 # kernels included (its registry lists no prunable weight for DepthwiseConv2D).
@@ -30,85 +29,17 @@ _PRUNABLE = (keras.layers.Conv2D, keras.layers.Dense)
 _KERNEL_LAYERS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
 
 
-def parse_m_by_n(text):
-    """"2:4" → (2, 4): m non-zero weights in every block of n."""
-    try:
-        m, n = (int(part) for part in str(text).split(":"))
-    except ValueError:
-        raise UserError(f"m_by_n must look like 2:4, got {text!r}") from None
-    if not 0 < m < n:
-        raise UserError(f"m_by_n {text!r}: need 0 < m < n")
-    return m, n
-
-
-@dataclasses.dataclass
-class PruningConfig(Config):
-    """A magnitude-pruning schedule (tfmot's ConstantSparsity / PolynomialDecay) or m:n sparsity.
-
-    Attributes:
-      final_sparsity: fraction of each pruned kernel set to zero at the end, in [0, 1).
-        Defaults to 0.5.
-      schedule: "constant" (prune to `final_sparsity` from `begin_step`) or "polynomial"
-        (cubic ramp from `initial_sparsity` to `final_sparsity` between `begin_step` and
-        `end_step`). Defaults to "polynomial".
-      initial_sparsity: polynomial only: sparsity at `begin_step`. Defaults to 0.0.
-      begin_step: first training step that prunes. Defaults to 0.
-      end_step: last step that raises sparsity; None lets training choose 2/3 of its steps.
-        Defaults to None.
-      frequency: prune every this many steps. Defaults to 100.
-      m_by_n: structured sparsity "m:n" (e.g. "2:4": 2 of every 4 weights along the input
-        channels survive) for Conv2D and Dense; replaces the schedule. Defaults to None.
-    """
-
-    _kind = "pruning"
-
-    final_sparsity: float = 0.5
-    schedule: str = "polynomial"
-    initial_sparsity: float = 0.0
-    begin_step: int = 0
-    end_step: int = None
-    frequency: int = 100
-    m_by_n: str = None
-
-    def validate(self):
-        if self.schedule not in SCHEDULES:
-            raise UserError(f"pruning schedule must be one of {', '.join(SCHEDULES)}, "
-                            f"got {self.schedule!r}")
-        for key in ("final_sparsity", "initial_sparsity"):
-            value = getattr(self, key)
-            if not (isinstance(value, (int, float)) and 0 <= value < 1):
-                raise UserError(f"{key} must be in [0, 1), got {value!r}")
-        if self.initial_sparsity > self.final_sparsity:
-            raise UserError(f"initial_sparsity {self.initial_sparsity} is above final_sparsity "
-                            f"{self.final_sparsity}")
-        if not isinstance(self.begin_step, int) or self.begin_step < 0:
-            raise UserError(f"begin_step must be a non-negative integer, got {self.begin_step!r}")
-        if self.end_step is not None and (not isinstance(self.end_step, int)
-                                          or self.end_step <= self.begin_step):
-            raise UserError(f"end_step ({self.end_step!r}) must come after begin_step "
-                            f"({self.begin_step})")
-        if not isinstance(self.frequency, int) or self.frequency < 1:
-            raise UserError(f"pruning frequency must be a positive integer, got {self.frequency!r}")
-        if self.m_by_n is not None:
-            parse_m_by_n(self.m_by_n)
-
-    def with_steps(self, total_steps):
-        """A copy whose `end_step` is set (2/3 of `total_steps` when it was None), and whose
-        frequency fits between begin and end."""
-        end = self.end_step or max(self.begin_step + 1, total_steps * 2 // 3)
-        return dataclasses.replace(self, end_step=end,
-                                   frequency=min(self.frequency, end - self.begin_step))
-
-    def tfmot_schedule(self):
-        if self.schedule == "constant":
-            return _sparsity.ConstantSparsity(self.final_sparsity, self.begin_step,
-                                              end_step=self.end_step or -1,
-                                              frequency=self.frequency)
-        if self.end_step is None:
-            raise UserError("the polynomial schedule needs end_step")
-        return _sparsity.PolynomialDecay(self.initial_sparsity, self.final_sparsity,
-                                         self.begin_step, self.end_step,
-                                         frequency=self.frequency)
+def _tfmot_schedule(config):
+    """tfmot's schedule object for a `PruningConfig`."""
+    if config.schedule == "constant":
+        return _sparsity.ConstantSparsity(config.final_sparsity, config.begin_step,
+                                          end_step=config.end_step or -1,
+                                          frequency=config.frequency)
+    if config.end_step is None:
+        raise UserError("the polynomial schedule needs end_step")
+    return _sparsity.PolynomialDecay(config.initial_sparsity, config.final_sparsity,
+                                     config.begin_step, config.end_step,
+                                     frequency=config.frequency)
 
 
 def prunable_layers(model):
@@ -140,7 +71,7 @@ def prune_model(model, config):
     model = copy_model(model)  # tfmot's wrappers would share (and prune) the original's kernels
     if config.m_by_n:
         return _sparsity.prune_low_magnitude(model, sparsity_m_by_n=parse_m_by_n(config.m_by_n))
-    return _sparsity.prune_low_magnitude(model, pruning_schedule=config.tfmot_schedule())
+    return _sparsity.prune_low_magnitude(model, pruning_schedule=_tfmot_schedule(config))
 
 
 def copy_model(model):

@@ -16,23 +16,23 @@ import re
 import warnings
 
 import numpy as np
+from tflite_lite import _keras  # noqa: F401,I001  (Keras 2 for tfmot, first)
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
     default_8bit_quantize_configs)
 
 from tflite_lite import _io
-from tflite_lite._config import Config
 from tflite_lite._graph import classifier_shapes
 from tflite_lite._keras import keras, keras3, require_tf_keras
 from tflite_lite.architectures import _layers, create_model, deploy, get_model_config
 from tflite_lite.compression import low_bit
 from tflite_lite.errors import UserError
+from tflite_lite.compression.config import QATConfig
 
 _QUANT_PREFIX = "quant_"
 # Layers whose computation tfmot cannot see: it would leave them in float without an error.
 _OPAQUE_TYPES = ("Lambda", "TFOpLambda", "SlicingOpLambda")
-PRESERVE = (None, "sparsity", "clusters")
 # Layers outside tfmot's 8-bit registry that the builders use, quantized at their output
 # (MobileNet V3's hard swish and hard sigmoid, squeeze-excite's channel gating); hard swish
 # and hard sigmoid also at their gate (`GateQuantizeConfig`).
@@ -55,42 +55,6 @@ class GateQuantizeConfig(_OutputQuantizeConfig):
 
 class HardSwishQuantizeConfig(GateQuantizeConfig):
     """`GateQuantizeConfig` under the name QAT `.keras` files saved before it carry."""
-
-
-@dataclasses.dataclass
-class QATConfig(Config):
-    """How a model is quantized for training.
-
-    Attributes:
-      weight_quantizer: "int8" (tfmot's per-channel 8-bit), "uniform" (n-bit), "ternary" or
-        "binary". Defaults to "int8".
-      weight_bits: bits per weight for "uniform", 2-8. Defaults to 8.
-      keep_first_and_last: keep the first conv and the classifier at 8-bit weights when the
-        others go low-bit. Defaults to True.
-      preserve: with "int8" weights: "sparsity" (tfmot's prune-preserving scheme: zero weights
-        stay zero) or "clusters" (cluster-preserving: each kernel keeps its distinct values)
-        for fine-tuning a pruned or clustered model. Defaults to None.
-    """
-
-    _kind = "QAT"
-
-    weight_quantizer: str = "int8"
-    weight_bits: int = 8
-    keep_first_and_last: bool = True
-    preserve: str = None
-
-    def validate(self):
-        low_bit.validate_weight_quantizer(self.weight_quantizer, self.weight_bits)
-        if self.preserve not in PRESERVE:
-            raise UserError(f"QAT preserve must be one of {', '.join(PRESERVE[1:])} or None, "
-                            f"got {self.preserve!r}")
-        if self.preserve and self.weight_quantizer != "int8":
-            raise UserError(f"QAT preserve={self.preserve} needs the int8 weight quantizer")
-
-    @property
-    def effective_bits(self):
-        """Bits per weight of the low-bit layers (log2 of their number of levels)."""
-        return low_bit.effective_bits(self.weight_quantizer, self.weight_bits)
 
 
 def check_quantizable(model):

@@ -17,11 +17,12 @@ from tflite_lite import _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, {
     "api": ["ExportResult", "export", "load_keras_model"],
-    "converter": ["MODES", "convert_model"],
+    "converter": ["convert_model"],
     "evaluate": ["TFLiteClassifier", "evaluate_agreement"],
-    "export_files": ["ExportConfig", "export_model"],
+    "export_files": ["export_model"],
     "flatbuffer": ["describe", "float_ops", "format_description"],
     "layer_errors": ["LAYER_ERROR_COLUMNS", "measure_layer_errors"],
+    "options": ["ExportConfig", "ExportOptions", "MODES", "SCORES"],
     "probe": ["describe_file"],
     "saved_model": ["SavedModelClassifier"],
 })

@@ -28,6 +28,7 @@ from tflite_lite.convert import scores as _scores
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
 from tflite_lite.convert.layer_errors import measure_layer_errors
 from tflite_lite.convert.mixed_precision import select_mixed_precision
+from tflite_lite.convert.options import ExportOptions
 from tflite_lite.convert.saved_model import SavedModelClassifier
 from tflite_lite.data import Dataset, Preprocessing
 from tflite_lite.errors import UserError
@@ -268,80 +269,88 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection
     return ExportResult(tflite, contract)
 
 
-def export(model, *, mode="int8", calibration=None, class_names=None, preprocessing=None,
-           evaluate_on=None, representative_examples=256, allow_float_ops=False, sparse=False,
-           keep_float_layers=0, accuracy_budget_pp=None, max_float_layers=8, validation=None,
-           max_eval_examples=None, nothing_class=None, min_score=0.0, scores=None, ptq=None,
-           per_tensor=False, adaround_seconds_per_layer=10.0, target=None, verbose=0,
-           name=None):
+def export(model, *, options=None, calibration=None, class_names=None, preprocessing=None,
+           evaluate_on=None, validation=None, nothing_class=None, min_score=0.0, verbose=0,
+           name=None, **option_values):
     """Converts a Keras classifier to a checked TFLite flatbuffer.
 
     Args:
       model: a tf_keras or Keras 3 model (one image input, one class-score output), the path of
         a `.keras` file saved by either, or a SavedModel folder.
-      mode: "float32", "dynamic", "float16", "int8" (int8 input and compute; `scores` sets
-        the output) or "int16x8". Defaults to "int8".
-      calibration: images for the int8 / int16x8 ranges (see the module docstring); a
-        `Dataset` gives its training split. Required for those modes.
+      options: an `ExportOptions`: how to convert (mode, output scores, PTQ steps, per-layer
+        precision, target, ...). Defaults to None: the options given by name instead.
+      calibration: images for the int8 / int16x8 ranges and the PTQ steps (see the module
+        docstring); a `Dataset` gives its training split. Required for those modes.
       class_names: one name per output class. Defaults to the `Dataset`'s, else "0", "1", ...
       preprocessing: a `Preprocessing` (or its config) that turns 0-255 pixels into model input,
         recorded for apps. Defaults to the `Dataset`'s, else (pixel - 127.5) / 127.5.
       evaluate_on: `(images, labels)` to measure Keras vs TFLite accuracy and agreement on; a
         `Dataset` gives its test split. Defaults to None (no evaluation).
-      representative_examples: calibration images used. Defaults to 256.
-      allow_float_ops: accept an integer model with ops left in float. Defaults to False.
-      sparse: store pruned weights in TFLite's sparse format. Defaults to False.
-      keep_float_layers: int8 only: keep the N layers with the worst quantization error in
-        float (TFLite's QuantizationDebugger); implies `allow_float_ops`. Defaults to 0.
-      accuracy_budget_pp: int8 only: choose per-layer precision (int8, int8 with some layers
-        in float, or int16x8) within this many percentage points of the float model's accuracy
-        on `validation` (see `mixed_precision`). Defaults to None (plain int8).
-      max_float_layers: with `accuracy_budget_pp`, the most layers kept in float. Defaults to 8.
       validation: `(images, labels)` that `accuracy_budget_pp` chooses on (never the test
         set); a `Dataset` gives up to 2,000 of its validation images. Defaults to the
         calibration `Dataset`'s.
-      max_eval_examples: evaluate on the first N images only. Defaults to None (all).
       nothing_class: the index (or name) of the class that means "no object here", e.g. the
         "nothing" class of `load_dataset(..., nothing_fraction=...)`. Defaults to the
         `Dataset`'s, else None.
       min_score: a best score below this also means "nothing recognized". Defaults to 0.0.
         Both go into the contract's `rejection` field, which apps apply.
-      scores: "float_logits" (int8 only: int8 compute, the last FULLY_CONNECTED in float,
-        float32 logits out; int8 outputs tie close classes), "logits" (int8 logits) or
-        "probabilities" (the softmax in the graph). Apps apply the softmax to logits; the
-        contract's `output.scores` records which. Defaults to None: "float_logits" in int8
-        where the softmax splits off and the last op is a FULLY_CONNECTED (else int8 logits),
-        else probabilities (`convert.scores`).
-      ptq: int8 only: post-training steps that make the float model easier to round, by name
-        (`compression.ptq.PTQ_STEPS`: "cle", "adaround", "bias_correction"), a list or a
-        comma-separated string; they run on the calibration images, and the contract's `ptq`
-        records what each did. Evaluation still compares with `model` itself. Defaults to None
-        (no step).
-      per_tensor: int8 only: one weight scale per tensor (for NPUs and DSPs that need it)
-        instead of one per output channel. Defaults to False.
-      adaround_seconds_per_layer: AdaRound's time budget per layer (fewer iterations of the
-        same schedule where steps are slow). Defaults to 10.0.
-      target: "micro" for TensorFlow Lite Micro: int8 with int8 logits (unless `scores` says
-        "probabilities"), refused if TFLM lacks an op (each named); the contract's `micro`
-        records the tensor arena and flash, and `save` also writes the C source pair
-        (`convert.micro`). Defaults to None (LiteRT).
       verbose: 1 prints the conversion and an evaluation progress bar. Defaults to 0.
       name: what the progress lines call the export (e.g. its output path). Defaults to None.
+      **option_values: `ExportOptions` fields by name, e.g. `mode="int8"`, `ptq="cle"`,
+        `scores="logits"`, `target="micro"` (without `options`).
 
     Returns:
       An `ExportResult`; `.save(path)` writes the `.tflite`, its contract and labels.
 
     Raises:
-      UserError: a model that is not a one-input image classifier, missing or mismatched
-        calibration or evaluation data, a failed conversion, or float ops in an integer mode.
+      UserError: an unknown or contradictory option, a model that is not a one-input image
+        classifier, missing or mismatched calibration or evaluation data, a failed
+        conversion, or float ops in an integer mode.
     """
-    _converter.validate_mode(mode)
-    check_precision_options(mode, keep_float_layers, accuracy_budget_pp, max_float_layers, sparse,
-                            ptq, per_tensor)
-    scores = micro.check_target_options(target, mode, scores, keep_float_layers,
-                                        accuracy_budget_pp)
-    ptq = compression.ptq.parse_steps(ptq)
+    options = _resolve_options(options, option_values)
     model = _as_model(model)
+    labels = _labelling(model, calibration, evaluate_on, class_names, preprocessing,
+                        nothing_class, min_score)
+    converted, scores = _scores.choose(model, options.mode, options.target_scores)
+    representative = _calibration(options, calibration, model)
+    step = _Step(name, verbose, representative)
+    converted, ptq_report = _run_ptq_steps(converted, model, options, representative, step)
+    tflite, mode, kept_float, mixed_plan = _convert(converted, options, representative,
+                                                    validation if validation is not None
+                                                    else calibration, step)
+    tflite, float_head = _float_head(tflite, scores, explicit=options.scores is not None)
+    if options.target == "micro":
+        micro.check_micro_ready(tflite, name or "model")
+    result = _finish_export(
+        model, tflite, mode, labels["preprocessing"], labels["class_names"],
+        rejection=labels["rejection"],
+        scores="probabilities" if scores == "probabilities" else "logits", float_head=float_head,
+        allow_float_ops=options.allow_float_ops or bool(kept_float), evaluate_on=evaluate_on,
+        max_eval_examples=options.max_eval_examples, verbose=verbose, mixed_precision=mixed_plan,
+        float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
+                       "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
+        representative_examples=0 if representative is None else len(representative),
+        ptq=ptq_report, per_tensor=options.per_tensor)
+    if options.target == "micro":
+        _add_micro_costs(result, name)
+    return result
+
+
+def _resolve_options(options, option_values):
+    if options is None:
+        return ExportOptions.from_config(option_values)
+    if option_values:
+        raise UserError(f"give the export options either as options=... or by name, not both "
+                        f"({', '.join(sorted(option_values))})")
+    if not isinstance(options, ExportOptions):
+        raise UserError(f"options must be an ExportOptions, got {type(options).__name__}")
+    return options
+
+
+def _labelling(model, calibration, evaluate_on, class_names, preprocessing, nothing_class,
+               min_score):
+    """What the contract says about the model's input and classes: preprocessing, class names
+    and the rejection rule, from the arguments or else from the `Dataset` given."""
     input_shape, num_classes = classifier_shapes(model)
     source = next((d for d in (calibration, evaluate_on) if isinstance(d, Dataset)), None)
     if preprocessing is None:
@@ -358,70 +367,84 @@ def export(model, *, mode="int8", calibration=None, class_names=None, preprocess
         class_names = list(source.class_names)
     if nothing_class is None and source is not None:
         nothing_class = source.nothing_class
-    rejection = rejection_rule(nothing_class, min_score, class_names, num_classes)
-    explicit_scores = scores is not None
-    converted, scores = _scores.choose(model, mode, scores)
-    representative = None
-    if mode in _converter.CALIBRATED_MODES:
-        if calibration is None:
-            raise UserError(f"{mode} export needs calibration images (calibration=...)")
-        representative = _calibration_images(calibration, representative_examples, input_shape)
-    prefix = f"{name}: " if name else ""
-    ptq_report = None
-    if ptq:
-        if compression.is_quantized(model):
-            raise UserError("PTQ steps are for float models; this one is already QAT-trained")
-        with _progress.step(f"{prefix}PTQ steps {', '.join(ptq)} on {len(representative):,} "
-                            "calibration images", verbose):
-            converted, ptq_report = compression.ptq.prepare(converted, ptq, representative,
-                                                            per_tensor, adaround_seconds_per_layer)
-    calibrating = (f", calibrating on {len(representative):,} images"
-                   if representative is not None else "")
-    kept_float, mixed_plan = [], None
-    if accuracy_budget_pp is not None:
-        images, labels = _validation_set(validation if validation is not None else calibration,
-                                         input_shape)
-        with _progress.step(f"{prefix}trying int8, int8 with float layers and int16x8 on "
-                            f"{len(images):,} validation images{calibrating}", verbose):
-            tflite, mixed_plan = select_mixed_precision(
-                converted, representative, images, labels, accuracy_budget_pp, max_float_layers)
-        chosen = next(c for c in mixed_plan["candidates"] if c["candidate"] == mixed_plan["chosen"])
-        mode, kept_float = chosen["mode"], chosen["float_layers"]
-    elif keep_float_layers:
-        with _progress.step(f"{prefix}converting to int8{calibrating}, keeping "
-                            f"{keep_float_layers} layer(s) in float", verbose):
+    return {"preprocessing": preprocessing, "class_names": class_names,
+            "rejection": rejection_rule(nothing_class, min_score, class_names, num_classes)}
+
+
+def _calibration(options, calibration, model):
+    """The calibration images a calibrated mode needs (None for the others)."""
+    if options.mode not in _converter.CALIBRATED_MODES:
+        return None
+    if calibration is None:
+        raise UserError(f"{options.mode} export needs calibration images (calibration=...)")
+    return _calibration_images(calibration, options.representative_examples,
+                               classifier_shapes(model)[0])
+
+
+class _Step:
+    """The progress lines of one export: `with step("converting ..."):`."""
+
+    def __init__(self, name, verbose, representative):
+        self.prefix, self.verbose = (f"{name}: " if name else ""), verbose
+        self.calibrating = (f", calibrating on {len(representative):,} images"
+                            if representative is not None else "")
+
+    def __call__(self, text):
+        return _progress.step(self.prefix + text, self.verbose)
+
+
+def _run_ptq_steps(converted, model, options, representative, step):
+    """The float model after the PTQ steps, and their report (None without steps)."""
+    steps = options.ptq_steps
+    if not steps:
+        return converted, None
+    if compression.is_quantized(model):
+        raise UserError("PTQ steps are for float models; this one is already QAT-trained")
+    with step(f"PTQ steps {', '.join(steps)} on {len(representative):,} calibration images"):
+        return compression.ptq.prepare(converted, steps, representative, options.per_tensor,
+                                       options.adaround_seconds_per_layer)
+
+
+def _convert(converted, options, representative, validation, step):
+    """(flatbuffer, mode it has, layers kept in float, mixed-precision plan or None)."""
+    if options.accuracy_budget_pp is not None:
+        images, labels = _validation_set(validation, classifier_shapes(converted)[0])
+        with step(f"trying int8, int8 with float layers and int16x8 on {len(images):,} "
+                  f"validation images{step.calibrating}"):
+            tflite, plan = select_mixed_precision(
+                converted, representative, images, labels, options.accuracy_budget_pp,
+                options.max_float_layers)
+        chosen = next(c for c in plan["candidates"] if c["candidate"] == plan["chosen"])
+        return tflite, chosen["mode"], chosen["float_layers"], plan
+    if options.keep_float_layers:
+        with step(f"converting to int8{step.calibrating}, keeping "
+                  f"{options.keep_float_layers} layer(s) in float"):
             calibrated = _converter.calibrate(converted, representative)
-            kept_float = measure_layer_errors(calibrated, representative[:64])[:keep_float_layers]
-            tflite = _converter.quantize_calibrated(calibrated,
-                                                    [row["tensor"] for row in kept_float])
-    else:
-        with _progress.step(f"{prefix}converting to {mode}{calibrating}", verbose):
-            tflite = _converter.convert_model(converted, mode, representative, sparse=sparse,
-                                              per_tensor=per_tensor)
-    float_head = scores == "float_logits"
-    if float_head:
-        try:
-            tflite = flatbuffer.with_float_head(tflite)
-        except UserError as error:
-            if explicit_scores:
-                raise UserError(f"scores='float_logits': {error}") from None
-            float_head = False  # a head with_float_head cannot float: int8 logits
-    if target == "micro":
-        micro.check_micro_ready(tflite, name or "model")
-    result = _finish_export(
-        model, tflite, mode, preprocessing, class_names, rejection=rejection,
-        scores="probabilities" if scores == "probabilities" else "logits", float_head=float_head,
-        allow_float_ops=allow_float_ops or bool(kept_float), evaluate_on=evaluate_on,
-        max_eval_examples=max_eval_examples, verbose=verbose, mixed_precision=mixed_plan,
-        float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
-                       "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
-        representative_examples=0 if representative is None else len(representative),
-        ptq=ptq_report, per_tensor=per_tensor)
-    if target == "micro":
-        arena_bytes = micro.MicroInterpreter(result.tflite, name or "model").arena_bytes
-        result.contract["micro"] = {"arena_bytes": arena_bytes,
-                                    "flash_bytes": len(result.tflite)}
-    return result
+            kept = measure_layer_errors(calibrated, representative[:64])
+            kept = kept[:options.keep_float_layers]
+            tflite = _converter.quantize_calibrated(calibrated, [row["tensor"] for row in kept])
+        return tflite, options.mode, kept, None
+    with step(f"converting to {options.mode}{step.calibrating}"):
+        tflite = _converter.convert_model(converted, options.mode, representative,
+                                          sparse=options.sparse, per_tensor=options.per_tensor)
+    return tflite, options.mode, [], None
+
+
+def _float_head(tflite, scores, explicit):
+    """(flatbuffer, whether its classifier runs in float) for the chosen `scores`."""
+    if scores != "float_logits":
+        return tflite, False
+    try:
+        return flatbuffer.with_float_head(tflite), True
+    except UserError as error:
+        if explicit:
+            raise UserError(f"scores='float_logits': {error}") from None
+        return tflite, False  # a head with_float_head cannot float: int8 logits
+
+
+def _add_micro_costs(result, name):
+    arena_bytes = micro.MicroInterpreter(result.tflite, name or "model").arena_bytes
+    result.contract["micro"] = {"arena_bytes": arena_bytes, "flash_bytes": len(result.tflite)}
 
 
 def rejection_rule(nothing_class, min_score, class_names, num_classes):
@@ -444,31 +467,6 @@ def rejection_rule(nothing_class, min_score, class_names, num_classes):
             0 <= min_score < 1):
         raise UserError(f"min_score must be in [0, 1), got {min_score!r}")
     return {"nothing_class": nothing_class, "min_score": float(min_score)}
-
-
-def check_precision_options(mode, keep_float_layers, accuracy_budget_pp, max_float_layers,
-                            sparse, ptq=None, per_tensor=False):
-    """Raises `UserError` for a precision choice that does not fit `mode` or another one."""
-    if compression.ptq.parse_steps(ptq) and mode != "int8":
-        raise UserError(f"PTQ steps apply to int8 exports, not {mode}")
-    if per_tensor and (mode != "int8" or keep_float_layers or accuracy_budget_pp is not None):
-        raise UserError("per_tensor applies to plain int8 exports (no keep_float_layers or "
-                        "accuracy_budget_pp)")
-    if keep_float_layers < 0:
-        raise UserError(f"keep_float_layers must be >= 0, got {keep_float_layers}")
-    if keep_float_layers and mode != "int8":
-        raise UserError("keep_float_layers applies to int8 exports only")
-    if accuracy_budget_pp is not None:
-        if mode != "int8" or keep_float_layers:
-            raise UserError("accuracy_budget_pp applies to int8 exports without "
-                            "keep_float_layers")
-        if not accuracy_budget_pp >= 0:
-            raise UserError(f"accuracy_budget_pp must be >= 0, got {accuracy_budget_pp}")
-    if max_float_layers < 0:
-        raise UserError(f"max_float_layers must be >= 0, got {max_float_layers}")
-    if sparse and (keep_float_layers or accuracy_budget_pp is not None):
-        raise UserError("sparse applies to plain exports (no keep_float_layers or "
-                        "accuracy_budget_pp)")
 
 
 def evaluate(tflite, data, keras_model=None, max_examples=None, verbose=0):

@@ -14,17 +14,10 @@ import numpy as np
 from tflite_lite import _native
 from tflite_lite._keras import tf
 from tflite_lite.architectures._layers import hard_swish_form
+from tflite_lite.convert.options import CALIBRATED_MODES, MODES, validate_mode  # noqa: F401
 from tflite_lite.errors import UserError
 from tensorflow.lite.python import convert as _lite_convert  # noqa: I001  (after _keras)
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-MODES = ("float32", "dynamic", "float16", "int8", "int16x8")
-CALIBRATED_MODES = ("int8", "int16x8")
-
-
-def validate_mode(mode):
-    if mode not in MODES:
-        raise UserError(f"unknown export mode {mode!r}; choose one of {', '.join(MODES)}")
 
 
 def _batch_one_function(model):

@@ -16,111 +16,23 @@ runtime part of the contract as model metadata entries (`tflite_lite.labels`,
 which has no build for this TensorFlow.
 """
 
-import dataclasses
 import hashlib
 import os
 
-import numpy as np
 
 from tflite_lite import compression
-from tflite_lite._config import Config
 from tflite_lite._graph import classifier_shapes
 from tflite_lite.architectures import deploy_form, list_models
 from tflite_lite.contract import Contract
 from tflite_lite.convert import converter as _converter
-from tflite_lite.convert import flatbuffer, micro
-from tflite_lite.convert.api import (LABELS_FILE, ExportResult, check_precision_options, export,
-                                     load_keras_model)
+from tflite_lite.convert import flatbuffer
+from tflite_lite.convert.api import LABELS_FILE, ExportResult, export, load_keras_model
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
-from tflite_lite.convert.scores import validate_scores
+from tflite_lite.convert.options import ExportConfig  # noqa: F401  (its home before)
 from tflite_lite.data import Preprocessing, load_dataset
 from tflite_lite.errors import UserError
 from tflite_lite.run_record import FILE as RUN_FILE
 from tflite_lite.run_record import RunRecord
-
-
-@dataclasses.dataclass
-class ExportConfig(Config):
-    """What to export and how.
-
-    Attributes:
-      model_path: a `.keras` file or a SavedModel folder; the training run's record beside
-        it, if any, gives preprocessing, class names and dataset.
-      output: the `.tflite` path.
-      mode: one of `converter.MODES`. Defaults to "int8".
-      dataset: dataset for calibration and evaluation. Defaults to None (the run's dataset).
-      evaluate: measure Keras vs TFLite accuracy and agreement on the test set. Defaults to False.
-      representative_examples: calibration images from the training split. Defaults to 256.
-      allow_float_ops: accept an integer export with ops left in float. Defaults to False.
-      keep_float_layers: int8 only: keep the N layers with the worst quantization error in
-        float (measured with TFLite's QuantizationDebugger); implies `allow_float_ops`.
-        Defaults to 0.
-      max_eval_examples: evaluate on the first N test images only. Defaults to None (all).
-      accuracy_budget_pp: int8 only: choose per-layer precision (int8, some layers in float,
-        or int16x8) so that validation accuracy stays within this many percentage points of
-        the float model (see `mixed_precision`). Defaults to None (plain int8).
-      max_float_layers: with `accuracy_budget_pp`, the most layers kept in float. Defaults to 8.
-      sparse: store pruned weights in TFLite's sparse format where the converter finds it pays
-        (`Optimize.EXPERIMENTAL_SPARSITY`). Defaults to False.
-      scores: "float_logits" (int8: the last layer in float, float32 logits out), "logits"
-        (the final softmax left to the app) or "probabilities". Defaults to None: float
-        logits in int8 where the softmax can be split off, else probabilities
-        (`convert.scores`).
-      ptq: int8 only: PTQ steps by name, comma-separated ("cle", "adaround",
-        "bias_correction"; see `compression.ptq`). Defaults to None (none).
-      per_tensor: int8 only: one weight scale per tensor. Defaults to False.
-      adaround_seconds_per_layer: AdaRound's time budget per layer. Defaults to 10.0.
-      target: "micro" for TensorFlow Lite Micro (int8 logits, TFLM's ops only, the C source
-        pair written beside the `.tflite`; see `export`). Defaults to None (LiteRT).
-      seed: shuffling seed for the representative set. Defaults to 0.
-    """
-
-    _kind = "export"
-
-    model_path: str
-    output: str
-    mode: str = "int8"
-    dataset: str = None
-    evaluate: bool = False
-    representative_examples: int = 256
-    allow_float_ops: bool = False
-    keep_float_layers: int = 0
-    max_eval_examples: int = None
-    accuracy_budget_pp: float = None
-    max_float_layers: int = 8
-    sparse: bool = False
-    scores: str = None
-    ptq: str = None
-    per_tensor: bool = False
-    adaround_seconds_per_layer: float = 10.0
-    target: str = None
-    seed: int = 0
-
-    def validate(self):
-        _converter.validate_mode(self.mode)
-        if not self.output.endswith(".tflite"):
-            raise UserError(f"output must end with .tflite, got {self.output!r}")
-        if self.representative_examples < 1:
-            raise UserError("representative_examples must be at least 1, got "
-                            f"{self.representative_examples}")
-        check_precision_options(self.mode, self.keep_float_layers, self.accuracy_budget_pp,
-                                self.max_float_layers, self.sparse, self.ptq, self.per_tensor)
-        validate_scores(self.scores)
-        micro.check_target_options(self.target, self.mode, self.scores, self.keep_float_layers,
-                                   self.accuracy_budget_pp)
-        if not self.adaround_seconds_per_layer > 0:
-            raise UserError("adaround_seconds_per_layer must be positive, got "
-                            f"{self.adaround_seconds_per_layer!r}")
-        if self.max_eval_examples is not None and self.max_eval_examples < 1:
-            raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
-
-    @property
-    def contract_path(self):
-        return Contract.path_beside(self.output)
-
-    @property
-    def labels_path(self):
-        return os.path.join(os.path.dirname(self.output), LABELS_FILE)
 
 
 def export_model(config, verbose=0):
@@ -177,17 +89,9 @@ def export_model(config, verbose=0):
                         f"{num_classes} classes")
 
     result = export(
-        model, mode=config.mode, calibration=data, class_names=class_names,
+        model, options=config.options, calibration=data, class_names=class_names,
         preprocessing=preprocessing, evaluate_on=data if config.evaluate else None,
-        representative_examples=config.representative_examples,
-        allow_float_ops=config.allow_float_ops, sparse=config.sparse, scores=config.scores,
-        keep_float_layers=config.keep_float_layers,
-        accuracy_budget_pp=config.accuracy_budget_pp, max_float_layers=config.max_float_layers,
-        max_eval_examples=config.max_eval_examples, nothing_class=run.get("nothing_class"),
-        ptq=config.ptq, per_tensor=config.per_tensor,
-        adaround_seconds_per_layer=config.adaround_seconds_per_layer, target=config.target,
-        verbose=verbose,
-        name=config.output)
+        nothing_class=run.get("nothing_class"), verbose=verbose, name=config.output)
     result.contract.update(quantization=run.get("quantization"),
                            compression=run.get("compression"),
                            source_model=config.model_path, export_config=config.get_config())

@@ -49,25 +49,6 @@ def runtime():
     return tflm
 
 
-TARGETS = (None, "micro")
-
-
-def check_target_options(target, mode, scores=None, keep_float_layers=0,
-                         accuracy_budget_pp=None):
-    """Raises `UserError` for an export target that is unknown or that the options contradict;
-    returns the scores the target exports (`micro`: int8 logits unless told otherwise)."""
-    if target not in TARGETS:
-        raise UserError(f"unknown export target {target!r}; known: micro (or none)")
-    if target != "micro":
-        return scores
-    if mode != "int8":
-        raise UserError(f"the micro export is int8 only, got mode {mode!r}")
-    if scores == "float_logits" or keep_float_layers or accuracy_budget_pp is not None:
-        raise UserError("the micro export is all int8: no float_logits scores, "
-                        "keep_float_layers or accuracy_budget_pp")
-    return scores or "logits"
-
-
 def unsupported_ops(data, name="model"):
     """The op names in flatbuffer `data` that TFLM's op resolver lacks, sorted, each once
     (custom ops as `CUSTOM:<code>`)."""

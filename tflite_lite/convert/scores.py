@@ -19,9 +19,9 @@ layer whose activation is softmax (rebuilt linear with the same weights).
 
 from tflite_lite._graph import unwrapped
 from tflite_lite._keras import is_keras3_model, keras, keras3
+from tflite_lite.convert.options import SCORES, validate_scores  # noqa: F401
 from tflite_lite.errors import UserError
 
-SCORES = ("float_logits", "logits", "probabilities")
 
 
 def _is_softmax(function):
@@ -54,12 +54,6 @@ def logits_model(model):
     except (AttributeError, ValueError):  # a subclassed model: no graph to cut
         return None
     return None
-
-
-def validate_scores(scores):
-    """Raises a one-line `UserError` unless `scores` is None or one of `SCORES`."""
-    if scores is not None and scores not in SCORES:
-        raise UserError(f"unknown scores {scores!r}; choose one of {', '.join(SCORES)}")
 
 
 def choose(model, mode, scores=None):

@@ -5,8 +5,9 @@ prune → QAT → export → benchmark → report, in one run folder.
     record = run_pipeline(recipe, "runs/mobilenet_v2_035_fashion_short")
 """
 
-from tflite_lite.pipeline.recipe import Recipe, default_run_dir, load_recipe
-from tflite_lite.pipeline.runner import describe_plan, plan, run_pipeline
+from tflite_lite import _lazy
 
-
-__all__ = ["Recipe", "load_recipe", "plan", "describe_plan", "run_pipeline", "default_run_dir"]
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, {
+    "recipe": ["Recipe", "default_run_dir", "load_recipe"],
+    "runner": ["describe_plan", "plan", "run_pipeline"],
+})

@@ -141,8 +141,12 @@ def _plot(run_dir, artifacts, training, histories):
             axes.annotate(row["file"].replace(".tflite", ""), (row[cost], row["tflite_accuracy"]),
                           fontsize=7, xytext=(4, 2), textcoords="offset points")
         front = pareto_front([(r[cost], r["tflite_accuracy"]) for r in points])
-        axes.plot(*zip(*front), "--", color="gray", linewidth=1, label="Pareto front")
-        axes.set(xlabel=label, ylabel="TFLite test accuracy", title=key.replace("_", " "))
+        # Rings on the front's points: a one-point front shows too, in the plot and legend.
+        axes.plot(*zip(*front), "--o", color="gray", linewidth=1, markersize=11,
+                  markerfacecolor="none", label="Pareto front")
+        axes.set(xlabel=label, ylabel="TFLite test accuracy", title=key.replace("_", " "),
+                 xlim=(0, 1.15 * max(r[cost] for r in points)),
+                 ylim=accuracy_limits([r["tflite_accuracy"] for r in points]))
         axes.legend(fontsize=7)
         axes.grid(alpha=0.3)
         written[key] = _save(figure, os.path.join(run_dir, PLOTS[key]))
@@ -150,6 +154,16 @@ def _plot(run_dir, artifacts, training, histories):
         written["training_curves"] = _plot_training_curves(plt, run_dir, training, histories)
     plt.close("all")
     return written
+
+
+def accuracy_limits(accuracies, min_span=0.10):
+    """The accuracy axis: at least `min_span` (10 points) around the values, within [0, 1],
+    so that a gap of a point or two reads as what it is, not as the whole height."""
+    low, high = min(accuracies), max(accuracies)
+    span = max(min_span, 1.2 * (high - low))
+    middle = (low + high) / 2
+    bottom = min(max(0.0, middle - span / 2), 1.0 - span)
+    return max(0.0, bottom), min(1.0, max(0.0, bottom) + span)
 
 
 def _epoch_offsets(training):

@@ -30,17 +30,13 @@ import shutil
 import numpy as np
 
 from tflite_lite import _io
-from tflite_lite._config import Config
-from tflite_lite.architectures import (create_model, deploy_form, get_model_config,
-                                       list_models, profile)
+from tflite_lite.architectures import (create_model, deploy_form, list_models, profile)
 from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
 from tflite_lite.contract import Contract
 from tflite_lite.errors import UserError
+from tflite_lite.pipeline.search_config import (BUDGET_KEYS, SearchConfig,  # noqa: F401
+                                                family, parse_budget)
 
-# Budget keys: (what the candidate's record holds, its unit's multiplier).
-BUDGET_KEYS = {"arena_kb": ("arena_bytes", 1024), "flash_kb": ("flash_bytes", 1024),
-               "latency_ms": ("latency_ms", 1), "macs": ("macs", 1), "params": ("params", 1)}
-LATENCY_TARGETS = ("micro", "host")
 STATE_FILE = "search.json"
 SEARCH_COLUMNS = (("candidate", "candidate", "s"), ("params", "params", ",d"),
                   ("macs", "MACs", ",d"), ("flash_bytes", "flash B", ",d"),
@@ -49,100 +45,11 @@ SEARCH_COLUMNS = (("candidate", "candidate", "s"), ("params", "params", ",d"),
                   ("full_accuracy", "full acc", ".4f"))
 
 
-def parse_budget(budget):
-    """`"arena_kb=64,flash_kb=256"` (or a dict) → {key: float}; `UserError` for an unknown key
-    or a value that is not a positive number."""
-    if isinstance(budget, str):
-        pairs = [item.split("=", 1) for item in budget.split(",") if item.strip()]
-        if any(len(pair) != 2 for pair in pairs):
-            raise UserError(f"budget must be key=value pairs, got {budget!r}")
-        budget = {key.strip(): value.strip() for key, value in pairs}
-    if not budget:
-        raise UserError(f"empty budget; keys: {', '.join(BUDGET_KEYS)}")
-    parsed = {}
-    for key, value in budget.items():
-        if key not in BUDGET_KEYS:
-            raise UserError(f"unknown budget key {key!r}; known: {', '.join(BUDGET_KEYS)}")
-        try:
-            parsed[key] = float(value)
-        except (TypeError, ValueError):
-            parsed[key] = float("nan")
-        if not parsed[key] > 0:
-            raise UserError(f"budget {key} must be a positive number, got {value!r}")
-    return parsed
-
-
-@dataclasses.dataclass
-class SearchConfig(Config):
-    """What to search and how.
-
-    Attributes:
-      recipe: the recipe file the winner is trained with (dataset, student epochs and rate,
-        QAT, export); its student model is replaced by the winner.
-      budget: "key=value,..." or a dict: arena_kb, flash_kb, latency_ms, macs, params.
-      families: registered families to search. Defaults to () (all).
-      input_sizes: square input sides. Defaults to (32, 28).
-      channel_fractions: channel-pruning fractions (0 = the model as built). Defaults to
-        (0.0, 0.25, 0.5).
-      latency_target: where `latency_ms` is measured: "micro" (TFLM on this host) or "host"
-        (LiteRT). Defaults to "micro".
-      proxy_epochs: proxy training epochs. Defaults to 1.
-      proxy_examples: proxy training images. Defaults to 10000.
-      full_train_top: besides the proxy's best, train this many next-best survivors as the
-        recipe's student; the best of them by full training wins. Defaults to 0.
-      baseline: also train the hand-chosen baseline through the same recipe: the registered
-        model with the fewest parameters, its input size, then its width (a uniform channel
-        fraction, in steps of 0.05) scaled down until it fits. Defaults to True.
-      preset: the recipe's preset. Defaults to None.
-    """
-
-    _kind = "search"
-
-    recipe: str
-    budget: str
-    families: tuple = ()
-    input_sizes: tuple = (32, 28)
-    channel_fractions: tuple = (0.0, 0.25, 0.5)
-    latency_target: str = "micro"
-    proxy_epochs: int = 1
-    proxy_examples: int = 10000
-    full_train_top: int = 0
-    baseline: bool = True
-    preset: str = None
-
-    def validate(self):
-        parse_budget(self.budget)
-        if isinstance(self.budget, dict):
-            self.budget = ",".join(f"{k}={v}" for k, v in self.budget.items())
-        known = {_family(name) for name in list_models()}
-        unknown = sorted(set(self.families) - known)
-        if unknown:
-            raise UserError(f"unknown famil{'ies' if len(unknown) > 1 else 'y'} "
-                            f"{', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if not self.input_sizes or any(not isinstance(s, int) or s < MIN_INPUT_SIZE
-                                       for s in self.input_sizes):
-            raise UserError(f"input sizes must be integers >= {MIN_INPUT_SIZE}, got "
-                            f"{list(self.input_sizes)}")
-        if not self.channel_fractions or any(not 0 <= f < 1 for f in self.channel_fractions):
-            raise UserError("channel fractions must be in [0, 1), got "
-                            f"{list(self.channel_fractions)}")
-        if self.latency_target not in LATENCY_TARGETS:
-            raise UserError(f"latency_target must be one of {', '.join(LATENCY_TARGETS)}, got "
-                            f"{self.latency_target!r}")
-        for key in ("proxy_epochs", "proxy_examples"):
-            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
-                raise UserError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
-        if not isinstance(self.full_train_top, int) or self.full_train_top < 0:
-            raise UserError(f"full_train_top must be >= 0, got {self.full_train_top!r}")
-
-
-def _family(name):
-    return get_model_config(name).family
 
 
 def candidates(config):
     """(id, model, input size, channel fraction) of every candidate, in search order."""
-    names = [n for n in list_models() if not config.families or _family(n) in config.families]
+    names = [n for n in list_models() if not config.families or family(n) in config.families]
     return [(f"{name}@{size}px/c{round(fraction * 100):02d}", name, size, fraction)
             for name in names for size in config.input_sizes
             for fraction in config.channel_fractions]

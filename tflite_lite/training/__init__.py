@@ -10,12 +10,11 @@
 """
 
 # First: TensorFlow loads quietly and with Keras 2 before tfmot imports it.
-from tflite_lite import _keras  # noqa: F401,I001
+from tflite_lite import _lazy
 
-from tflite_lite.training.callbacks import EpochCheckpoint, EpochLog, TrainingThroughput
-from tflite_lite.training.config import (LR_SCHEDULES, OPTIMIZERS, TrainConfig,
-                                         finetune_config)
-from tflite_lite.training.loop import load_run, train, versions
-
-__all__ = ["EpochCheckpoint", "EpochLog", "LR_SCHEDULES", "OPTIMIZERS", "TrainConfig",
-           "TrainingThroughput", "finetune_config", "load_run", "train", "versions"]
+# `config` loads without TensorFlow (scripts make their flags from it); the rest on first use.
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, {
+    "config": ["LR_SCHEDULES", "OPTIMIZERS", "STRATEGIES", "TrainConfig", "finetune_config"],
+    "callbacks": ["EpochCheckpoint", "EpochLog", "TrainingThroughput"],
+    "loop": ["load_run", "train", "versions"],
+})

@@ -5,10 +5,7 @@ import dataclasses
 import math
 import os
 
-from tflite_lite import distributed
 from tflite_lite._config import Config
-from tflite_lite.architectures import list_models, unknown_model_message
-from tflite_lite.architectures._blocks import MIN_INPUT_SIZE
 from tflite_lite.augmentation import DEFAULT_AUGMENTATIONS, check_fraction
 from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, DistillationConfig,
                                      LowRankConfig, PruningConfig, QATConfig)
@@ -16,6 +13,7 @@ from tflite_lite.errors import UserError
 from tflite_lite.run_record import RunRecord
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
+STRATEGIES = ("mirrored", "multi_worker")  # `distributed.make_strategy`
 LR_SCHEDULES = ("cosine", "step", "constant")
 _NATURAL_CHANNELS = {"fashion_mnist": 1, "mnist": 1, "cifar10": 3}
 
@@ -159,6 +157,10 @@ class TrainConfig(Config):
             self.model = self.model or source_config.get("model")
             if self.small_input is None:
                 self.small_input = source_config.get("small_input")
+        # The registry loads the builders (and TensorFlow): only now, not when flags are made.
+        from tflite_lite.architectures import list_models, unknown_model_message  # noqa: PLC0415
+        from tflite_lite.architectures._blocks import MIN_INPUT_SIZE  # noqa: PLC0415
+
         if self.model not in list_models():
             raise UserError(unknown_model_message(self.model))
         for key in ("epochs", "batch_size", "input_size", "keep_checkpoints"):
@@ -197,8 +199,8 @@ class TrainConfig(Config):
                 raise UserError(f"{key} must be a positive integer, got {value!r}")
         if self.verbose not in (None, 0, 1, 2):
             raise UserError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
-        if self.strategy not in (None, *distributed.STRATEGIES):
-            raise UserError(f"strategy must be one of {', '.join(distributed.STRATEGIES)}, "
+        if self.strategy not in (None, *STRATEGIES):
+            raise UserError(f"strategy must be one of {', '.join(STRATEGIES)}, "
                             f"got {self.strategy!r}")
         unsupported = [key for key in ("pruning", "clustering", "distillation")
                        if getattr(self, key) is not None]

@@ -25,32 +25,14 @@ from tflite_lite.compression.ptq.bias_correction import correct_bias
 from tflite_lite.compression.ptq.equalization import equalize, find_pairs
 from tflite_lite.compression.ptq.folding import fold_batch_norms
 from tflite_lite.compression.ptq.grid import quantized_kernel, rounding_errors
+from tflite_lite.compression.config import PTQ_STEPS
+from tflite_lite.compression.config import parse_ptq_steps as parse_steps
 from tflite_lite.errors import UserError
 
-PTQ_STEPS = ("cle", "adaround", "bias_correction")
 _ERROR_IMAGES = 32
 
 __all__ = ["MIN_IMAGES", "PTQ_STEPS", "adaround", "correct_bias", "equalize", "find_pairs",
            "fold_batch_norms", "parse_steps", "prepare", "quantized_kernel", "rounding_errors"]
-
-
-def parse_steps(steps):
-    """`steps` (names, a comma-separated string, or None / "" / "none" for no step) as a tuple
-    in `PTQ_STEPS` order.
-
-    Raises:
-      UserError: an unknown or repeated step name.
-    """
-    if steps is None:
-        return ()
-    names = [s.strip() for s in steps.split(",")] if isinstance(steps, str) else list(steps)
-    names = [name for name in names if name and name != "none"]
-    for name in names:
-        if name not in PTQ_STEPS:
-            raise UserError(f"unknown PTQ step {name!r}; choose from {', '.join(PTQ_STEPS)}")
-    if len(set(names)) != len(names):
-        raise UserError(f"PTQ step repeated in {', '.join(names)}")
-    return tuple(step for step in PTQ_STEPS if step in names)
 
 
 def _copy(model):

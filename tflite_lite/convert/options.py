@@ -1,0 +1,183 @@
+"""How a model is converted: `ExportOptions`, the one list of the conversion settings, and the
+names they take; `ExportConfig`, a run's model, output and dataset plus those options.
+`export(model, **options)`, `export_model(ExportConfig(...))`, `scripts/export.py`'s flags
+and the pipeline all read this list. It imports without TensorFlow, so the command line
+parses before TensorFlow loads.
+"""
+
+import dataclasses
+import os
+
+from tflite_lite._config import Config
+from tflite_lite.contract import LABELS_FILE, Contract
+from tflite_lite.compression.config import parse_ptq_steps
+from tflite_lite.errors import UserError
+
+MODES = ("float32", "dynamic", "float16", "int8", "int16x8")
+CALIBRATED_MODES = ("int8", "int16x8")  # the modes that need calibration images
+SCORES = ("float_logits", "logits", "probabilities")
+TARGETS = (None, "micro")
+
+
+def validate_mode(mode):
+    if mode not in MODES:
+        raise UserError(f"unknown export mode {mode!r}; choose one of {', '.join(MODES)}")
+
+
+def validate_scores(scores):
+    """Raises a one-line `UserError` unless `scores` is None or one of `SCORES`."""
+    if scores is not None and scores not in SCORES:
+        raise UserError(f"unknown scores {scores!r}; choose one of {', '.join(SCORES)}")
+
+
+@dataclasses.dataclass(kw_only=True)
+class ExportOptions(Config):
+    """How a model is converted and checked.
+
+    Attributes:
+      mode: "float32", "dynamic", "float16", "int8" (int8 input and compute; `scores` sets the
+        output) or "int16x8". Defaults to "int8".
+      representative_examples: calibration images used for int8 / int16x8. Defaults to 256.
+      allow_float_ops: accept an integer export with ops left in float. Defaults to False.
+      keep_float_layers: int8 only: keep the N layers with the worst quantization error in
+        float (TFLite's QuantizationDebugger); implies `allow_float_ops`. Defaults to 0.
+      accuracy_budget_pp: int8 only: choose per-layer precision (int8, int8 with some layers in
+        float, or int16x8) within this many percentage points of the float model's validation
+        accuracy (see `mixed_precision`). Defaults to None (plain int8).
+      max_float_layers: with `accuracy_budget_pp`, the most layers kept in float. Defaults to 8.
+      sparse: store pruned weights in TFLite's sparse format where the converter finds it pays.
+        Defaults to False.
+      scores: "float_logits" (int8 compute, the classifier in float, float32 logits out; int8
+        outputs tie close classes), "logits" (int8 logits) or "probabilities" (the softmax in
+        the graph); apps apply the softmax to logits. Defaults to None: float logits in int8
+        where the softmax splits off and the head can run in float, else int8 logits; the
+        softmax in float modes.
+      ptq: int8 only: post-training steps run on the float model before calibration, by name,
+        comma-separated ("cle", "adaround", "bias_correction"; see `compression.ptq`).
+        Defaults to None (no step).
+      per_tensor: int8 only: one weight scale per tensor (for NPUs and DSPs that need it)
+        instead of one per output channel. Defaults to False.
+      adaround_seconds_per_layer: AdaRound's time budget per layer. Defaults to 10.0.
+      target: "micro" for TensorFlow Lite Micro: int8 with int8 logits, refused if TFLM lacks
+        an op, the contract's `micro` records arena and flash, and saving writes the C source
+        pair. Defaults to None (LiteRT).
+      max_eval_examples: evaluate on the first N test images only. Defaults to None (all).
+    """
+
+    _kind = "export"
+
+    mode: str = "int8"
+    representative_examples: int = 256
+    allow_float_ops: bool = False
+    keep_float_layers: int = 0
+    accuracy_budget_pp: float = None
+    max_float_layers: int = 8
+    sparse: bool = False
+    scores: str = None
+    ptq: str = None
+    per_tensor: bool = False
+    adaround_seconds_per_layer: float = 10.0
+    target: str = None
+    max_eval_examples: int = None
+
+    def validate(self):
+        validate_mode(self.mode)
+        if not isinstance(self.representative_examples, int) or self.representative_examples < 1:
+            raise UserError("representative_examples must be at least 1, got "
+                            f"{self.representative_examples}")
+        self._check_precision()
+        validate_scores(self.scores)
+        self._check_target()
+        if not self.adaround_seconds_per_layer > 0:
+            raise UserError("adaround_seconds_per_layer must be positive, got "
+                            f"{self.adaround_seconds_per_layer!r}")
+        if self.max_eval_examples is not None and self.max_eval_examples < 1:
+            raise UserError(f"max_eval_examples must be >= 1, got {self.max_eval_examples}")
+
+    def _check_precision(self):
+        """A precision choice that does not fit the mode or another choice."""
+        mode, keep, budget = self.mode, self.keep_float_layers, self.accuracy_budget_pp
+        if parse_ptq_steps(self.ptq) and mode != "int8":
+            raise UserError(f"PTQ steps apply to int8 exports, not {mode}")
+        if self.per_tensor and (mode != "int8" or keep or budget is not None):
+            raise UserError("per_tensor applies to plain int8 exports (no keep_float_layers or "
+                            "accuracy_budget_pp)")
+        if keep < 0:
+            raise UserError(f"keep_float_layers must be >= 0, got {keep}")
+        if keep and mode != "int8":
+            raise UserError("keep_float_layers applies to int8 exports only")
+        if budget is not None:
+            if mode != "int8" or keep:
+                raise UserError("accuracy_budget_pp applies to int8 exports without "
+                                "keep_float_layers")
+            if not budget >= 0:
+                raise UserError(f"accuracy_budget_pp must be >= 0, got {budget}")
+        if self.max_float_layers < 0:
+            raise UserError(f"max_float_layers must be >= 0, got {self.max_float_layers}")
+        if self.sparse and (keep or budget is not None):
+            raise UserError("sparse applies to plain exports (no keep_float_layers or "
+                            "accuracy_budget_pp)")
+
+    def _check_target(self):
+        if self.target not in TARGETS:
+            raise UserError(f"unknown export target {self.target!r}; known: micro (or none)")
+        if self.target != "micro":
+            return
+        if self.mode != "int8":
+            raise UserError(f"the micro export is int8 only, got mode {self.mode!r}")
+        if (self.scores == "float_logits" or self.keep_float_layers
+                or self.accuracy_budget_pp is not None):
+            raise UserError("the micro export is all int8: no float_logits scores, "
+                            "keep_float_layers or accuracy_budget_pp")
+
+    @property
+    def target_scores(self):
+        """The scores the export gives: the micro target exports int8 logits unless told
+        otherwise."""
+        return self.scores or "logits" if self.target == "micro" else self.scores
+
+    @property
+    def ptq_steps(self):
+        """The PTQ steps, parsed, in the order they run."""
+        return parse_ptq_steps(self.ptq)
+
+
+@dataclasses.dataclass
+class ExportConfig(ExportOptions):
+    """What to export, from where to where: a run's model, the output path and the dataset,
+    plus the conversion settings it inherits from `ExportOptions` (`mode`, `scores`, `ptq`,
+    ...; see there), which are keyword-only: `ExportConfig("m.keras", "m.tflite", mode="int8")`.
+
+    Attributes:
+      model_path: a `.keras` file or a SavedModel folder; the training run's record beside
+        it, if any, gives preprocessing, class names and dataset.
+      output: the `.tflite` path.
+      dataset: dataset for calibration and evaluation. Defaults to None (the run's dataset).
+      evaluate: measure Keras vs TFLite accuracy and agreement on the test set. Defaults to False.
+      seed: shuffling seed for the representative set. Defaults to 0.
+    """
+
+    model_path: str
+    output: str
+    dataset: str = None
+    evaluate: bool = False
+    seed: int = 0
+
+    def validate(self):
+        super().validate()
+        if not self.output.endswith(".tflite"):
+            raise UserError(f"output must end with .tflite, got {self.output!r}")
+
+    @property
+    def options(self):
+        """The conversion settings alone, as `export` takes them."""
+        fields = {f.name for f in dataclasses.fields(ExportOptions)}
+        return ExportOptions(**{k: v for k, v in self.get_config().items() if k in fields})
+
+    @property
+    def contract_path(self):
+        return Contract.path_beside(self.output)
+
+    @property
+    def labels_path(self):
+        return os.path.join(os.path.dirname(self.output), LABELS_FILE)
