@@ -117,7 +117,7 @@ def with_mse_ranges(calibrated, images):
 def compare_ranges(run_dir, representative_examples=256, max_eval_examples=None):
     """{"rows": min/max vs MSE ranges (accuracy, agreement), "tensors": per-tensor ranges}."""
     record = RunRecord.load(run_dir, required=True)
-    pre = record.preprocessing
+    pre = record.input_preprocessing
     keras_model = load_keras_model(os.path.join(run_dir, "model.keras"))
     data = load_dataset(record.dataset, input_shape=pre.input_shape, mean=pre.mean, std=pre.std,
                         batch_size=128, max_eval_examples=max_eval_examples)

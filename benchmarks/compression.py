@@ -108,7 +108,7 @@ def benchmark_compression(float_run, output_dir, epochs=2, learning_rate=5e-4, n
             record = train(finetune_config(run_dir, out, variant_epochs, learning_rate,
                                            max_train_examples=max_train_examples,
                                            max_eval_examples=max_eval_examples, **overrides))
-            run_dir, minutes = out, record["wall_seconds"] / 60
+            run_dir, minutes = out, record.wall_seconds / 60
         run_dirs[name] = run_dir
         contract = export_model(ExportConfig(
             model_path=os.path.join(run_dir, "model.keras"),
@@ -123,7 +123,7 @@ def benchmark_compression(float_run, output_dir, epochs=2, learning_rate=5e-4, n
             "sparsity": weights["sparsity"], "sparse_tensors": weights["sparse_tensors"],
             "effective_bits": weights["effective_bits"],
             "size_kb": contract["size_bytes"] / 1024, "gzip_kb": weights["gzip_bytes"] / 1024,
-            "macs": record["macs"], "params": record["params"], "fine_tune_minutes": minutes,
+            "macs": record.macs, "params": record.params, "fine_tune_minutes": minutes,
             "file": os.path.join(out, "model_int8.tflite"),
         })
         progress(f"{name}: int8 accuracy {rows[-1]['accuracy']:.4f}, "

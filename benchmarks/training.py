@@ -46,10 +46,10 @@ def benchmark_training(model_names, base_config, output_json):
                                      output_dir=os.path.join(base_config.output_dir, name))
         record = train(config)
         rows.append({
-            "model": name, "params": record["params"], "macs": record["macs"],
-            "train_images_per_second": record["train_images_per_second"],
-            "epochs": record["epochs"], "minutes": record["wall_seconds"] / 60,
-            "test_accuracy": record["test_accuracy"], "run_dir": config.output_dir,
+            "model": name, "params": record.params, "macs": record.macs,
+            "train_images_per_second": record.train_images_per_second,
+            "epochs": record.epochs, "minutes": record.wall_seconds / 60,
+            "test_accuracy": record.test_accuracy, "run_dir": config.output_dir,
         })
         results_file.save(output_json, {"config": base_config.get_config(), "rows": rows,
                                         "versions": versions()})

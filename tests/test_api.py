@@ -317,15 +317,21 @@ def test_every_config_is_validated_when_built():
 def test_run_record_is_the_one_reader_of_run_json(tmp_path):
     from tflite_lite.run_record import FILE, RunRecord
 
-    assert RunRecord.load(tmp_path) == {} and RunRecord.beside(tmp_path / "m.keras") == {}
+    assert RunRecord.load(tmp_path) == RunRecord() and not RunRecord.beside(tmp_path / "m.keras")
     with pytest.raises(UserError, match="not a training run folder"):
         RunRecord.load(tmp_path, required=True)
-    RunRecord({"model": "squeezenet_1_1", "config": {"epochs": 2},
-               "preprocessing": {"input_shape": [32, 32, 1], "mean": [0], "std": [255]}}).save(
-        tmp_path)
+    RunRecord(model="squeezenet_1_1", config={"epochs": 2},
+              preprocessing={"input_shape": [32, 32, 1], "mean": [0], "std": [255]}).save(tmp_path)
     record = RunRecord.beside(tmp_path / "model.keras")
     assert record.model == "squeezenet_1_1" and record.config["epochs"] == 2
-    assert record.preprocessing.std == (255.0,) and record.class_names is None
+    assert record.input_preprocessing.std == (255.0,) and record.class_names is None
+    assert record["model"] == record.get("model") == "squeezenet_1_1"  # by its JSON key too
+    # Keys of another version's record are kept, and written back as read.
+    (tmp_path / FILE).write_text(json.dumps(dict(record.to_json(), future_field=[1, 2])))
+    again = RunRecord.load(tmp_path)
+    assert again.model == "squeezenet_1_1" and again["future_field"] == [1, 2]
+    again.save(tmp_path)
+    assert json.loads((tmp_path / FILE).read_text())["future_field"] == [1, 2]
     (tmp_path / FILE).write_text("{not json")
     with pytest.raises(UserError, match="unreadable run record"):
         RunRecord.load(tmp_path)

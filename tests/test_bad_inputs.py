@@ -184,7 +184,7 @@ def bad(tmp_path_factory, trained_run):
     paths["squeezenet_keras"] = str(tmp / "squeezenet.keras")
     (tmp / "squeezenet_run").mkdir()
     squeezenet.save(tmp / "squeezenet_run" / "model.keras")
-    RunRecord({"model": "squeezenet_1_1", "config": {"model": "squeezenet_1_1"}}).save(
+    RunRecord(model="squeezenet_1_1", config={"model": "squeezenet_1_1"}).save(
         tmp / "squeezenet_run")
     paths["squeezenet_run"] = str(tmp / "squeezenet_run")
 

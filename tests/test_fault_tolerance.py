@@ -114,7 +114,7 @@ def test_kill_9_during_training_resumes_from_the_last_finished_epoch(tmp_path):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert RunRecord.load(run) == {} and not (run / "model.keras").exists()
+    assert not RunRecord.load(run) and not (run / "model.keras").exists()
     losses_before = json.loads((run / "history.json").read_text())["loss"][:2]
 
     changed = subprocess.run(_train_command(run, "--learning_rate", "0.01"), cwd=REPO,

@@ -54,7 +54,7 @@ def export_model(config, verbose=0):
     model = load_keras_model(config.model_path)
     input_shape, num_classes = classifier_shapes(model)
     run = RunRecord.beside(config.model_path)
-    restructured = (run.get("compression") or {}).get("restructured")
+    restructured = run.restructured
     registered = run.model if run.model in list_models() else None
     small_input = run.config.get("small_input")
     if not hasattr(model, "layers"):  # a SavedModel: its graph is what it is
@@ -62,9 +62,9 @@ def export_model(config, verbose=0):
     elif not compression.is_quantized(model):
         model = deploy_form(model, None if restructured else registered, small_input)
     elif registered and not restructured:
-        qat_config = compression.QATConfig.from_config(run.get("quantization") or {})
-        model = compression.deploy_qat_model(model, run["model"], small_input, qat_config)
-    preprocessing = run.preprocessing or Preprocessing(input_shape=input_shape)
+        qat_config = compression.QATConfig.from_config(run.quantization or {})
+        model = compression.deploy_qat_model(model, run.model, small_input, qat_config)
+    preprocessing = run.input_preprocessing or Preprocessing(input_shape=input_shape)
     if preprocessing.input_shape != input_shape:
         raise UserError(f"{RUN_FILE} says input {preprocessing.input_shape}, the model has "
                         f"{input_shape}")
@@ -91,9 +91,8 @@ def export_model(config, verbose=0):
     result = export(
         model, options=config.options, calibration=data, class_names=class_names,
         preprocessing=preprocessing, evaluate_on=data if config.evaluate else None,
-        nothing_class=run.get("nothing_class"), verbose=verbose, name=config.output)
-    result.contract.update(quantization=run.get("quantization"),
-                           compression=run.get("compression"),
+        nothing_class=run.nothing_class, verbose=verbose, name=config.output)
+    result.contract.update(quantization=run.quantization, compression=run.compression,
                            source_model=config.model_path, export_config=config.get_config())
     if result.evaluation is not None:
         result.evaluation["dataset"] = dataset_name

@@ -35,14 +35,14 @@ ARTIFACT_COLUMNS = (
 
 def _how(record):
     parts = []
-    if record.get("distillation"):
-        parts.append(f"distilled from {record['distillation'].get('teacher_model') or 'teacher'}")
-    if record.get("init_from"):
+    if record.distillation:
+        parts.append(f"distilled from {record.distillation.get('teacher_model') or 'teacher'}")
+    if record.init_from:
         parts.append("fine-tuned")
-    compression = record.get("compression") or {}
+    compression = record.compression or {}
     if compression.get("pruning"):
         parts.append(f"pruned to {compression['sparsity']:.0%}")
-    if record.get("quantization"):
+    if record.quantization:
         parts.append("QAT")
     return ", ".join(parts) or "from scratch"
 
@@ -71,16 +71,13 @@ def training_rows(stages, histories):
             continue
         record = RunRecord.load(stage.folder)
         histories[stage.name] = load_history(stage.folder)
-        rows.append({"stage": stage.name, "folder": stage.folder, "model": record.get("model"),
-                     "how": _how(record),
-                     "epochs": record.get("epochs"),
-                     "minutes": (record.get("wall_seconds") or 0) / 60,
-                     "test_accuracy": record.get("test_accuracy"),
-                     "test_examples": record.get("test_examples"),
-                     "init_from": record.get("init_from"),
-                     "params": record.get("params"), "macs": record.get("macs"),
-                     "train_seconds": record.get("train_seconds"),
-                     "wall_seconds": record.get("wall_seconds")})
+        rows.append({"stage": stage.name, "folder": stage.folder, "model": record.model,
+                     "how": _how(record), "epochs": record.epochs,
+                     "minutes": (record.wall_seconds or 0) / 60,
+                     "test_accuracy": record.test_accuracy,
+                     "test_examples": record.test_examples, "init_from": record.init_from,
+                     "params": record.params, "macs": record.macs,
+                     "train_seconds": record.train_seconds, "wall_seconds": record.wall_seconds})
     return rows
 
 

@@ -192,7 +192,7 @@ def _finished(stage):
         model_file = os.path.join(stage.folder, "model.keras")
         if record and os.path.isfile(model_file):
             wanted = _train_config(stage).get_config()
-            return _comparable(record.get("config", {})) == _comparable(wanted)
+            return _comparable(record.config) == _comparable(wanted)
     return False
 
 
@@ -230,7 +230,7 @@ def _read_json(path):
 def _run_stage(stage, log):
     if stage.kind == "train":
         record = train(_train_config(stage))
-        return {"test_accuracy": record["test_accuracy"]}
+        return {"test_accuracy": record.test_accuracy}
     if stage.kind == "export":
         figures = {}
         for job in stage.settings["exports"]:

@@ -286,8 +286,8 @@ def run_search(config, run_dir=None, log=print):
             record = train(TrainConfig(**_proxy_settings(
                 recipe, entry["model"], entry["input_size"], entry["channel_fraction"],
                 config, folder)))
-            entry.update(proxy_accuracy=record["best_val_accuracy"],
-                         proxy_seconds=record.get("train_seconds"))
+            entry.update(proxy_accuracy=record.best_val_accuracy,
+                         proxy_seconds=record.train_seconds)
             state.save()
         log(f"search: proxy [{index}/{len(survivors)}] {cid}: validation accuracy "
             f"{entry['proxy_accuracy']:.4f}")
@@ -301,7 +301,7 @@ def run_search(config, run_dir=None, log=print):
                                     entry["channel_fraction"], "final")
             settings = dict(run.dataset_settings, **run.student, verbose=2,
                             output_dir=os.path.join(run_dir, entry["full_run"]))
-            entry["full_accuracy"] = train(TrainConfig(**settings))["best_val_accuracy"]
+            entry["full_accuracy"] = train(TrainConfig(**settings)).best_val_accuracy
             state.save()
         log(f"search: full training [{rank}/{len(contenders)}] {cid}: validation accuracy "
             f"{entry['full_accuracy']:.4f}")

@@ -137,10 +137,23 @@ class TrainConfig(Config):
         if isinstance(self.augment, str):
             self.augment = tuple(a.strip() for a in self.augment.split(",") if a.strip())
         self.augment = tuple(self.augment)
+        self.source_run = self._resolve_init_from()  # not a field: the record it was read from
         self.validate()
 
+    def _resolve_init_from(self):
+        """Fills in what `init_from` implies, the model and `small_input` of the run it comes
+        from, reading that run's record once; returns it (an empty one without `init_from`)."""
+        if self.init_from is None or not os.path.isfile(self.init_from):
+            return RunRecord()
+        source = RunRecord.beside(self.init_from)
+        self.model = self.model or source.config.get("model")
+        if self.small_input is None:
+            self.small_input = source.config.get("small_input")
+        return source
+
     def validate(self):
-        """Raises `UserError` naming the first invalid field."""
+        """Raises `UserError` naming the first invalid field; reads nothing and changes
+        nothing."""
         if self.weights is not None and not isinstance(self.weights, str):
             raise UserError(f"weights must be a file path or \"imagenet\", got {self.weights!r}")
         if self.weights and self.init_from:
@@ -148,36 +161,28 @@ class TrainConfig(Config):
         self._validate_transfer()
         if self.init_from is not None and not os.path.isfile(self.init_from):
             raise UserError(f"init_from: {self.init_from}: no such model file")
-        if self.init_from is not None:
-            if self.output_dir and os.path.abspath(os.path.dirname(self.init_from)) == (
-                    os.path.abspath(self.output_dir)):
-                raise UserError(f"output_dir {self.output_dir} holds the init_from model; "
-                                "write the new run elsewhere")
-            source_config = RunRecord.beside(self.init_from).get("config", {})
-            self.model = self.model or source_config.get("model")
-            if self.small_input is None:
-                self.small_input = source_config.get("small_input")
+        if self.init_from is not None and self.output_dir and os.path.abspath(
+                os.path.dirname(self.init_from)) == os.path.abspath(self.output_dir):
+            raise UserError(f"output_dir {self.output_dir} holds the init_from model; write "
+                            "the new run elsewhere")
         # The registry loads the builders (and TensorFlow): only now, not when flags are made.
         from tflite_lite.architectures import list_models, unknown_model_message  # noqa: PLC0415
         from tflite_lite.architectures._blocks import MIN_INPUT_SIZE  # noqa: PLC0415
 
         if self.model not in list_models():
             raise UserError(unknown_model_message(self.model))
+        self._validate_numbers(MIN_INPUT_SIZE)
+        self._validate_choices()
+        self._validate_compression()
+
+    def _validate_numbers(self, min_input_size):
         for key in ("epochs", "batch_size", "input_size", "keep_checkpoints"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise UserError(f"{key} must be a positive integer, got {value!r}")
-        if self.input_size < MIN_INPUT_SIZE:
-            raise UserError(f"input_size must be at least {MIN_INPUT_SIZE} px, got "
+        if self.input_size < min_input_size:
+            raise UserError(f"input_size must be at least {min_input_size} px, got "
                             f"{self.input_size}")
-        if self.channels not in (None, 1, 3):
-            raise UserError(f"channels must be 1 or 3, got {self.channels!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise UserError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
-                            f"got {self.optimizer!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise UserError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
-                            f"got {self.lr_schedule!r}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise UserError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if not self.weight_decay >= 0:
@@ -188,15 +193,25 @@ class TrainConfig(Config):
             raise UserError(f"validation_split must be in (0, 1), got {self.validation_split!r}")
         check_fraction("nothing_fraction", self.nothing_fraction)
         check_fraction("plain_fraction", self.plain_fraction)
-        if self.nothing_fraction and self.distillation is not None:
-            raise UserError("nothing_fraction cannot combine with distillation: the teacher has "
-                            "no \"nothing\" class")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout!r}")
         for key in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"{key} must be a positive integer, got {value!r}")
+
+    def _validate_choices(self):
+        if self.channels not in (None, 1, 3):
+            raise UserError(f"channels must be 1 or 3, got {self.channels!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                            f"got {self.optimizer!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UserError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                            f"got {self.lr_schedule!r}")
+        if self.nothing_fraction and self.distillation is not None:
+            raise UserError("nothing_fraction cannot combine with distillation: the teacher has "
+                            "no \"nothing\" class")
         if self.verbose not in (None, 0, 1, 2):
             raise UserError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
         if self.strategy not in (None, *STRATEGIES):
@@ -211,7 +226,6 @@ class TrainConfig(Config):
             self.qat_config.validate()
         elif (self.weight_quantizer, self.weight_bits, self.qat_preserve) != ("int8", 8, None):
             raise UserError("weight_quantizer, weight_bits and qat_preserve apply with qat only")
-        self._validate_compression()
 
     def _validate_transfer(self):
         if isinstance(self.freeze_epochs, bool) or not isinstance(self.freeze_epochs, int) or (

@@ -31,7 +31,7 @@ from tflite_lite.architectures.deploy import transfer_weights
 from tflite_lite.compression import is_quantized, load_model, quantize_model, with_default_scheme
 from tflite_lite.data import load_dataset
 from tflite_lite.errors import UserError
-from tflite_lite.run_record import RunRecord
+from tflite_lite.run_record import HISTORY_FILE, RunRecord
 from tflite_lite.training.callbacks import EpochCheckpoint, EpochLog, TrainingThroughput
 from tflite_lite.training import transfer
 from tflite_lite.training.config import COMPRESSION_CONFIGS
@@ -117,18 +117,18 @@ def _initial_model(config, num_classes, builder_kwargs):
                               config.weights)
         return model, loaded.get_config()
     model = load_model(config.init_from)
-    source = RunRecord.beside(config.init_from)
+    source = config.source_run
     if is_quantized(model):
         raise UserError(f"init_from: {config.init_from} is already quantization-aware; "
                         "start from its float model")
-    source_model = source.get("model")
+    source_model = source.model
     if source_model not in (None, config.model):
         raise UserError(f"init_from: {config.init_from} is a {source_model}, not {config.model}")
     shapes = (tuple(model.inputs[0].shape[1:]), model.outputs[0].shape[-1])
     if shapes != (config.input_shape, num_classes):
         raise UserError(f"init_from: {config.init_from} maps {shapes[0]} to {shapes[1]} classes;"
                         f" this run needs {config.input_shape} to {num_classes} classes")
-    restructured = bool(source.get("compression", {}).get("restructured"))
+    restructured = source.restructured
     if config.model in list_models() and not restructured:
         # Rebuild with today's builder and copy the weights by layer name, so that the
         # structure (and so its quantized deployment form) is the registered one.
@@ -182,7 +182,7 @@ def _distiller(model, config, data):
     settings = config.distillation
     teacher = load_model(settings.teacher)
     compression.check_compatible(teacher, config.input_shape, data.num_classes)
-    teacher_preprocessing = RunRecord.beside(settings.teacher).get("preprocessing")
+    teacher_preprocessing = RunRecord.beside(settings.teacher).preprocessing
     if teacher_preprocessing not in (None, data.preprocessing.get_config()):
         raise UserError(f"distillation teacher {settings.teacher} was trained with preprocessing "
                         f"{teacher_preprocessing}, the student uses "
@@ -196,14 +196,14 @@ def _distiller(model, config, data):
 
 
 def _compression_record(model, config):
-    source = RunRecord.beside(config.init_from) if config.init_from else {}
+    source = config.source_run
     configs = {key: None if getattr(config, key) is None else getattr(config, key).get_config()
                for key in COMPRESSION_CONFIGS}
     sparsity = compression.weight_sparsity(model)
     distinct = compression.distinct_weights(model)
     return dict(
         configs,
-        restructured=config.restructures or bool(source.get("compression", {}).get("restructured")),
+        restructured=config.restructures or source.restructured,
         qat_preserve=config.qat_preserve,
         sparsity=sparsity["overall"],
         layer_sparsity=sparsity["layers"],
@@ -217,8 +217,8 @@ def _distillation_record(config):
     teacher_run = RunRecord.beside(config.distillation.teacher)
     return dict(config.distillation.get_config(),
                 teacher=os.path.abspath(config.distillation.teacher),
-                teacher_model=teacher_run.get("model"),
-                teacher_test_accuracy=teacher_run.get("test_accuracy"))
+                teacher_model=teacher_run.model,
+                teacher_test_accuracy=teacher_run.test_accuracy)
 
 
 def _build_step_state(trained, output_shape, element_spec):
@@ -241,6 +241,32 @@ def versions():
             "tf_keras": keras.__version__, "python": platform.python_version()}
 
 
+@dataclasses.dataclass
+class _Run:
+    """What the phases of one training share."""
+
+    config: object
+    strategy: object
+    worker: object
+    output_dir: str  # this worker's files (the chief's are the run's)
+    backup_dir: str  # shared by the workers
+    started: float
+
+
+@dataclasses.dataclass
+class _Models:
+    """The models of one training: `model` as built (and wrapped for compression), `trained`
+    what `fit()` runs (a `Distiller` around it when distilling)."""
+
+    model: object
+    float_model: object
+    trained: object
+    train_data: object
+    callbacks: list
+    pretrained: object
+    profile: dict
+
+
 def train(config):
     """Trains a registered model as `config` says and writes the run's files.
 
@@ -248,24 +274,44 @@ def train(config):
       config: a `TrainConfig`.
 
     Returns:
-      The `RunRecord` written into `output_dir` (a dict; `test_accuracy` among its keys).
+      The `RunRecord` written into `output_dir` (`record.test_accuracy`, ...).
 
     Raises:
       UserError: for invalid configuration or data, an unwritable output folder, or a loss
         that became NaN.
     """
+    run = _start(config)
+    data = _load_data(run)
+    models = _build_models(run, data)
+    _prepare_folder(run)
+    epoch_log = _fit(run, data, models)
+    model, test_loss, test_accuracy = _evaluate(run, data, models)
+    _io.save_keras_model(model, os.path.join(run.output_dir, "model.keras"))
+    record = _record(run, data, models, model, epoch_log, test_loss, test_accuracy)
+    record.save(run.output_dir)
+    if run.worker.is_chief:
+        _remove_backup(run.backup_dir)
+    return record
+
+
+def _start(config):
+    """Checks the config and the run folder, resumable or new; sets the strategy and seed."""
     started = time.perf_counter()
     config.validate()
     strategy, worker = distributed.make_strategy(config.strategy)  # before any other TF work
-    # Every worker keeps its own files; the chief's are the run's. The backup is shared.
     output_dir = (config.output_dir if worker.is_chief
                   else os.path.join(config.output_dir, f"worker_{worker.index}"))
-    backup_dir = os.path.join(config.output_dir, "backup")
-    _check_writable(output_dir)
-    _check_resumable(backup_dir, config)
-
+    run = _Run(config, strategy, worker, output_dir, os.path.join(config.output_dir, "backup"),
+               started)
+    _check_writable(run.output_dir)
+    _check_resumable(run.backup_dir, config)
     keras.utils.set_random_seed(config.seed)
-    model_config = get_model_config(config.model)
+    return run
+
+
+def _load_data(run):
+    """The dataset as the builder's preprocessing wants it (each worker's shard)."""
+    config, model_config = run.config, get_model_config(run.config.model)
     data = load_dataset(config.dataset, input_shape=config.input_shape,
                         batch_size=config.batch_size, mean=model_config.mean,
                         std=model_config.std, augment=config.augment,
@@ -274,108 +320,134 @@ def train(config):
                         max_eval_examples=config.max_eval_examples,
                         nothing_fraction=config.nothing_fraction,
                         plain_fraction=config.plain_fraction, seed=config.seed)
-    if worker.count > 1:
+    if run.worker.count > 1:
         data = dataclasses.replace(data, **{split: distributed.shard_per_worker(getattr(data, split))
                                             for split in ("train", "validation", "test")})
+    return data
+
+
+def _build_models(run, data):
+    """Builds or loads the model, restructures and wraps it for compression, and compiles
+    what `fit()` will run."""
+    config = run.config
     builder_kwargs = {key: getattr(config, key) for key in ("dropout", "small_input")
                       if getattr(config, key) is not None}
     steps_per_epoch = math.ceil(data.num_examples["train"] / config.batch_size)
-    with strategy.scope():
+    with run.strategy.scope():
         initial, pretrained = _initial_model(config, data.num_classes, builder_kwargs)
-        model = _restructure(initial, config, data)
-        model_profile = profile(model)
-        float_model = model
-        model, compression_callbacks = _wrap_for_training(
-            model, config, config.epochs * steps_per_epoch, os.path.join(output_dir, "logs"))
+        float_model = _restructure(initial, config, data)
+        model, callbacks = _wrap_for_training(float_model, config,
+                                              config.epochs * steps_per_epoch,
+                                              os.path.join(run.output_dir, "logs"))
         trained, train_data = model, data.train
         if config.distillation is not None:
             trained, distill_callbacks, train_data = _distiller(model, config, data)
-            compression_callbacks += distill_callbacks
+            callbacks += distill_callbacks
             trained.compile(optimizer=_optimizer(config, steps_per_epoch), metrics=["accuracy"])
         else:
             model.compile(optimizer=_optimizer(config, steps_per_epoch),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         _build_step_state(trained, model.output_shape, train_data.element_spec)
+    return _Models(model, float_model, trained, train_data, callbacks, pretrained,
+                   profile(float_model))
 
-    try:  # only now that the data and the model are known to be usable
-        os.makedirs(os.path.join(output_dir, "checkpoints"), exist_ok=True)
-        _io.write_json(os.path.join(backup_dir, "config.json"), _resume_settings(config))
+
+def _prepare_folder(run):
+    """The run folder and the resume settings, written once the data and the model are
+    known to be usable."""
+    try:
+        os.makedirs(os.path.join(run.output_dir, "checkpoints"), exist_ok=True)
+        _io.write_json(os.path.join(run.backup_dir, "config.json"), _resume_settings(run.config))
     except OSError as error:
-        raise UserError(f"cannot write to output folder {output_dir}: {error.strerror}") from None
+        raise UserError(f"cannot write to output folder {run.output_dir}: "
+                        f"{error.strerror}") from None
+
+
+def _fit(run, data, models):
+    """`fit()` with the run's callbacks; returns the epoch log (the whole run's history).
+
+    Raises:
+      UserError: a loss that became NaN.
+    """
+    config, output_dir = run.config, run.output_dir
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
     epoch_log = EpochLog(output_dir)
     callbacks = [
         TrainingThroughput(),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=0),
-        *compression_callbacks,
-        *([transfer.BackboneFreeze(config.freeze_epochs, model)] if config.freeze_epochs else []),
-        *([distributed.SyncWorkerState(strategy)] if worker.count > 1 else []),
+        *models.callbacks,
+        *([transfer.BackboneFreeze(config.freeze_epochs, models.model)]
+          if config.freeze_epochs else []),
+        *([distributed.SyncWorkerState(run.strategy)] if run.worker.count > 1 else []),
         # In this order, an epoch's checkpoint file proves that its backup is complete.
         epoch_log,
-        keras.callbacks.BackupAndRestore(os.path.join(backup_dir, "keras")),
+        keras.callbacks.BackupAndRestore(os.path.join(run.backup_dir, "keras")),
         EpochCheckpoint(os.path.join(output_dir, "checkpoints"), keep=config.keep_checkpoints,
-                        model=model),
+                        model=models.model),
     ]
-    trained.fit(train_data, validation_data=data.validation, epochs=config.epochs,
-                callbacks=callbacks, verbose=verbose)
-    history = epoch_log.rows
-    if any(not math.isfinite(loss) for loss in history.get("loss", [])):
-        _remove_backup(backup_dir)  # a diverged state is not worth resuming
-        raise UserError(f"training diverged: the loss became NaN in epoch {len(history['loss'])}; "
+    models.trained.fit(models.train_data, validation_data=data.validation,
+                       epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    losses = epoch_log.rows.get("loss", [])
+    if any(not math.isfinite(loss) for loss in losses):
+        _remove_backup(run.backup_dir)  # a diverged state is not worth resuming
+        raise UserError(f"training diverged: the loss became NaN in epoch {len(losses)}; "
                         "lower --learning_rate")
-    with strategy.scope():
-        model = _unwrap(model, float_model, config)
+    return epoch_log
+
+
+def _evaluate(run, data, models):
+    """The model as saved (compression wrappers stripped) and its test loss and accuracy."""
+    with run.strategy.scope():
+        model = _unwrap(models.model, models.float_model, run.config)
         model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     test_loss, test_accuracy = model.evaluate(data.test, verbose=0)
+    return model, float(test_loss), float(test_accuracy)
 
-    _io.save_keras_model(model, os.path.join(output_dir, "model.keras"))
 
+def _record(run, data, models, model, epoch_log, test_loss, test_accuracy):
+    """The run's `RunRecord`: what it was and what it measured."""
+    config, history = run.config, epoch_log.rows
     epoch_seconds = history["train_seconds"]
     steady = epoch_seconds[1:] or epoch_seconds  # the first epoch also traces the graph
-    record = {
-        "model": config.model,
-        "dataset": config.dataset,
-        "dataset_source": data.source,
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-        "test_examples": data.num_examples["test"],
-        "best_val_accuracy": float(max(history["val_accuracy"])),
-        "validation_examples": data.num_examples["validation"],
-        "epochs": len(history["loss"]),
-        "class_names": list(data.class_names),
-        "nothing_class": data.nothing_class,
-        "preprocessing": data.preprocessing.get_config(),
-        "input_shape": list(config.input_shape),
-        "num_examples": data.num_examples,
-        "params": model_profile["params"],
-        "macs": model_profile["macs"],
-        "keras_params": model_profile["keras_params"],
-        "train_seconds": float(sum(epoch_seconds)),
-        "train_images_per_second": float(
-            data.num_examples["train"] * len(steady) / sum(steady)),
-        "wall_seconds": float(time.perf_counter() - started),
-        "quantization": config.qat_config.get_config() if config.qat else None,
-        "init_from": config.init_from and os.path.abspath(config.init_from),
-        "pretrained": pretrained,
-        "compression": _compression_record(model, config),
-        "distillation": _distillation_record(config),
-        "distribution": {"strategy": config.strategy, "workers": worker.count,
-                         "worker_index": worker.index,
-                         "replicas": int(strategy.num_replicas_in_sync)},
-        "resumed_from_epoch": epoch_log.resumed_from_epoch,
-        "output_dir": output_dir,
-        "config": config.get_config(),
-        "model_config": model_config.get_config(),
-        "artifacts": {"model": "model.keras", "history": "history.json",
-                      "checkpoints": "checkpoints", "tensorboard": "logs"},
-        "versions": versions(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    RunRecord(record).save(output_dir)
-    if worker.is_chief:
-        _remove_backup(backup_dir)
-    return record
+    return RunRecord(
+        model=config.model,
+        dataset=config.dataset,
+        dataset_source=data.source,
+        test_accuracy=test_accuracy,
+        test_loss=test_loss,
+        test_examples=data.num_examples["test"],
+        best_val_accuracy=float(max(history["val_accuracy"])),
+        validation_examples=data.num_examples["validation"],
+        epochs=len(history["loss"]),
+        class_names=list(data.class_names),
+        nothing_class=data.nothing_class,
+        preprocessing=data.preprocessing.get_config(),
+        input_shape=list(config.input_shape),
+        num_examples=data.num_examples,
+        params=models.profile["params"],
+        macs=models.profile["macs"],
+        keras_params=models.profile["keras_params"],
+        train_seconds=float(sum(epoch_seconds)),
+        train_images_per_second=float(data.num_examples["train"] * len(steady) / sum(steady)),
+        wall_seconds=float(time.perf_counter() - run.started),
+        quantization=config.qat_config.get_config() if config.qat else None,
+        init_from=config.init_from and os.path.abspath(config.init_from),
+        pretrained=models.pretrained,
+        compression=_compression_record(model, config),
+        distillation=_distillation_record(config),
+        distribution={"strategy": config.strategy, "workers": run.worker.count,
+                      "worker_index": run.worker.index,
+                      "replicas": int(run.strategy.num_replicas_in_sync)},
+        resumed_from_epoch=epoch_log.resumed_from_epoch,
+        output_dir=run.output_dir,
+        config=config.get_config(),
+        model_config=get_model_config(config.model).get_config(),
+        artifacts={"model": "model.keras", "history": HISTORY_FILE,
+                   "checkpoints": "checkpoints", "tensorboard": "logs"},
+        versions=versions(),
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
 
 
 def load_run(run_dir):
