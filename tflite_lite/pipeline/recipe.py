@@ -53,11 +53,14 @@ DATASET_DEFAULTS = {"name": "fashion_mnist", "input_size": 32, "channels": None,
 TRAIN_KEYS = ("model", "epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
               "weight_decay", "dropout", "small_input", "weights", "freeze_epochs",
               "finetune_learning_rate", "channel_pruning")
+# TrainConfig fields a fine-tuning section (pruning, qat) may set; and "distill", which keeps
+# the teacher while fine-tuning.
 FINETUNE_KEYS = ("epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
-                 "weight_decay", "distill")
+                 "weight_decay")
 FINETUNE_DEFAULTS = {"epochs": 1, "warmup_epochs": 0.0, "distill": False}
-QAT_KEYS = FINETUNE_KEYS + ("weight_quantizer", "weight_bits")
-PRUNING_KEYS = FINETUNE_KEYS + tuple(f.name for f in dataclasses.fields(PruningConfig))
+QAT_WEIGHT_KEYS = ("weight_quantizer", "weight_bits")  # TrainConfig fields of a qat section
+QAT_KEYS = (*FINETUNE_KEYS, "distill", *QAT_WEIGHT_KEYS)
+PRUNING_KEYS = (*FINETUNE_KEYS, "distill", *(f.name for f in dataclasses.fields(PruningConfig)))
 EXPORT_DEFAULTS = {"modes": ["float32", "int8"], "evaluate": True, "max_eval_examples": None,
                    "compare": True, "ptq": None, "per_tensor": False, "target": None}
 BENCHMARK_DEFAULTS = {"threads": [1], "num_runs": 200, "warmup_runs": 10}
@@ -216,7 +219,8 @@ class Recipe:
 
     @property
     def pruning_config(self):
-        return {key: value for key, value in self.pruning.items() if key not in FINETUNE_KEYS}
+        return {key: value for key, value in self.pruning.items()
+                if key not in (*FINETUNE_KEYS, "distill")}
 
     @property
     def qat_preserve(self):
@@ -231,20 +235,30 @@ class Recipe:
     def _validate_training(self):
         from tflite_lite.training import TrainConfig  # the recipe sits above training
 
-        for section in ("teacher", "student"):
-            settings = getattr(self, section)
-            if settings is not None and "model" in settings:
-                TrainConfig(**self.dataset_settings, **settings, output_dir="")
-        for section in ("pruning", "qat"):
-            settings = getattr(self, section)
-            if settings is not None:
-                kwargs = {k: v for k, v in settings.items() if k in FINETUNE_KEYS[:-1]}
-                extra = ({"pruning": self.pruning_config} if section == "pruning" else
-                         {"qat": True, "qat_preserve": self.qat_preserve,
-                          **{k: settings[k] for k in QAT_KEYS[len(FINETUNE_KEYS):]
-                             if k in settings}})
-                TrainConfig(model=self.student["model"], **self.dataset_settings, **kwargs,
-                            **extra, output_dir="")
+        if self.teacher is not None and "model" in self.teacher:
+            TrainConfig(**self.dataset_settings, **self.stage_settings("teacher"), output_dir="")
+        for stage in ("student", "pruned", "qat"):
+            if stage == "student" or self.section_of(stage) is not None:
+                TrainConfig(**self.dataset_settings, **self.stage_settings(stage), output_dir="")
+
+    def section_of(self, stage):
+        """The recipe section a training stage reads ("pruned" reads "pruning")."""
+        return {"teacher": self.teacher, "baseline": self.student, "student": self.student,
+                "pruned": self.pruning, "qat": self.qat}[stage]
+
+    def stage_settings(self, stage):
+        """The `TrainConfig` fields a training stage's section sets (the dataset's, the run's
+        folders, its starting model and its teacher aside): the one mapping from a recipe to
+        training, which validation and the runner share."""
+        section = self.section_of(stage)
+        if stage in ("teacher", "baseline", "student"):
+            return dict(section)
+        settings = {key: section[key] for key in FINETUNE_KEYS if key in section}
+        if stage == "pruned":
+            return dict(settings, model=self.student["model"], pruning=self.pruning_config)
+        return dict(settings, model=self.student["model"], qat=True,
+                    qat_preserve=self.qat_preserve,
+                    **{key: section[key] for key in QAT_WEIGHT_KEYS if key in section})
 
     @property
     def dataset_settings(self):

@@ -28,7 +28,7 @@ from tflite_lite.pipeline import report
 from tflite_lite.pipeline.release import final_int8
 from tflite_lite.report import format_table
 from tflite_lite.run_record import RunRecord
-from tflite_lite.pipeline.recipe import FINETUNE_KEYS, FLOAT_MODES, QAT_KEYS, default_run_dir
+from tflite_lite.pipeline.recipe import FLOAT_MODES, default_run_dir
 from tflite_lite.training import TrainConfig, train
 
 STAGE_FILE = "stage.json"
@@ -57,28 +57,16 @@ def _fingerprint(settings, upstream):
 
 def _train_settings(recipe, name, run_dir):
     """TrainConfig keyword arguments of a training stage."""
-    common = dict(recipe.dataset_settings, output_dir=os.path.join(run_dir, name))
-    student = recipe.student
+    settings = dict(recipe.dataset_settings, **recipe.stage_settings(name),
+                    output_dir=os.path.join(run_dir, name))
     distill = dict(recipe.distillation or {}, teacher=recipe.teacher_path(run_dir))
-    if name == "teacher":
-        return dict(common, **recipe.teacher)
-    if name == "baseline":
-        return dict(common, **student)
+    if name in ("teacher", "baseline"):
+        return settings
     if name == "student":
-        return dict(common, **student, distillation=distill if recipe.distillation else None)
-    settings = recipe.pruning if name == "pruned" else recipe.qat
+        return dict(settings, distillation=distill if recipe.distillation else None)
     source = "pruned" if name == "qat" and recipe.pruning is not None else "student"
-    kwargs = dict(common, model=student["model"],
-                  init_from=os.path.join(run_dir, source, "model.keras"),
-                  distillation=distill if settings["distill"] else None,
-                  **{k: v for k, v in settings.items() if k in FINETUNE_KEYS and k != "distill"})
-    if name == "pruned":
-        kwargs["pruning"] = recipe.pruning_config
-    else:
-        kwargs.update(qat=True, qat_preserve=recipe.qat_preserve,
-                      **{k: settings[k] for k in QAT_KEYS if k not in FINETUNE_KEYS
-                         and k in settings})
-    return kwargs
+    return dict(settings, init_from=os.path.join(run_dir, source, "model.keras"),
+                distillation=distill if recipe.section_of(name)["distill"] else None)
 
 
 def _train_inputs(recipe, name):
