@@ -1,6 +1,7 @@
 """Makes every published figure from data: `docs/figures.md` from the committed benchmark
-records (`benchmarks/results/*.json`), and the README's generated blocks (between
-`<!-- figures:NAME -->` and `<!-- /figures -->`) from those records and the zoo's contracts.
+records (`benchmarks/results/*.json`), and the generated blocks of the README and the
+docs pages (between `<!-- figures:NAME -->` and `<!-- /figures -->`) from those records and the
+zoo's contracts.
 
 Usage:
   python -m benchmarks.figures           # rewrite the docs' figures
@@ -90,8 +91,7 @@ def _main_job_body(record):
 
 def _suite_body(record):
     return (f"After set-up, {record['passed']} tests passed in {record['pytest_seconds']:.0f} s "
-            f"of pytest ({record['wall_seconds']:.0f} s in all) on {record['host']}, "
-            f"measured {record['created']} at commit {record['commit']}.")
+            f"of pytest ({record['wall_seconds']:.0f} s in all).")
 
 
 _BODIES = {"main_job": _main_job_body, "suite": _suite_body}
@@ -107,8 +107,8 @@ def zoo_rows():
         evaluation = contract.evaluation or {}
         output = contract["output"]
         rows.append({
-            "entry": f"[`{entry}`](models/{entry}/README.md)",
-            "float_accuracy": evaluation.get("keras_accuracy"),
+            "entry": f"`{entry}`",
+            "keras_accuracy": evaluation.get("keras_accuracy"),
             "int8_accuracy": evaluation.get("tflite_accuracy"),
             "test_images": evaluation.get("num_examples"),
             "kb": contract["size_bytes"] / 1024, "macs": contract["macs"] / 1e6,
@@ -123,21 +123,23 @@ def _output_kind(output):
     return f"{output['dtype']} {output.get('scores', 'probabilities')}"
 
 
-ZOO_COLUMNS = (("entry", "entry", "s"), ("float_accuracy", "float acc", ".4f"),
+ZOO_COLUMNS = (("entry", "entry", "s"), ("keras_accuracy", "Keras acc", ".4f"),
                ("int8_accuracy", "int8 acc", ".4f"), ("test_images", "test images", ",d"),
                ("kb", "KB", ".0f"), ("macs", "MACs (M)", ".1f"), ("io", "input / output", "s"),
                ("p50_ms", "p50 ms", ".3f"))
 
 
 def readme_block(name):
-    """The generated text of the README's block `name`."""
+    """The generated text of a page's block `name` (zoo, main_job, suite)."""
     if name == "zoo":
         zoo = results_file.load("zoo")
-        return (markdown_table(ZOO_COLUMNS, zoo_rows()) + "\n\nAccuracy from each entry's "
-                f"contract; p50 on LiteRT, 1 thread ({_provenance(zoo)[:-1]}).")
+        return (markdown_table(ZOO_COLUMNS, zoo_rows()) + "\n\nTest accuracy of the released "
+                "int8 file and of the Keras model it was exported from, as each entry's contract "
+                f"records them; p50 on LiteRT, 1 thread. {_provenance(zoo)}")
     if name in ("main_job", "suite"):
-        return _BODIES[name](results_file.load(name))
-    raise UserError(f"README.md: unknown figures block {name!r}")
+        record = results_file.load(name)
+        return f"{_BODIES[name](record)} {_provenance(record)}"
+    raise UserError(f"unknown figures block {name!r}; known: zoo, main_job, suite")
 
 
 def figures_page():
@@ -150,15 +152,18 @@ def figures_page():
     return "\n\n".join(sections) + "\n"
 
 
-def readme_text():
-    """The README with every generated block made anew."""
-    text = open(README).read()
+def with_blocks(path):
+    """The text of a page (the README, a docs page) with its generated blocks made anew."""
+    text = open(path).read()
     return _BLOCK.sub(lambda m: m.group(1) + readme_block(m.group(2)) + "\n" + m.group(4), text)
 
 
 def outputs():
-    """{path: the text it should have}."""
-    return {FIGURES_PAGE: figures_page(), README: readme_text()}
+    """{path: the text it should have}: the figures page, and every page with blocks."""
+    pages = [README] + sorted(glob.glob(os.path.join(REPO, "docs", "*.md")))
+    made = {path: with_blocks(path) for path in pages
+            if path != FIGURES_PAGE and _BLOCK.search(open(path).read())}
+    return {FIGURES_PAGE: figures_page(), **made}
 
 
 def stale_files():

@@ -175,6 +175,7 @@ def python_blocks(path, section=None):
     return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
 
 
+@pytest.mark.slow  # 11 s: trains and exports; tests/test_api.py covers the calls in the fast suite
 def test_readme_library_example_runs_as_written(tmp_path, monkeypatch, capsys):
     """The "Using the library" blocks, one after another in one namespace, as in a notebook;
     what its comments claim about the export is what the export is."""
@@ -193,6 +194,7 @@ def test_readme_library_example_runs_as_written(tmp_path, monkeypatch, capsys):
     assert namespace["result"].evaluation["num_examples"] == 500
 
 
+@pytest.mark.slow  # loads a dataset and builds models
 def test_docs_python_blocks_run_as_written(tmp_path, monkeypatch):
     """Each docs page's python blocks run in order in one namespace, unless listed with the
     reason they do not."""
@@ -251,7 +253,8 @@ def test_site_builds_strict_and_offline(tmp_path):
     reference renders from the docstrings; the theme loads no web fonts."""
     mkdocs = os.path.join(os.path.dirname(sys.executable), "mkdocs")
     result = subprocess.run([mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+                            cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
     assert result.returncode == 0, result.stderr[-3000:]
     index = (tmp_path / "site" / "index.html").read_text()
     assert "fonts.googleapis.com" not in index

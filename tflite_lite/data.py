@@ -190,30 +190,10 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
     """
     preprocessing = Preprocessing(input_shape, mean, std)
     augment = validate_augmentations(augment)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not 0 < validation_split < 1:
-        raise UserError(f"validation_split must be in (0, 1), got {validation_split!r}")
-    check_fraction("nothing_fraction", nothing_fraction)
-    check_fraction("plain_fraction", plain_fraction)
-    for key, cap in (("max_train_examples", max_train_examples),
-                     ("max_eval_examples", max_eval_examples)):
-        if cap is not None and (not isinstance(cap, int) or cap < 1):
-            raise UserError(f"{key} must be a positive integer, got {cap!r}")
-
-    if name.startswith("folder:"):
-        source = os.path.abspath(name[len("folder:"):])
-        (train, validation, test), class_names = _load_folder(
-            source, preprocessing, validation_split, seed)
-    else:
-        (x_train, y_train), (x_test, y_test), class_names, source = _load_arrays(name)
-        order = np.random.default_rng(seed).permutation(len(x_train))
-        num_validation = int(round(len(x_train) * validation_split))
-        validation_index, train_index = order[:num_validation], order[num_validation:]
-        train = tf.data.Dataset.from_tensor_slices((x_train[train_index], y_train[train_index]))
-        validation = tf.data.Dataset.from_tensor_slices(
-            (x_train[validation_index], y_train[validation_index]))
-        test = tf.data.Dataset.from_tensor_slices((x_test, y_test))
+    _check_loading(batch_size, validation_split, nothing_fraction, plain_fraction,
+                   max_train_examples, max_eval_examples)
+    (train, validation, test), class_names, source = _raw_splits(
+        name, preprocessing, validation_split, seed)
     if max_train_examples:
         train = train.take(max_train_examples)
     if max_eval_examples:
@@ -238,6 +218,38 @@ def load_dataset(name, input_shape=(32, 32, 1), batch_size=128, mean=(127.5,), s
                                        seed=seed, size=num_examples["train"],
                                        plain_fraction=plain_fraction),
                    _train_augment=augment, **pipelines)
+
+
+def _check_loading(batch_size, validation_split, nothing_fraction, plain_fraction,
+                   max_train_examples, max_eval_examples):
+    """Raises `UserError` for a loading option out of its range."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not 0 < validation_split < 1:
+        raise UserError(f"validation_split must be in (0, 1), got {validation_split!r}")
+    check_fraction("nothing_fraction", nothing_fraction)
+    check_fraction("plain_fraction", plain_fraction)
+    for key, cap in (("max_train_examples", max_train_examples),
+                     ("max_eval_examples", max_eval_examples)):
+        if cap is not None and (not isinstance(cap, int) or cap < 1):
+            raise UserError(f"{key} must be a positive integer, got {cap!r}")
+
+
+def _raw_splits(name, preprocessing, validation_split, seed):
+    """((train, validation, test) datasets of raw images and labels, class names, source)."""
+    if name.startswith("folder:"):
+        source = os.path.abspath(name[len("folder:"):])
+        splits, class_names = _load_folder(source, preprocessing, validation_split, seed)
+        return splits, class_names, source
+    (x_train, y_train), (x_test, y_test), class_names, source = _load_arrays(name)
+    order = np.random.default_rng(seed).permutation(len(x_train))
+    num_validation = int(round(len(x_train) * validation_split))
+    validation_index, train_index = order[:num_validation], order[num_validation:]
+    train = tf.data.Dataset.from_tensor_slices((x_train[train_index], y_train[train_index]))
+    validation = tf.data.Dataset.from_tensor_slices(
+        (x_train[validation_index], y_train[validation_index]))
+    test = tf.data.Dataset.from_tensor_slices((x_test, y_test))
+    return (train, validation, test), class_names, source
 
 
 def _pipeline(ds, preprocessing, batch_size, training, augment, seed, size, nothing=None,

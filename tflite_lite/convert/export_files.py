@@ -51,20 +51,45 @@ def export_model(config, verbose=0):
         integer export that does not allow them.
     """
     config.validate()
-    model = load_keras_model(config.model_path)
-    input_shape, num_classes = classifier_shapes(model)
     run = RunRecord.beside(config.model_path)
-    restructured = run.restructured
+    model = _deploy_form(load_keras_model(config.model_path), run)
+    preprocessing = run.input_preprocessing or Preprocessing(
+        input_shape=classifier_shapes(model)[0])
+    data, class_names = _run_data(config, run, model, preprocessing)
+    result = export(
+        model, options=config.options, calibration=data, class_names=class_names,
+        preprocessing=preprocessing, evaluate_on=data if config.evaluate else None,
+        nothing_class=run.nothing_class, verbose=verbose, name=config.output)
+    result.contract.update(quantization=run.quantization, compression=run.compression,
+                           source_model=config.model_path, export_config=config.get_config())
+    if result.evaluation is not None:
+        result.evaluation["dataset"] = config.dataset or run.dataset
+    result.contract = result.contract.rebase(os.getcwd(),
+                                             os.path.dirname(config.contract_path) or ".")
+    result.save(config.output)
+    return dict(result.contract, model_file=os.path.basename(config.output),
+                labels_file=LABELS_FILE)
+
+
+def _deploy_form(model, run):
+    """The model as it is deployed: a registered family's deployment form (ShuffleNet V1's
+    grouped convolutions), QAT ranges carried over; a SavedModel as it is."""
     registered = run.model if run.model in list_models() else None
     small_input = run.config.get("small_input")
     if not hasattr(model, "layers"):  # a SavedModel: its graph is what it is
-        pass
-    elif not compression.is_quantized(model):
-        model = deploy_form(model, None if restructured else registered, small_input)
-    elif registered and not restructured:
+        return model
+    if not compression.is_quantized(model):
+        return deploy_form(model, None if run.restructured else registered, small_input)
+    if registered and not run.restructured:
         qat_config = compression.QATConfig.from_config(run.quantization or {})
-        model = compression.deploy_qat_model(model, run.model, small_input, qat_config)
-    preprocessing = run.input_preprocessing or Preprocessing(input_shape=input_shape)
+        return compression.deploy_qat_model(model, run.model, small_input, qat_config)
+    return model
+
+
+def _run_data(config, run, model, preprocessing):
+    """(the dataset for calibration and evaluation or None, the class names), as the run
+    record and the config say, checked against the model."""
+    input_shape, num_classes = classifier_shapes(model)
     if preprocessing.input_shape != input_shape:
         raise UserError(f"{RUN_FILE} says input {preprocessing.input_shape}, the model has "
                         f"{input_shape}")
@@ -87,20 +112,7 @@ def export_model(config, verbose=0):
     if len(class_names) != num_classes:
         raise UserError(f"{RUN_FILE} lists {len(class_names)} class names, the model predicts "
                         f"{num_classes} classes")
-
-    result = export(
-        model, options=config.options, calibration=data, class_names=class_names,
-        preprocessing=preprocessing, evaluate_on=data if config.evaluate else None,
-        nothing_class=run.nothing_class, verbose=verbose, name=config.output)
-    result.contract.update(quantization=run.quantization, compression=run.compression,
-                           source_model=config.model_path, export_config=config.get_config())
-    if result.evaluation is not None:
-        result.evaluation["dataset"] = dataset_name
-    result.contract = result.contract.rebase(os.getcwd(),
-                                             os.path.dirname(config.contract_path) or ".")
-    result.save(config.output)
-    return dict(result.contract, model_file=os.path.basename(config.output),
-                labels_file=LABELS_FILE)
+    return data, class_names
 
 
 def contract_test_set(contract, max_eval_examples=None, dataset=None):

@@ -252,9 +252,8 @@ def run_search(config, run_dir=None, log=print):
       UserError: a bad config, a budget no candidate meets (with the smallest costs found),
         or a run folder that holds another search.
     """
-    from tflite_lite.pipeline import load_recipe, run_pipeline  # noqa: PLC0415
     from tflite_lite.data import dataset_class_names  # noqa: PLC0415
-    from tflite_lite.training import TrainConfig, train  # noqa: PLC0415
+    from tflite_lite.pipeline import load_recipe  # noqa: PLC0415
 
     config.validate()
     budget = parse_budget(config.budget)
@@ -265,6 +264,23 @@ def run_search(config, run_dir=None, log=print):
         1 if recipe.dataset.get("nothing_fraction") else 0)
     os.makedirs(run_dir, exist_ok=True)
     state = _State(run_dir, config)
+    survivors = _measure_candidates(state, config, budget, channels, num_classes, log)
+    ranked = _train_proxies(state, survivors, recipe, config, run_dir, log)
+    contenders = _train_contenders(state, ranked[:1 + config.full_train_top], recipe, run_dir,
+                                   log)
+    _release_winner(state, contenders, recipe, budget, run_dir, log)
+    if config.baseline:
+        _train_baseline(state, recipe, budget, config, channels, num_classes, run_dir, log)
+    full = [state["candidates"][c] for c in ranked if "full_accuracy" in state["candidates"][c]]
+    state["proxy_rank_correlation"] = _spearman([e["proxy_accuracy"] for e in full],
+                                                [e["full_accuracy"] for e in full])
+    state["plot"] = plot_search(rows_of(state), budget, os.path.join(run_dir, "search.png"))
+    state.save()
+    return dict(state, run_dir=run_dir)
+
+
+def _measure_candidates(state, config, budget, channels, num_classes, log):
+    """Stage 1: every candidate's exact costs; returns those within the budget."""
     todo = candidates(config)
     for index, (cid, name, size, fraction) in enumerate(todo, 1):
         entry = state["candidates"].setdefault(cid, {"model": name, "input_size": size,
@@ -279,6 +295,13 @@ def run_search(config, run_dir=None, log=print):
     if not survivors:
         raise UserError(f"no candidate meets the budget {config.budget}: "
                         f"{_smallest_cost(rows_of(state), budget)}")
+    return survivors
+
+
+def _train_proxies(state, survivors, recipe, config, run_dir, log):
+    """Stage 2: a short proxy training of each survivor; returns them best first."""
+    from tflite_lite.training import TrainConfig, train  # noqa: PLC0415
+
     for index, cid in enumerate(survivors, 1):
         entry = state["candidates"][cid]
         if entry.get("proxy_accuracy") is None:
@@ -291,8 +314,13 @@ def run_search(config, run_dir=None, log=print):
             state.save()
         log(f"search: proxy [{index}/{len(survivors)}] {cid}: validation accuracy "
             f"{entry['proxy_accuracy']:.4f}")
-    ranked = sorted(survivors, key=lambda c: -state["candidates"][c]["proxy_accuracy"])
-    contenders = ranked[:1 + config.full_train_top]
+    return sorted(survivors, key=lambda c: -state["candidates"][c]["proxy_accuracy"])
+
+
+def _train_contenders(state, contenders, recipe, run_dir, log):
+    """Stage 3: the proxy's best few trained fully as the recipe's student."""
+    from tflite_lite.training import TrainConfig, train  # noqa: PLC0415
+
     for rank, cid in enumerate(contenders, 1):
         entry = state["candidates"][cid]
         if entry.get("full_accuracy") is None:
@@ -305,26 +333,26 @@ def run_search(config, run_dir=None, log=print):
             state.save()
         log(f"search: full training [{rank}/{len(contenders)}] {cid}: validation accuracy "
             f"{entry['full_accuracy']:.4f}")
-    # The proxy shortlists, full training chooses (the first of equals in the proxy's order).
+    return contenders
+
+
+def _release_winner(state, contenders, recipe, budget, run_dir, log):
+    """The best contender by full training (the first of equals in the proxy's order) goes
+    on through the recipe in `run_dir/final`, adopting its training."""
+    from tflite_lite.pipeline import run_pipeline  # noqa: PLC0415
+
     chosen = max(contenders, key=lambda c: state["candidates"][c]["full_accuracy"])
     entry = state["candidates"][chosen]
-    if "winner" not in state:
-        run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
-                                entry["channel_fraction"], "final")
-        _adopt_student(run_dir, entry, "final")
-        record = run_pipeline(run, os.path.join(run_dir, "final"), log)
-        entry["pipeline"] = os.path.join("final", "pipeline.json")
-        state["winner"] = dict(candidate=chosen, contenders=contenders,
-                               final_int8=_final_int8(record, run_dir, budget))
-        state.save()
-    if config.baseline:
-        _train_baseline(state, recipe, budget, config, channels, num_classes, run_dir, log)
-    full = [state["candidates"][c] for c in ranked if "full_accuracy" in state["candidates"][c]]
-    state["proxy_rank_correlation"] = _spearman([e["proxy_accuracy"] for e in full],
-                                                [e["full_accuracy"] for e in full])
-    state["plot"] = plot_search(rows_of(state), budget, os.path.join(run_dir, "search.png"))
+    if "winner" in state:
+        return
+    run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
+                            entry["channel_fraction"], "final")
+    _adopt_student(run_dir, entry, "final")
+    record = run_pipeline(run, os.path.join(run_dir, "final"), log)
+    entry["pipeline"] = os.path.join("final", "pipeline.json")
+    state["winner"] = dict(candidate=chosen, contenders=contenders,
+                           final_int8=_final_int8(record, run_dir, budget))
     state.save()
-    return dict(state, run_dir=run_dir)
 
 
 def _train_baseline(state, recipe, budget, config, channels, num_classes, run_dir, log):
