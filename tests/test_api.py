@@ -2,6 +2,7 @@
 (Keras 2) and Keras 3 models, and a Keras 3 `.keras` file through `scripts/export.py`."""
 
 import json
+import re
 import os
 
 import numpy as np
@@ -90,6 +91,22 @@ def test_keras3_model_exports_in_every_mode(models, data, mode):
     assert result.contract["mode"] == mode and result.contract["keras"] == "keras3"
     assert result.contract["input"]["dtype"] == ("int16" if mode == "int16x8" else "float32")
     assert result.float_ops == [] and result.evaluation["agreement"] >= 0.97
+
+
+def test_export_options_by_name_or_as_one_object(models):
+    """`export(model, mode=...)` and `export(model, options=ExportOptions(mode=...))` are the
+    same conversion; the options are checked before anything converts."""
+    from tflite_lite.convert import ExportOptions
+
+    by_name = tflite_lite.export(models["keras3"], mode="float16")
+    as_object = tflite_lite.export(models["keras3"], options=ExportOptions(mode="float16"))
+    assert by_name.tflite == as_object.tflite and as_object.contract["mode"] == "float16"
+    for kwargs, message in (({"colour": "red"}, "unknown export option(s): colour; known: mode"),
+                            ({"options": ExportOptions(), "mode": "int8"}, "not both (mode)"),
+                            ({"options": {"mode": "int8"}}, "options must be an ExportOptions"),
+                            ({"mode": "float16", "ptq": "cle"}, "PTQ steps apply to int8")):
+        with pytest.raises(UserError, match=re.escape(message)):
+            tflite_lite.export(models["keras3"], **kwargs)
 
 
 def test_export_takes_numpy_arrays_and_benchmark_takes_bytes(models, data):

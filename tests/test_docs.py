@@ -3,6 +3,7 @@ python blocks run as written (or say why not), their figures are the benchmarks'
 site builds, and the zoo they point to carries no machine's paths."""
 
 import glob
+import json
 import os
 import re
 import shlex
@@ -133,6 +134,8 @@ NOT_RUN = {
 # The python blocks of the docs pages that no test runs as written, and why (the README's run
 # as a notebook; the docs' others run in test_docs_python_blocks_run_as_written).
 PYTHON_NOT_RUN = {
+    ("convert.md", 0): "a fragment on a `model` and `data` of the reader's; tests/test_api.py "
+                       "exports by name and with options=",
     ("compression.md", 0): "a fragment on a `model` and `data` of the reader's; "
                            "tests/test_ptq.py exports with every step",
     ("compression.md", 1): "a fragment on a `float_model` of the reader's; "
@@ -336,3 +339,19 @@ def test_zoo_and_app_assets_carry_no_machine_paths():
             strings = re.findall(r'"([^"]*)"', text)
             assert not [s for s in strings if s.startswith("/")], os.path.relpath(path, REPO)
     assert checked >= 12
+
+
+_INT8_OUTPUT_CLAIMS = re.compile(r"int8 I/O|int8 input and output|int8 in and out|int8 output")
+
+
+def test_every_output_dtype_claim_is_what_the_file_has():
+    """A zoo card claims an int8 output only where its contract says the file gives one; the
+    README and the docs never claim it for the default export, whose output is float32."""
+    for card in glob.glob(os.path.join(REPO, "models", "*", "README.md")):
+        contract = json.load(open(os.path.join(os.path.dirname(card), "model_int8.json")))
+        if contract["output"]["dtype"] != "int8":
+            claims = _INT8_OUTPUT_CLAIMS.findall(open(card).read())
+            assert not claims, f"{os.path.relpath(card, REPO)} says {claims[0]!r}"
+    for path in DOCUMENTS:
+        claims = [m for m in _INT8_OUTPUT_CLAIMS.findall(open(path).read()) if m != "int8 output"]
+        assert not claims, f"{os.path.relpath(path, REPO)} says {claims[0]!r}"

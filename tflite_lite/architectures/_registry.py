@@ -17,8 +17,6 @@ class ModelConfig:
       input_shape: the input the paper used.
       mean: per-channel mean subtracted from raw 0-255 pixels (one value = all channels).
       std: per-channel divisor applied after the mean.
-      int8_io: whether a deployed int8 model keeps int8 input and output tensors.
-      representative_examples: how many training images calibrate post-training int8.
     """
 
     name: str
@@ -27,8 +25,6 @@ class ModelConfig:
     input_shape: tuple = (224, 224, 3)
     mean: tuple = (127.5,)
     std: tuple = (127.5,)
-    int8_io: bool = True
-    representative_examples: int = 256
 
     def get_config(self):
         return dataclasses.asdict(self)
