@@ -17,7 +17,7 @@ import numpy as np
 from absl import flags
 
 from benchmarks import results_file
-from tflite_lite import _io, cli
+from tflite_lite import artifacts, cli
 from tflite_lite._keras import keras, tf
 from tflite_lite.architectures import _layers, create_model, deploy_form
 from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
@@ -79,7 +79,7 @@ def _has_hard_swish(model):
 
 
 def _write(path, data):
-    with _io.atomic_path(path) as tmp:
+    with artifacts.atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
 

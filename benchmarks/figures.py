@@ -16,7 +16,7 @@ import re
 import sys
 
 from benchmarks import results_file
-from tflite_lite import _io
+from tflite_lite import artifacts
 from tflite_lite.contract import Contract
 from tflite_lite.errors import UserError
 
@@ -178,7 +178,7 @@ def stale_files():
 
 def write_all():
     for path, text in outputs().items():
-        with _io.atomic_path(path) as tmp:
+        with artifacts.atomic_path(path) as tmp:
             with open(tmp, "w") as f:
                 f.write(text)
         print(f"wrote {os.path.relpath(path, REPO)}")

@@ -13,8 +13,7 @@ import shlex
 import subprocess
 import sys
 
-from tflite_lite import _io
-from tflite_lite.errors import UserError
+from tflite_lite import artifacts
 
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 _PROVENANCE = ("command", "commit", "created", "host")
@@ -46,7 +45,7 @@ def save(path, measured, columns=None):
                   created=datetime.date.today().isoformat(),
                   host=f"{platform.machine()}, {os.cpu_count()} cores")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    _io.write_json(path, record)
+    artifacts.write_json(path, record)
     print(f"wrote {path}")
     return record
 
@@ -57,14 +56,6 @@ def load(name_or_path):
     Raises:
       UserError: a missing or unreadable record.
     """
-    import json  # noqa: PLC0415
-
     path = (name_or_path if name_or_path.endswith(".json")
             else os.path.join(FOLDER, f"{name_or_path}.json"))
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such results record") from None
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: unreadable results record ({error})") from None
+    return artifacts.read_json(path, "results record")

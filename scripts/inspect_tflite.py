@@ -10,7 +10,7 @@ process, so a corrupt file is reported, never crashes this process.
 
 from absl import flags
 
-from tflite_lite import _io, cli
+from tflite_lite import artifacts, cli
 from tflite_lite.convert import describe_file, flatbuffer, float_ops, format_description
 
 _MODEL = flags.DEFINE_string("model", None, "A `.tflite` file.", required=True)
@@ -28,7 +28,7 @@ def main(argv):
         if flatbuffer.has_float_head(description):
             print("float head: the last FULLY_CONNECTED runs in float (float32 logits)")
     if _JSON.value:
-        _io.write_json(_JSON.value, description)
+        artifacts.write_json(_JSON.value, description)
 
 
 def run():

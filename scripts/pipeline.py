@@ -34,7 +34,12 @@ _RELEASE = flags.DEFINE_string("release", None,
 def main(argv):
     cli.reject_extra_args(argv)
     # TensorFlow loads here, after the flags were parsed.
-    from tflite_lite.pipeline import default_run_dir, describe_plan, load_recipe, run_pipeline
+    from tflite_lite.pipeline import (
+        default_run_dir,
+        describe_plan,
+        load_recipe,
+        run_pipeline,
+    )
     from tflite_lite.pipeline.release import release_run
 
     recipe = load_recipe(_RECIPE.value, _PRESET.value)

@@ -11,7 +11,7 @@ with batch norm folded into its convolution.
 
 from absl import flags
 
-from tflite_lite import _io, cli
+from tflite_lite import artifacts, cli
 
 _MODEL = flags.DEFINE_string("model", "mobilenet_v2_100", "Registered model name.")
 _INPUT_SIZE = flags.DEFINE_integer("input_size", 224, "Square input side (px).", lower_bound=28)
@@ -33,7 +33,7 @@ def main(argv):
     print(format_profile(result, top=_TOP.value))
     print(f"{_MODEL.value}: {result['params'] / 1e6:.3f}M params, {result['macs'] / 1e6:.1f}M MACs")
     if _JSON.value:
-        _io.write_json(_JSON.value, {"model": _MODEL.value, **result})
+        artifacts.write_json(_JSON.value, {"model": _MODEL.value, **result})
 
 
 def run():

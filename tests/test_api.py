@@ -384,3 +384,20 @@ def _is_submodule(package, name):
     import importlib.util
 
     return importlib.util.find_spec(f"{package}.{name}") is not None
+
+
+def test_the_wheel_ships_the_product_only():
+    """setup.cfg installs the package and the product commands, each command once as a console
+    script; the benchmarks, studies and tools stay in the repository."""
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(os.path.join(REPO, "setup.cfg"))
+    packages = setup["options"]["packages"].split()
+    assert not [p for p in packages if p.split(".")[0] in ("benchmarks", "tools")]
+    targets = [line.split("=")[1].strip() for line in
+               setup["options.entry_points"]["console_scripts"].strip().splitlines()]
+    modules = sorted(target.split(":")[0].split(".")[1] for target in targets)
+    commands = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "scripts"))
+                      if name.endswith(".py") and not name.startswith("_"))
+    assert modules == commands

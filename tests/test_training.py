@@ -1,5 +1,6 @@
 """Training: the config, the train script end to end, and its bad-input errors."""
 
+import glob
 import json
 import os
 import re
@@ -237,3 +238,21 @@ def test_package_face_loads_names_on_first_use():
     assert convert.describe_file.__module__ == "tflite_lite.convert.probe"
     with pytest.raises(AttributeError, match="no_such_name"):
         convert.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("script", sorted(
+    os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, "scripts", "*.py"))
+    if not os.path.basename(p).startswith("_")))
+def test_every_command_refuses_a_bad_flag_before_tensorflow_loads(script):
+    """Flags are parsed first: a typo is one line and exit status 2, TensorFlow not loaded."""
+    code = ("import runpy, sys\n"
+            f"sys.argv = ['{script}.py', '--bogus']\n"
+            "try:\n"
+            f"    runpy.run_path('scripts/{script}.py', run_name='__main__')\n"
+            "except SystemExit as exit_:\n"
+            "    print(exit_.code, 'tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.stdout.split() == ["2", "False"], result.stdout + result.stderr[-500:]
+    assert result.stderr.strip().splitlines() == [
+        "error: Unknown command line flag 'bogus' (see --helpfull)"]

@@ -2,9 +2,11 @@
 
 Stages, each a module or subpackage found by name: `data` → `architectures` → `training` →
 `compression` (quantization, pruning, clustering, low rank, distillation) → `convert` (and
-`android`, for the demo app) → `benchmark` → `report`; `run_record` owns a training run's
-record and `pipeline` runs them all from a recipe. The studies and the fuzzer, which serve the project's
-own checks, live in `scripts/` beside the commands that run them.
+`android`, for the demo app) → `benchmark` → `report`; `pipeline` runs them all from a recipe.
+Each file format has one owner: `contract` (an export's `<stem>.json`), `run_record` (a
+training run's `run.json` and `history.json`), `benchmark.results` (`benchmark.json`) and
+`pipeline.report` (`pipeline.json`). The benchmarks, studies and the fuzzer live outside the
+package, in the repository's `benchmarks/` and `tools/`.
 
 The everyday calls are here, loaded on first use: `create_model`, `list_models`,
 `load_dataset`, `TrainConfig`, `train`, `quantize_model`, `prune_model`, `Distiller`, `export`

@@ -75,6 +75,18 @@ def atomic_path(path, suffix=""):
             os.remove(tmp)
 
 
+def read_json(path, what):
+    """The JSON document at `path`; a missing or unreadable file is one `UserError` line that
+    says which `what` ("run record", "contract", ...) it is."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such {what}") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: unreadable {what} ({error})") from None
+
+
 def write_json(path, data):
     """Writes `data` as indented JSON to `path` atomically."""
     with atomic_path(path) as tmp:

@@ -39,13 +39,7 @@ class Contract(dict):
         Raises:
           UserError: a missing or unreadable file, or one that is not a contract.
         """
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except FileNotFoundError:
-            raise UserError(f"{path}: no such contract") from None
-        except (OSError, ValueError) as error:
-            raise UserError(f"{path}: unreadable contract ({error})") from None
+        data = _io.read_json(path, "contract")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UserError(f"{path}: not a {FORMAT} contract")
         return cls(data)

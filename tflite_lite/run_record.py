@@ -13,7 +13,6 @@ record is `pipeline.json` (`pipeline.report`).
 """
 
 import dataclasses
-import json
 import os
 
 from tflite_lite import _io
@@ -117,13 +116,9 @@ class RunRecord:
             if required:
                 raise UserError(f"not a training run folder: {path} is missing")
             return cls()
-        try:
-            with open(path) as f:
-                data = json.load(f)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as error:
-            raise UserError(f"{path}: unreadable run record ({error})") from None
+        data = _io.read_json(path, "run record")
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: unreadable run record (not a JSON object)")
         return cls.from_json(data)
 
     @classmethod
@@ -174,13 +169,7 @@ def load_history(run_dir):
       UserError: an unreadable file.
     """
     path = os.path.join(run_dir, HISTORY_FILE)
-    if not os.path.isfile(path):
-        return {}
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: unreadable history ({error})") from None
+    return _io.read_json(path, "history") if os.path.isfile(path) else {}
 
 
 def save_history(run_dir, history):

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from tflite_lite import _io
+from tflite_lite import artifacts
 from tflite_lite.errors import UserError
 
 MUTATIONS = ("bit_flips", "random_bytes", "extreme_int32", "truncate", "insert", "zero_run")
@@ -243,7 +243,7 @@ def fuzz_loading(model_path, count=1000, seed=0, workers=2, child_timeout=20.0,
     if failures_dir and failures:
         os.makedirs(failures_dir, exist_ok=True)
         for failure in failures:
-            with _io.atomic_path(os.path.join(failures_dir,
+            with artifacts.atomic_path(os.path.join(failures_dir,
                                               f"mutant_{failure['index']:05d}.tflite")) as tmp:
                 with open(tmp, "wb") as f:
                     f.write(mutants[failure["index"]][0])
@@ -266,5 +266,5 @@ def fuzz_loading(model_path, count=1000, seed=0, workers=2, child_timeout=20.0,
         "litert_crashes": [r for r in results if r["outcome"] == "litert_crash_contained"][:50],
     }
     if output_json:
-        _io.write_json(output_json, report)
+        artifacts.write_json(output_json, report)
     return report

@@ -7,7 +7,6 @@ The record holds `mode` ("host", "device" or "micro"), the benchmark's `config`,
 it ran on when known, and one row per (model, threads).
 """
 
-import json
 import os
 
 from tflite_lite import _io
@@ -35,12 +34,9 @@ def load_results(path, required=False):
         if required:
             raise UserError(f"{path}: no benchmark record")
         return None
-    try:
-        with open(path) as f:
-            record = json.load(f)
-        record["rows"]  # noqa: B018  (the one key every reader needs)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UserError(f"{path}: unreadable benchmark record ({error!r})") from None
+    record = _io.read_json(path, "benchmark record")
+    if not isinstance(record, dict) or not isinstance(record.get("rows"), list):
+        raise UserError(f"{path}: unreadable benchmark record (no rows)")
     return record
 
 

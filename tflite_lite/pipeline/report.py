@@ -4,7 +4,6 @@ curves)."""
 
 import datetime
 import gzip
-import json
 import os
 
 from tflite_lite import _io, _progress
@@ -57,11 +56,7 @@ def load_pipeline_record(run_dir):
     if not os.path.isfile(path):
         raise UserError(f"{run_dir}: not a pipeline run folder (no {PIPELINE_FILE}; rerun its "
                         "recipe to write it: finished stages are skipped)")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: unreadable pipeline record ({error})") from None
+    return _io.read_json(path, "pipeline record")
 
 
 def training_rows(stages, histories):
