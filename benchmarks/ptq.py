@@ -74,7 +74,7 @@ def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
         record = RunRecord.load(run_dir, required=True)
         model_path = os.path.join(run_dir, "model.keras")
         keras_model = load_keras_model(model_path)
-        pre = record.preprocessing
+        pre = record.input_preprocessing
         test = load_dataset(record.dataset, input_shape=pre.input_shape, mean=pre.mean,
                             std=pre.std, max_eval_examples=max_eval_examples)
         folder = os.path.join(output_dir, os.path.basename(os.path.normpath(run_dir)))

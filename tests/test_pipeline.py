@@ -149,6 +149,7 @@ CAMERA = _with(TINY, dataset__augment=["flip", "translate", "polarity", "backgro
                dataset__nothing_fraction=0.2)
 
 
+@pytest.mark.slow  # 35-45 s of training, conversion and benchmarking: a third of the fast budget
 def test_small_pipeline_runs_reports_and_skips_on_rerun(tmp_path):
     run_dir = str(tmp_path / "run")
     lines = []
