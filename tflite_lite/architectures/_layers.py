@@ -10,7 +10,7 @@ XNNPACK runs in float but not in int8: each int8 HARD_SWISH falls back to the bu
 and splits the delegated graph (MobileNet V3 Large 1.0 at 224 px: 22 partitions, int8 slower
 than float). "split" is `relu6(x + 3) * x / 6`: an ADD with a fused RELU6 and a MUL, with the
 division folded into the next convolution where it has one; every op stays in XNNPACK. The
-converter traces int8 graphs in the split form (`scripts/bench_export.py` times both). Under
+converter traces int8 graphs in the split form (`python -m benchmarks.export` times both). Under
 QAT both layers fake-quantize their gate (`quantize_gate`), so that every tensor their int8
 graph holds has a trained range.
 """

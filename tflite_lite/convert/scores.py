@@ -8,7 +8,7 @@ default) keeps every op int8 but the classifier, which runs in float on its dequ
 input with the dequantized int8 weights (`flatbuffer.with_float_head`): the last
 FULLY_CONNECTED, or for SqueezeNet's head the 1x1 CONV_2D and the MEAN after it. The int8
 logits before their rounding, a float32 output, no ties, and the same latency (tiny ops;
-`scripts/bench_scores.py`). The contract's `output.scores` ("logits" or
+`python -m benchmarks.scores`). The contract's `output.scores` ("logits" or
 "probabilities") and `output.dtype` say which an app gets; apps apply the softmax to logits
 (`evaluate.probabilities`).
 

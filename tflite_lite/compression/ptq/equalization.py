@@ -10,7 +10,7 @@ rounding needs. Depthwise → pointwise pairs are where it matters most.
 
 ReLU6 is not scale-equivariant (its clip would move to 6 * s_i per channel): between layers
 that are equalized it becomes a ReLU, as the paper does for MobileNet V2. The report lists each
-one; the float model's accuracy changes with it, and `scripts/bench_ptq.py` measures by how
+one; the float model's accuracy changes with it, and `python -m benchmarks.ptq` measures by how
 much.
 """
 
