@@ -150,7 +150,8 @@ def test_bad_input_to_the_api_is_one_line(models, data, tmp_path):
         (lambda: tflite_lite.export(k3, mode="int4"), "unknown export mode"),
         (lambda: tflite_lite.export(42), "expected a Keras model"),
         (lambda: tflite_lite.export(str(tmp_path / "none.keras")), "no such model file"),
-        (lambda: tflite_lite.quantize_model(k3), "QAT needs a tf_keras"),
+        (lambda: tflite_lite.quantize_model(k3, tflite_lite.compression.QATConfig(
+            weight_quantizer="binary")), "Keras 3 QAT quantizes weights to int8"),
         (lambda: tflite_lite.evaluate(b"not a model", data), "not a TFLite flatbuffer"),
     ]
     for call, fragment in cases:

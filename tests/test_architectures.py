@@ -4,7 +4,6 @@ import re
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit.default_8bit_quantize_registry import (  # noqa: E501
     Default8BitQuantizeRegistry)

@@ -51,7 +51,11 @@ def keras3():
 
 
 def is_keras3_model(model):
-    """Whether `model` is a Keras 3 model (the `keras` package), not a tf_keras one."""
+    """Whether `model` is a Keras 3 model (the `keras` package, also subclassed), not a
+    tf_keras one."""
+    keras_3 = sys.modules.get("keras")
+    if keras_3 is not None and isinstance(model, getattr(keras_3, "Model", ())):
+        return True
     return type(model).__module__.split(".")[0] == "keras"
 
 

@@ -98,7 +98,11 @@ def get_model_config(name):
     return _CONFIGS[name]
 
 
-def create_model(name, input_shape=(224, 224, 3), num_classes=1000, weights=None, **kwargs):
+KERAS_VERSIONS = (2, 3)
+
+
+def create_model(name, input_shape=(224, 224, 3), num_classes=1000, weights=None, keras=2,
+                 **kwargs):
     """Builds a registered model.
 
     Args:
@@ -108,18 +112,27 @@ def create_model(name, input_shape=(224, 224, 3), num_classes=1000, weights=None
       weights: None (fresh weights), "imagenet" (Keras' published ImageNet weights) or the
         path of a `keras.applications` weights or model file (`architectures.weights`).
         Defaults to None.
+      keras: 2 for a tf_keras model (trains through tfmot), 3 for a Keras 3 model (the
+        `keras` package) with the same layer names, weights, parameters and MACs. Defaults
+        to 2.
       **kwargs: passed to the builder (`small_input`, `dropout`, `include_top`, ...).
 
     Returns:
-      A tf_keras functional `Model` named `name`.
+      A functional `Model` named `name`, tf_keras or Keras 3 as `keras` asks.
 
     Raises:
       UserError: for an unknown name, invalid arguments, or weights that do not fit.
     """
     _check_name(name)
+    if keras not in KERAS_VERSIONS:
+        raise UserError(f"keras must be 2 (tf_keras) or 3 (the keras package), got {keras!r}")
     model = _BUILDERS[name](input_shape=input_shape, num_classes=num_classes, name=name, **kwargs)
     if weights is not None:
         from tflite_lite.architectures.weights import load_weights
 
         load_weights(model, name, _CONFIGS[name].family, weights)
+    if keras == 3:
+        from tflite_lite.architectures.keras3 import to_keras3
+
+        return to_keras3(model)
     return model

@@ -10,14 +10,12 @@ Counted the way the papers count them:
 
 import numpy as np
 
-from tflite_lite._keras import keras
-
-layers = keras.layers
+from tflite_lite._keras import is_keras3_model, keras, keras3
 
 
-def _unwrap(layer):
-    """Returns the layer inside tfmot-style wrappers (quantization, pruning)."""
-    while isinstance(layer, layers.Wrapper):
+def _unwrap(layer, layers):
+    """Returns the layer inside wrappers (tfmot's, Keras 3 QAT's `QuantConv`)."""
+    while isinstance(getattr(layer, "layer", None), layers.Layer):
         layer = layer.layer
     return layer
 
@@ -26,11 +24,12 @@ def _spatial_size(shape):
     return int(np.prod(shape[1:-1])) if len(shape) > 2 else 1
 
 
-def _layer_counts(layer, output_shape):
+def _layer_counts(layer, output_shape, layers):
     """(params, macs) of one layer given its output shape (batch dimension included)."""
-    layer = _unwrap(layer)
+    layer = _unwrap(layer, layers)
     if isinstance(layer, layers.DepthwiseConv2D):
-        kernel = layer.depthwise_kernel.shape  # (kh, kw, in, multiplier)
+        kernel = getattr(layer, "depthwise_kernel", None)  # (kh, kw, in, multiplier)
+        kernel = (layer.kernel if kernel is None else kernel).shape
         params = int(np.prod(kernel)) + (output_shape[-1] if layer.use_bias else 0)
         return params, _spatial_size(output_shape) * output_shape[-1] * kernel[0] * kernel[1]
     if isinstance(layer, (layers.Conv2D, layers.Dense)):
@@ -46,22 +45,24 @@ def profile(model):
     """Counts parameters and MACs of a built Keras model, layer by layer.
 
     Args:
-      model: a built tf_keras model (functional or sequential; wrappers are looked through).
+      model: a built tf_keras or Keras 3 model (functional or sequential; wrappers are
+        looked through).
 
     Returns:
       A dict with `params` (deployed parameters, batch norm folded), `macs` (for one image),
       `keras_params` (Keras' `count_params()`), and `layers`: one dict per layer with `name`,
       `type`, `output_shape`, `params` and `macs`.
     """
+    layers = (keras3() if is_keras3_model(model) else keras).layers
     rows = []
     for layer in model.layers:
         if isinstance(layer, layers.InputLayer):
             continue
         output_shape = tuple(layer.output.shape)
-        params, macs = _layer_counts(layer, output_shape)
+        params, macs = _layer_counts(layer, output_shape, layers)
         rows.append({
             "name": layer.name,
-            "type": type(_unwrap(layer)).__name__,
+            "type": type(_unwrap(layer, layers)).__name__,
             "output_shape": [None if d is None else int(d) for d in output_shape[1:]],
             "params": int(params),
             "macs": int(macs),

@@ -53,6 +53,8 @@ class QATConfig(Config):
       preserve: with "int8" weights: "sparsity" (tfmot's prune-preserving scheme: zero weights
         stay zero) or "clusters" (cluster-preserving: each kernel keeps its distinct values)
         for fine-tuning a pruned or clustered model. Defaults to None.
+      float_layers: names of layers QAT leaves in float (e.g. a custom layer it cannot
+        quantize); their export needs `allow_float_ops`. Defaults to ().
     """
 
     _kind = "QAT"
@@ -61,8 +63,13 @@ class QATConfig(Config):
     weight_bits: int = 8
     keep_first_and_last: bool = True
     preserve: str = None
+    float_layers: tuple = ()
 
     def validate(self):
+        if isinstance(self.float_layers, str) or not all(
+                isinstance(name, str) for name in self.float_layers):
+            raise UserError(f"QAT float_layers must be a list of layer names, got "
+                            f"{self.float_layers!r}")
         validate_weight_quantizer(self.weight_quantizer, self.weight_bits)
         if self.preserve not in PRESERVE:
             raise UserError(f"QAT preserve must be one of {', '.join(PRESERVE[1:])} or None, "

@@ -24,7 +24,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.default_8bit i
 
 from tflite_lite import _io
 from tflite_lite._graph import classifier_shapes
-from tflite_lite._keras import keras, keras3, require_tf_keras
+from tflite_lite._keras import is_keras3_model, keras, keras3
 from tflite_lite.architectures import _layers, create_model, deploy, get_model_config
 from tflite_lite.compression import low_bit
 from tflite_lite.errors import UserError
@@ -57,12 +57,14 @@ class HardSwishQuantizeConfig(GateQuantizeConfig):
     """`GateQuantizeConfig` under the name QAT `.keras` files saved before it carry."""
 
 
-def check_quantizable(model):
+def check_quantizable(model, float_layers=()):
     """Raises `UserError` for a model that is not a one-input, one-output image classifier,
     or naming the first layer QAT cannot handle: a Lambda / TF-op layer (tfmot would silently
     leave it in float) or a nested model."""
     classifier_shapes(model)
     for layer in model.layers:
+        if layer.name in float_layers:
+            continue
         if type(layer).__name__ in _OPAQUE_TYPES:
             raise UserError(_unsupported(layer.name, type(layer).__name__,
                                          "rebuild it from Keras layers"))
@@ -72,12 +74,16 @@ def check_quantizable(model):
 
 
 def _unsupported(name, kind, fix):
-    return (f"layer {name!r} ({kind}) cannot be quantization-aware trained: {fix}, or annotate "
-            "it with a tfmot QuantizeConfig")
+    return (f"layer {name!r} ({kind}) cannot be quantization-aware trained: {fix}, or keep it "
+            f"in float with QATConfig(float_layers=[{name!r}])")
 
 
 def is_quantized(model):
-    """Whether `model` holds tfmot QAT wrappers."""
+    """Whether `model` holds QAT layers: tfmot's wrappers, or Keras 3 QAT's layers."""
+    if is_keras3_model(model):
+        from tflite_lite.compression import keras3 as native  # noqa: PLC0415
+
+        return native.is_quantized(model)
     return any(isinstance(layer, (tfmot.quantization.keras.QuantizeWrapperV2,
                                   tfmot.quantization.keras.QuantizeWrapper))
                for layer in model.layers)
@@ -85,6 +91,9 @@ def is_quantized(model):
 
 def quantize_model(model, config=None):
     """Wraps a float Keras model for quantization-aware training.
+
+    A tf_keras model goes through tfmot; a Keras 3 model through this package's own QAT
+    (`compression.keras3`, 8-bit weights), with the same call.
 
     Args:
       model: a functional float model (e.g. from `create_model` or a trained `.keras`); its
@@ -97,13 +106,16 @@ def quantize_model(model, config=None):
     Raises:
       UserError: the model is already quantized, or holds a layer tfmot cannot quantize.
     """
-    require_tf_keras(model, "QAT")
+    if is_keras3_model(model):
+        from tflite_lite.compression import keras3 as native  # noqa: PLC0415
+
+        return native.quantize_model(model, config)
     config = config or QATConfig()
     config.validate()
     if is_quantized(model):
         raise UserError("the model is already quantization-aware; pass its float version")
-    check_quantizable(model)
-    annotated = annotate_model(model)
+    check_quantizable(model, config.float_layers)
+    annotated = annotate_model(model, config.float_layers)
     combine = tfmot.experimental.combine
     if config.preserve == "sparsity":
         scheme = combine.Default8BitPrunePreserveQuantizeScheme()
@@ -129,12 +141,18 @@ def quantize_model(model, config=None):
                                      "replace it with a layer tfmot supports")) from None
 
 
-def annotate_model(model):
+def annotate_model(model, float_layers=()):
     """tfmot's `quantize_annotate_model`, with an output quantizer for the layers outside its
-    registry that the builders use (`OUTPUT_QUANTIZED_LAYERS`); layers and weights are shared."""
+    registry that the builders use (`OUTPUT_QUANTIZED_LAYERS`), and none for `float_layers`
+    (names); layers and weights are shared."""
     annotate = tfmot.quantization.keras.quantize_annotate_layer
+    unknown = set(float_layers) - {layer.name for layer in model.layers}
+    if unknown:
+        raise UserError(f"float_layers names no layer of the model: {', '.join(sorted(unknown))}")
 
     def wrap(layer):
+        if layer.name in float_layers:
+            return layer
         if isinstance(layer, (_layers.HardSwish, _layers.HardSigmoid)):
             return annotate(layer, GateQuantizeConfig())
         if isinstance(layer, OUTPUT_QUANTIZED_LAYERS):
@@ -186,9 +204,8 @@ def quantize_scope():
 def load_model(path, compile=False, allow_keras3=False):  # noqa: A002  (Keras' own argument name)
     """Loads a `.keras` file in safe mode: float, QAT, or wrapped for pruning or clustering.
 
-    With `allow_keras3`, a file that Keras 3 saved loads as a Keras 3 model (which converts,
-    evaluates and benchmarks, but cannot be trained here); without it, it is refused in one
-    line.
+    With `allow_keras3`, a file that Keras 3 saved loads as a Keras 3 model (float, or QAT
+    from `compression.keras3`); without it, it is refused in one line.
     """
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such model file")
@@ -209,6 +226,9 @@ def load_model(path, compile=False, allow_keras3=False):  # noqa: A002  (Keras' 
                         "neither a zip archive nor an HDF5 file)")
     try:
         if keras3_file:
+            # The Keras 3 layers of the builders and of QAT, registered for safe loading.
+            from tflite_lite.compression import keras3 as _native  # noqa: F401,PLC0415
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return keras3().saving.load_model(path, safe_mode=True, compile=compile)

@@ -1,0 +1,181 @@
+"""Keras 3 models through the same calls as tf_keras ones: the builders with `keras=3`, and
+QAT without tfmot (`compression.keras3`) to an all-int8 flatbuffer whose ranges all come from
+training."""
+
+import numpy as np
+import pytest
+
+import tflite_lite
+from tflite_lite.errors import UserError
+
+keras = pytest.importorskip("keras")
+
+
+def _small_model():
+    """Conv-BN-ReLU6, a depthwise block with a residual add, pooling and a softmax Dense."""
+    inputs = keras.Input((32, 32, 1), name="images")
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="stem")(inputs)
+    x = keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    x = keras.layers.ReLU(6.0, name="stem_relu")(x)
+    y = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
+    y = keras.layers.BatchNormalization(momentum=0.9, name="dw_bn")(y)
+    y = keras.layers.ReLU(name="dw_relu")(y)
+    y = keras.layers.Conv2D(16, 1, name="pw")(y)
+    x = keras.layers.Add(name="add")([x, y])
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="logits")(x)
+    return keras.Model(inputs, outputs, name="small")
+
+
+@pytest.fixture(scope="module")
+def images():
+    from tflite_lite.data import load_dataset
+
+    data = load_dataset("fashion_mnist", max_train_examples=2048, max_eval_examples=512)
+    return data
+
+
+@pytest.fixture(scope="module")
+def qat_pair(images):
+    """A float Keras 3 model trained briefly, and its QAT model fine-tuned one epoch."""
+    keras.utils.set_random_seed(0)
+    model = _small_model()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(images.train, epochs=3, verbose=0)
+    qat = tflite_lite.quantize_model(model)
+    qat.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy",
+                metrics=["accuracy"])
+    qat.fit(images.train, epochs=1, verbose=0)
+    return model, qat
+
+
+def test_qat_rebuilds_the_int8_graph(qat_pair):
+    model, qat = qat_pair
+    kinds = {layer.name: type(layer).__name__ for layer in qat.layers}
+    # batch norms folded into their convolutions, ranges where the int8 graph has tensors
+    assert "stem_bn" not in kinds and "dw_bn" not in kinds
+    assert kinds["stem"] == kinds["dw"] == kinds["pw"] == kinds["logits"] == "QuantConv"
+    ranged = {name[:-len("_quant")] for name, kind in kinds.items()
+              if kind == "ActivationQuantizer"}
+    # the convolutions' ReLUs are fused: one range after each; max pooling keeps its scale
+    assert ranged == {"images", "stem_relu", "dw_relu", "pw", "add", "gap", "logits_linear"}
+    assert tflite_lite.compression.is_quantized(qat)
+    assert not tflite_lite.compression.is_quantized(model)
+    tracked = qat.get_layer("add_quant")
+    assert float(tracked.tracked.numpy()) == 1.0
+    assert float(tracked.range_min.numpy()) < float(tracked.range_max.numpy())
+
+
+def test_qat_exports_all_int8_with_its_own_ranges(qat_pair, images):
+    model, qat = qat_pair
+    labels = {"class_names": images.class_names, "preprocessing": images.preprocessing}
+    result = tflite_lite.export(qat, mode="int8", calibration=images, evaluate_on=images,
+                                **labels)
+    assert result.float_ops == []
+    assert result.contract["input"]["dtype"] == "int8"
+    assert result.contract["keras"] == "keras3"
+    assert result.evaluation["agreement"] >= 0.97, result.evaluation
+    # every int8 range comes from QAT: another calibration set gives the same file
+    other = np.asarray(next(iter(images.test.unbatch().batch(100)))[0])
+    again = tflite_lite.export(qat, mode="int8", calibration=other, **labels)
+    assert again.tflite == result.tflite
+
+
+def test_qat_keras_file_round_trips(qat_pair, images, tmp_path):
+    _, qat = qat_pair
+    path = tmp_path / "qat.keras"
+    qat.save(path)
+    loaded = tflite_lite.compression.load_model(str(path), allow_keras3=True)
+    batch = np.asarray(next(iter(images.test))[0])
+    np.testing.assert_allclose(np.asarray(loaded(batch)), np.asarray(qat(batch)), atol=1e-6)
+    assert tflite_lite.compression.is_quantized(loaded)
+    exported = tflite_lite.export(str(path), mode="int8", calibration=images)
+    assert exported.float_ops == []
+
+
+def test_qat_starts_from_the_float_model(images):
+    """Before any training step the QAT model computes the float model, rounded."""
+    keras.utils.set_random_seed(1)
+    model = _small_model()
+    batch = np.asarray(next(iter(images.train))[0])
+    model.predict(batch, verbose=0)
+    qat = tflite_lite.quantize_model(model)
+    qat(batch, training=True)  # ranges from one batch
+    np.testing.assert_allclose(np.asarray(qat(batch)), np.asarray(model(batch)), atol=0.05)
+
+
+def _with(layer_between):
+    inputs = keras.Input((32, 32, 1))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = layer_between(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="head")(x))
+
+
+class _Custom(keras.layers.Layer):
+    def call(self, inputs):
+        return inputs * 2.0
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(10)
+
+    def call(self, inputs):
+        return self.dense(keras.ops.mean(inputs, axis=(1, 2)))
+
+
+def test_qat_refuses_what_it_cannot_quantize_in_one_line():
+    lambda_model = _with(keras.layers.Lambda(lambda t: t * 2.0, name="double"))
+    cases = [
+        (lambda_model, "layer 'double' \\(Lambda\\).*Python code.*float_layers=\\['double'\\]"),
+        (_with(_Custom(name="custom")), "layer 'custom' \\(_Custom\\).*does not know"),
+        (_Subclassed(), "subclassed: QAT needs its graph"),
+    ]
+    for model, message in cases:
+        with pytest.raises(UserError, match=message):
+            tflite_lite.quantize_model(model)
+    config = tflite_lite.compression.QATConfig
+    with pytest.raises(UserError, match="float_layers names no layer of the model: nope"):
+        tflite_lite.quantize_model(lambda_model, config(float_layers=["nope"]))
+    with pytest.raises(UserError, match="Keras 3 QAT quantizes weights to int8"):
+        tflite_lite.quantize_model(lambda_model, config(weight_quantizer="ternary"))
+    kept = tflite_lite.quantize_model(lambda_model, config(float_layers=["double"]))
+    assert type(kept.get_layer("double")).__name__ == "Lambda"
+    with pytest.raises(UserError, match="already quantization-aware"):
+        tflite_lite.quantize_model(kept)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_small_075", "shufflenet_v2_x0_5",
+                                  "squeezenet_1_1"])
+def test_builders_make_keras3_twins(name):
+    from tflite_lite.architectures import create_model, profile
+
+    twin = create_model(name, input_shape=(32, 32, 1), num_classes=10, keras=3)
+    keras.utils.set_random_seed(0)
+    original = create_model(name, input_shape=(32, 32, 1), num_classes=10)
+    assert type(twin).__module__.startswith("keras.")
+    assert [layer.name for layer in twin.layers] == [layer.name for layer in original.layers]
+    assert twin.count_params() == original.count_params()
+    assert profile(twin)["macs"] == profile(original)["macs"]
+    from tflite_lite.architectures.keras3 import to_keras3
+
+    same = to_keras3(original)
+    batch = np.random.RandomState(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(same(batch)), original(batch).numpy(), atol=1e-5)
+    with pytest.raises(UserError, match="keras must be 2 .* or 3"):
+        create_model(name, input_shape=(32, 32, 1), keras=4)
+
+
+def test_builder_twin_quantizes_with_gated_hard_swish():
+    from tflite_lite.architectures import create_model
+
+    model = create_model("mobilenet_v3_small_075", input_shape=(32, 32, 1), num_classes=10,
+                         keras=3)
+    qat = tflite_lite.quantize_model(model)
+    gates = [layer for layer in qat.layers if type(layer).__name__ in ("HardSwish",
+                                                                        "HardSigmoid")]
+    assert gates and all(layer.quantize_gate for layer in gates)
+    assert all(layer.get_config()["quantize_gate"] for layer in gates)
