@@ -12,8 +12,10 @@ default 8-bit scheme as the reference:
   convolutions);
 - every tensor the int8 graph holds gets an `ActivationQuantizer` (`<layer>_quant`) whose range
   is tracked while training: the input, and the output of each op, except where the converter
-  fuses the next op (a ReLU / ReLU6 after a convolution or an addition) and after ops that keep
-  their input's scale (reshaping, padding, max pooling, dropout);
+  fuses the next op (a ReLU / ReLU6 after a convolution or an addition), after ops that keep
+  their input's scale (reshaping, padding, max pooling, dropout), and for the logits, which
+  the int8 export's default float head computes in float (int8 logits would tie classes; an
+  export with `scores="logits"` calibrates that one tensor);
 - the hard swish and hard sigmoid layers also fake-quantize their gates.
 
 So every int8 tensor's range comes from training, none from calibration. A layer it does not
@@ -197,7 +199,16 @@ class _Rebuild:
             reader = self.graph.only_reader(reader)  # what reads the folded batch norm
         if reader is not None and kind in _FUSES_RELU and _is_relu(reader.operation):
             return False  # the converter fuses the ReLU: one tensor, ranged after it
-        return not (kind in ("Softmax", "Activation") and _softmax_output(node, self.graph))
+        return not self._is_logits(node, reader) and not _softmax_output(node, self.graph)
+
+    def _is_logits(self, node, reader):
+        """Whether `node` gives the class scores before the final softmax (or the output of a
+        model that ends linear). They stay float: the int8 export's default head computes
+        them in float (`scores="float_logits"`), and rounded logits would tie classes."""
+        if _is_model_output(node, self.graph):
+            return not _is_softmax(node.operation)
+        return (reader is not None and _kind(reader.operation) in ("Softmax", "Activation")
+                and _softmax_output(reader, self.graph))
 
     def _copy(self, op):
         """A fresh copy of a layer (weights set once the model is built), or the same
@@ -231,13 +242,20 @@ class _Rebuild:
         if activation in ("linear", *_RELUS):
             return output, "QuantConv"
         # Another activation (softmax, sigmoid, hard swish) is an op of its own in int8.
-        output = ActivationQuantizer(name=f"{op.name}_linear_quant")(output)
+        if not (activation == "softmax" and _is_model_output(node, self.graph)):
+            output = ActivationQuantizer(name=f"{op.name}_linear_quant")(output)
         return (keras.layers.Activation(activation, name=f"{op.name}_{activation}")(output),
                 "Activation")
 
 
+def _is_softmax(op):
+    return _kind(op) == "Softmax" or _activation_name(op) == "softmax"
+
+
+def _is_model_output(node, graph):
+    return any(node.outputs[0] is t for t in graph.model.outputs)
+
+
 def _softmax_output(node, graph):
     """Whether `node` is a softmax giving the model's output: int8 softmax has a fixed range."""
-    op = node.operation
-    is_softmax = _kind(op) == "Softmax" or _activation_name(op) == "softmax"
-    return is_softmax and any(node.outputs[0] is t for t in graph.model.outputs)
+    return _is_softmax(node.operation) and _is_model_output(node, graph)

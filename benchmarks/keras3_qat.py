@@ -1,0 +1,137 @@
+"""Benchmarks Keras 3 QAT (`compression.keras3`) against the float model it starts from and
+against tfmot's QAT of the same weights on the tf_keras twin.
+
+Usage:
+  python -m benchmarks.keras3_qat --train_examples 20000 --float_epochs 4
+
+Each model (keras.applications MobileNetV2 0.35 and MobileNetV3 Small 0.75 with `weights=None`,
+and one registered model per family built with `keras=3`), at 32x32x1: trained float on
+Fashion-MNIST, then fine-tuned one QAT epoch, then exported int8 (default float head) and
+evaluated on the test images. A registered model's float weights also go to its tf_keras twin,
+which fine-tunes the same epoch with tfmot. One row per model: float, Keras 3 QAT and tfmot
+QAT int8 accuracy, agreement of each int8 file with its own Keras model, float ops, and the
+QAT training step's time over the float step's (both Keras 3, batch 128, same process).
+"""
+
+import time
+
+import numpy as np
+from absl import flags
+
+from benchmarks import results_file
+from tflite_lite import cli
+from tflite_lite._keras import keras as tf_keras
+from tflite_lite._keras import keras3
+from tflite_lite.architectures import create_model, list_families
+from tflite_lite.compression import quantize_model
+from tflite_lite.convert.api import export
+from tflite_lite.data import load_dataset
+from tflite_lite.report import format_table
+
+COLUMNS = (
+    ("model", "model", "s"), ("float_accuracy", "float acc", ".4f"),
+    ("qat_int8_accuracy", "K3 QAT int8 acc", ".4f"), ("qat_delta_pp", "Δpp vs float", "+.2f"),
+    ("qat_agreement", "K3 agree", ".4f"), ("qat_float_ops", "float ops", "d"),
+    ("tfmot_int8_accuracy", "tfmot int8 acc", ".4f"), ("tfmot_agreement", "tfmot agree", ".4f"),
+    ("vs_tfmot_pp", "Δpp vs tfmot", "+.2f"), ("step_ratio", "QAT ÷ float step", ".2f"),
+)
+APPLICATIONS = ("keras_mobilenet_v2_035", "keras_mobilenet_v3_small_075")
+INPUT_SHAPE = (32, 32, 1)
+
+_MODELS = flags.DEFINE_list("models", None, "Models to run (default: the two keras."
+                            "applications models and one registered model per family).")
+_TRAIN = flags.DEFINE_integer("train_examples", 20000, "Training images.", lower_bound=256)
+_EPOCHS = flags.DEFINE_integer("float_epochs", 4, "Float training epochs.", lower_bound=1)
+_TEST = flags.DEFINE_integer("test_examples", 10000, "Test images.", lower_bound=100)
+_TFMOT = flags.DEFINE_boolean("tfmot", True, "Also fine-tune the tf_keras twins with tfmot.")
+_JSON = flags.DEFINE_string("json", "benchmarks/results/keras3_qat.json", "Results file.")
+
+
+def default_models():
+    families = [names[0] for family, names in list_families().items()
+                if family != "efficientnet_lite"]
+    return [*APPLICATIONS, *families]
+
+
+def build_keras3(name):
+    """A fresh Keras 3 classifier for 32x32x1 Fashion-MNIST."""
+    keras = keras3()
+    if name == "keras_mobilenet_v2_035":
+        return keras.applications.MobileNetV2(input_shape=INPUT_SHAPE, alpha=0.35,
+                                              weights=None, classes=10)
+    if name == "keras_mobilenet_v3_small_075":
+        return keras.applications.MobileNetV3Small(
+            input_shape=INPUT_SHAPE, alpha=0.75, weights=None, classes=10,
+            include_preprocessing=False)
+    return create_model(name, input_shape=INPUT_SHAPE, num_classes=10, keras=3)
+
+
+def _compile(model, learning_rate, library):
+    model.compile(library.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _ms_per_step(model, images, labels, steps=10):
+    model.train_on_batch(images, labels)  # traced once
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(images, labels)
+    return (time.perf_counter() - start) / steps * 1000
+
+
+def _int8(model, data):
+    result = export(model, mode="int8", calibration=data, evaluate_on=data,
+                    max_eval_examples=_TEST.value, allow_float_ops=True)
+    return result.evaluation, len(result.float_ops)
+
+
+def benchmark_model(name, data):
+    """One row of `COLUMNS` for `name` (see the module docstring)."""
+    keras = keras3()
+    keras.utils.set_random_seed(0)
+    model = _compile(build_keras3(name), 1e-3, keras)
+    model.fit(data.train, epochs=_EPOCHS.value, verbose=0)
+    float_accuracy = model.evaluate(data.test.unbatch().take(_TEST.value).batch(128),
+                                    verbose=0)[1]
+    qat = _compile(quantize_model(model), 1e-4, keras)
+    images, labels = (np.asarray(t) for t in next(iter(data.train)))
+    step_ratio = _ms_per_step(qat, images, labels) / _ms_per_step(
+        _compile(keras.models.clone_model(model), 1e-4, keras), images, labels)
+    qat.fit(data.train, epochs=1, verbose=0)
+    evaluation, float_ops = _int8(qat, data)
+    row = {"model": name, "float_accuracy": float_accuracy,
+           "qat_int8_accuracy": evaluation["tflite_accuracy"],
+           "qat_delta_pp": 100 * (evaluation["tflite_accuracy"] - float_accuracy),
+           "qat_agreement": evaluation["agreement"], "qat_float_ops": float_ops,
+           "step_ratio": step_ratio}
+    if _TFMOT.value and name not in APPLICATIONS:
+        twin = create_model(name, input_shape=INPUT_SHAPE, num_classes=10)
+        twin.set_weights(model.get_weights())
+        tfmot_qat = _compile(quantize_model(twin), 1e-4, tf_keras)
+        tfmot_qat.fit(data.train, epochs=1, verbose=0)
+        tfmot_eval, _ = _int8(tfmot_qat, data)
+        row.update(tfmot_int8_accuracy=tfmot_eval["tflite_accuracy"],
+                   tfmot_agreement=tfmot_eval["agreement"],
+                   vs_tfmot_pp=100 * (evaluation["tflite_accuracy"]
+                                      - tfmot_eval["tflite_accuracy"]))
+    return row
+
+
+def main(argv):
+    cli.reject_extra_args(argv)
+    data = load_dataset("fashion_mnist", input_shape=INPUT_SHAPE, batch_size=128,
+                        max_train_examples=_TRAIN.value)
+    rows = []
+    for name in _MODELS.value or default_models():
+        rows.append(benchmark_model(name, data))
+        print(format_table(rows[-1:], COLUMNS), flush=True)
+        if _JSON.value:
+            results_file.save(_JSON.value, {"rows": rows, "settings": {
+                "train_examples": _TRAIN.value, "float_epochs": _EPOCHS.value,
+                "test_examples": _TEST.value}}, columns=COLUMNS)
+    print(format_table(rows, COLUMNS))
+
+
+if __name__ == "__main__":
+    cli.run(main)
