@@ -38,7 +38,14 @@ def _fit_briefly(model, epochs=2):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_qat_model_of_every_family_converts_to_all_int8(name):
     float_model = create_model(name, input_shape=SHAPE, num_classes=10)
-    qat = _fit_briefly(quantize_model(float_model))
+    qat = quantize_model(float_model)
+    # every kernel is fake-quantized: QAT simulates the int8 file's weights (a SqueezeNet
+    # convolution with its ReLU as a layer of its own had its kernel left in float by tfmot)
+    float_kernels = [layer.name for layer in qat.layers if hasattr(layer, "_weight_vars")
+                     and type(layer.layer).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense")
+                     and not layer._weight_vars]  # noqa: SLF001
+    assert float_kernels == []
+    qat = _fit_briefly(qat)
     deployed = deploy_qat_model(qat, name)
     images = _images(8, seed=1)
     np.testing.assert_allclose(deployed(images, training=False).numpy(),
@@ -180,11 +187,15 @@ def test_layer_qat_cannot_handle_is_named():
     x = keras.layers.Lambda(lambda t: t * 2.0, name="doubler")(x)
     outputs = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, outputs)
-    with pytest.raises(UserError, match="'doubler' \\(Lambda\\).*rebuild it from Keras layers"):
+    with pytest.raises(UserError, match="'doubler' \\(Lambda\\).*float_layers=\\['doubler'\\]"):
         check_quantizable(model)
     with pytest.raises(UserError, match="already quantization-aware"):
         quantize_model(quantize_model(create_model("squeezenet_1_1", input_shape=SHAPE,
                                                    num_classes=10)))
+    kept = quantize_model(model, QATConfig(float_layers=["doubler"]))
+    assert type(kept.get_layer("doubler")).__name__ == "Lambda"  # not wrapped: stays float
+    with pytest.raises(UserError, match="float_layers names no layer of the model: nope"):
+        quantize_model(model, QATConfig(float_layers=["nope"]))
 
 
 # QAT fine-tuning and export of MobileNet V2 take about 45 s: slow. The fast suite's small

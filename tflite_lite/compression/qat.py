@@ -19,6 +19,7 @@ import numpy as np
 from tflite_lite import _keras  # noqa: F401,I001  (Keras 2 for tfmot, first)
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
+from tf_keras.src.saving import serialization_lib
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
     default_8bit_quantize_configs)
 
@@ -114,6 +115,9 @@ def quantize_model(model, config=None):
     config.validate()
     if is_quantized(model):
         raise UserError("the model is already quantization-aware; pass its float version")
+    unknown = set(config.float_layers) - {layer.name for layer in model.layers}
+    if unknown:
+        raise UserError(f"float_layers names no layer of the model: {', '.join(sorted(unknown))}")
     check_quantizable(model, config.float_layers)
     annotated = annotate_model(model, config.float_layers)
     combine = tfmot.experimental.combine
@@ -126,8 +130,12 @@ def quantize_model(model, config=None):
     else:
         names = low_bit.low_bit_layer_names(model, config.keep_first_and_last)
         scheme = low_bit.LowBitQuantizeScheme(names, config.weight_quantizer, config.weight_bits)
+    # tfmot copies layers through their configs: a Lambda kept in float is the user's own
+    # code, already in memory, so its copy may deserialize it.
+    in_memory_code = (serialization_lib.SafeModeScope(False) if config.float_layers
+                      else contextlib.nullcontext())
     try:
-        with quantize_scope():
+        with quantize_scope(), in_memory_code:
             if scheme is None:
                 quantized = tfmot.quantization.keras.quantize_apply(annotated)
             else:
@@ -146,9 +154,6 @@ def annotate_model(model, float_layers=()):
     registry that the builders use (`OUTPUT_QUANTIZED_LAYERS`), and none for `float_layers`
     (names); layers and weights are shared."""
     annotate = tfmot.quantization.keras.quantize_annotate_layer
-    unknown = set(float_layers) - {layer.name for layer in model.layers}
-    if unknown:
-        raise UserError(f"float_layers names no layer of the model: {', '.join(sorted(unknown))}")
 
     def wrap(layer):
         if layer.name in float_layers:
