@@ -4,8 +4,9 @@ against tfmot's QAT of the same weights on the tf_keras twin.
 Usage:
   python -m benchmarks.keras3_qat --train_examples 20000 --float_epochs 4
 
-Each model (keras.applications MobileNetV2 0.35 and MobileNetV3 Small 0.75 with `weights=None`,
-and one registered model per family built with `keras=3`), at 32x32x1: trained float on
+Each model (keras.applications MobileNetV2 0.35 and MobileNetV3 Small 0.75 with `weights=None`
+and batch-norm momentum 0.9, and one registered model per family built with `keras=3`), at
+32x32x1: trained float on
 Fashion-MNIST, then fine-tuned one QAT epoch, then exported int8 (default float head) and
 evaluated on the test images. A registered model's float weights also go to its tf_keras twin,
 which fine-tunes the same epoch with tfmot. One row per model: float, Keras 3 QAT and tfmot
@@ -57,13 +58,20 @@ def build_keras3(name):
     """A fresh Keras 3 classifier for 32x32x1 Fashion-MNIST."""
     keras = keras3()
     if name == "keras_mobilenet_v2_035":
-        return keras.applications.MobileNetV2(input_shape=INPUT_SHAPE, alpha=0.35,
-                                              weights=None, classes=10)
-    if name == "keras_mobilenet_v3_small_075":
-        return keras.applications.MobileNetV3Small(
+        model = keras.applications.MobileNetV2(input_shape=INPUT_SHAPE, alpha=0.35,
+                                               weights=None, classes=10)
+    elif name == "keras_mobilenet_v3_small_075":
+        model = keras.applications.MobileNetV3Small(
             input_shape=INPUT_SHAPE, alpha=0.75, weights=None, classes=10,
             include_preprocessing=False)
-    return create_model(name, input_shape=INPUT_SHAPE, num_classes=10, keras=3)
+    else:
+        return create_model(name, input_shape=INPUT_SHAPE, num_classes=10, keras=3)
+    # keras.applications' batch norms average at 0.999: a few hundred steps leave their
+    # statistics near their start. The builders' 0.9 (`_blocks.BN_MOMENTUM`).
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
+    return model
 
 
 def _compile(model, learning_rate, library):

@@ -109,6 +109,7 @@ NOT_RUN = {
     "--per_tensor --evaluate": _IN_PROCESS.format("tests/test_ptq.py (every step, and "
                                                   "per-tensor weights)"),
     "python -m benchmarks.ptq --runs DIR1,DIR2": _BENCHMARK.format("tests/test_ptq.py"),
+    "python -m benchmarks.keras3_qat": _BENCHMARK.format("tests/test_keras3.py"),
     "python -m benchmarks.activation_ranges --run DIR": _BENCHMARK.format("tests/test_ptq.py"),
     "python -m benchmarks.camera --count 100":
         "a benchmark of minutes; tests/test_golden.py runs its study on a few frames",
@@ -178,6 +179,12 @@ def python_blocks(path, section=None):
     return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
 
 
+def tflite_lite_compression():
+    from tflite_lite import compression
+
+    return compression
+
+
 @pytest.mark.slow  # 11 s: trains and exports; tests/test_api.py covers the calls in the fast suite
 def test_readme_library_example_runs_as_written(tmp_path, monkeypatch, capsys):
     """The "Using the library" blocks, one after another in one namespace, as in a notebook;
@@ -190,6 +197,10 @@ def test_readme_library_example_runs_as_written(tmp_path, monkeypatch, capsys):
         exec(compile(block, README, "exec"), namespace)  # noqa: S102  (our own README)
     printed = capsys.readouterr().out
     assert "ExportResult(int8" in printed and "0 float ops" in printed
+    # the Keras 3 model, then its QAT model from its .keras file: all int8 too
+    assert printed.count("0 float ops") == 3 and "keras3" not in printed
+    assert tflite_lite_compression().is_quantized(namespace["qat"])
+    assert (tmp_path / "runs" / "notebook" / "k3_qat.keras").is_file()
     contract = namespace["result"].contract
     assert contract["input"]["dtype"] == "int8" and contract["output"]["dtype"] == "float32"
     assert "int8 input, float32 logits out" in blocks[0]

@@ -146,7 +146,7 @@ def test_qat_refuses_what_it_cannot_quantize_in_one_line():
     cases = [
         (lambda_model, "layer 'double' \\(Lambda\\).*Python code.*float_layers=\\['double'\\]"),
         (_with(_Custom(name="custom")), "layer 'custom' \\(_Custom\\).*does not know"),
-        (_Subclassed(), "subclassed: QAT needs its graph"),
+        (_Subclassed(), "is subclassed \\(or not built\\): QAT needs its graph"),
     ]
     for model, message in cases:
         with pytest.raises(UserError, match=message):
@@ -193,3 +193,22 @@ def test_builder_twin_quantizes_with_gated_hard_swish():
                                                                         "HardSigmoid")]
     assert gates and all(layer.quantize_gate for layer in gates)
     assert all(layer.get_config()["quantize_gate"] for layer in gates)
+
+
+@pytest.mark.slow  # trains two models briefly: about a minute
+def test_benchmark_runs_on_a_tiny_input(tmp_path):
+    import json
+
+    from conftest import run_main
+
+    output = tmp_path / "keras3_qat.json"
+    result = run_main("benchmarks/keras3_qat", "--models",
+                      "squeezenet_1_1,keras_mobilenet_v2_035", "--train_examples", "256",
+                      "--float_epochs", "1", "--test_examples", "100", "--json", str(output))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(output.read_text())["rows"]
+    assert [row["model"] for row in rows] == ["squeezenet_1_1", "keras_mobilenet_v2_035"]
+    assert all(row["qat_float_ops"] == 0 for row in rows)
+    assert "tfmot_agreement" in rows[0] and "tfmot_agreement" not in rows[1]
+    bad = run_main("benchmarks/keras3_qat", "--train_examples", "3")
+    assert bad.returncode != 0

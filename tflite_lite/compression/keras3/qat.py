@@ -122,13 +122,14 @@ class _Graph:
     """A functional model's nodes in call order, and which nodes read each tensor."""
 
     def __init__(self, model):
+        name = getattr(model, "name", type(model).__name__)
+        model = getattr(model, "_functional", None) or model  # a built Sequential's graph
         if not getattr(model, "_nodes_by_depth", None) or not hasattr(model, "inputs"):
-            raise UserError(f"model {getattr(model, 'name', type(model).__name__)!r} is "
-                            "subclassed: QAT needs its graph; build it as a functional or "
-                            "Sequential model")
+            raise UserError(f"model {name!r} is subclassed (or not built): QAT needs its "
+                            "graph; build it as a functional or Sequential model with an Input")
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise UserError("QAT takes a model with one input and one output")
-        self.model = model
+        self.model, self.name = model, name
         self.nodes = [node for depth in sorted(model._nodes_by_depth, reverse=True)  # noqa: SLF001
                       for node in model._nodes_by_depth[depth]  # noqa: SLF001
                       if node.operation is not None and not node.is_input]
@@ -169,7 +170,7 @@ class _Rebuild:
         self.tensors[id(source.inputs[0])] = ActivationQuantizer(name=f"{name}_quant")(inputs)
         for node in self.graph.nodes:
             self._node(node)
-        model = keras.Model(inputs, self.tensors[id(source.outputs[0])], name=source.name)
+        model = keras.Model(inputs, self.tensors[id(source.outputs[0])], name=self.graph.name)
         for layer, values in self.weights:
             layer.set_weights(values)
         return model
