@@ -20,7 +20,9 @@ logits by default: every op int8 but the last layer, in float, so close classes 
 they do in an int8 output; apps apply the softmax (--scores logits: int8 logits; --scores
 probabilities: the int8 softmax). `--model released.tflite --scores float_logits` turns a
 released softmax model into its logits twin (contract, labels and test accuracy included)
-without a new conversion. --target micro exports for TensorFlow Lite Micro (`pip install
+without a new conversion. A model without a training run beside it states its input:
+--input_range=0,1 (pixels / 255), --input_range=-1,1, or --input_mean / --input_std; a model
+whose first layer is a Rescaling or Normalization takes pixels as they are. --target micro exports for TensorFlow Lite Micro (`pip install
 'tflite_lite[micro]'`): int8 with int8 logits, refused with each op named if TFLM lacks one,
 and beside the `.tflite` its C source pair `<stem>_model_data.h` / `.cc` (16-byte aligned array,
 its length, and the tensor arena to reserve as a constant); `--model released.tflite --target
@@ -40,7 +42,9 @@ _OUTPUT = flags.DEFINE_string("output", None, "Output `.tflite` (default: beside
                               "model_<mode>.tflite).")
 # Every other flag is a field of ExportConfig: its name, type, default and help.
 _EXPORT = cli.ConfigFlags(ExportConfig, skip=("model_path", "output", "seed"),
-                          choices={"mode": MODES, "scores": SCORES, "target": ("micro",)})
+                          choices={"mode": MODES, "scores": SCORES, "target": ("micro",)},
+                          item_types={"input_range": float, "input_mean": float,
+                                      "input_std": float})
 
 
 def _default_output(model_path, mode):

@@ -212,3 +212,37 @@ def test_benchmark_runs_on_a_tiny_input(tmp_path):
     assert "tfmot_agreement" in rows[0] and "tfmot_agreement" not in rows[1]
     bad = run_main("benchmarks/keras3_qat", "--train_examples", "3")
     assert bad.returncode != 0
+
+
+def test_export_of_a_bare_model_states_its_input(qat_pair, tmp_path):
+    """A `.keras` file without a training run: its input scaling is stated, read from a
+    Rescaling layer, or refused in one line, never guessed."""
+    import json
+
+    from conftest import assert_one_line_error, run_main
+
+    model, _ = qat_pair
+    path = tmp_path / "bare.keras"
+    model.save(path)
+    common = ("--model", str(path), "--mode", "float32")
+    refused = run_main("export", *common, "--output", str(tmp_path / "no.tflite"))
+    assert_one_line_error(refused, "nothing says how this model's inputs are scaled",
+                          "--input_range=0,1")
+    assert not (tmp_path / "no.tflite").exists()
+    stated = run_main("export", *common, "--input_range=-1,1", "--output",
+                      str(tmp_path / "m.tflite"))
+    assert stated.returncode == 0, stated.stderr
+    preprocessing = json.loads((tmp_path / "m.json").read_text())["preprocessing"]
+    assert (preprocessing["mean"], preprocessing["std"]) == ([127.5], [127.5])
+    for flags_given, message in [(("--input_range=1,0",), "LOW < HIGH"),
+                                 (("--input_mean=0",), "input_mean and input_std go together"),
+                                 (("--input_range=0,1", "--input_std=255"), "not both")]:
+        assert_one_line_error(run_main("export", *common, *flags_given), message)
+    rescaled = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Rescaling(1 / 255),
+                                 keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    rescaled.save(tmp_path / "rescaled.keras")
+    result = run_main("export", "--model", str(tmp_path / "rescaled.keras"), "--mode",
+                      "float32", "--output", str(tmp_path / "r.tflite"))
+    assert result.returncode == 0, result.stderr
+    preprocessing = json.loads((tmp_path / "r.json").read_text())["preprocessing"]
+    assert (preprocessing["mean"], preprocessing["std"]) == ([0.0], [1.0])

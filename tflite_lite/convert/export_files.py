@@ -53,8 +53,7 @@ def export_model(config, verbose=0):
     config.validate()
     run = RunRecord.beside(config.model_path)
     model = _deploy_form(load_keras_model(config.model_path), run)
-    preprocessing = run.input_preprocessing or Preprocessing(
-        input_shape=classifier_shapes(model)[0])
+    preprocessing = input_preprocessing(config, run, model)
     data, class_names = _run_data(config, run, model, preprocessing)
     result = export(
         model, options=config.options, calibration=data, class_names=class_names,
@@ -69,6 +68,36 @@ def export_model(config, verbose=0):
     result.save(config.output)
     return dict(result.contract, model_file=os.path.basename(config.output),
                 labels_file=LABELS_FILE)
+
+
+def input_preprocessing(config, run, model):
+    """How 0-255 pixels become the model's input: as `config` states it, else as the run
+    record says, else pixels as they are for a model that rescales its own input (a
+    Rescaling or Normalization layer first), else the builders' (pixels - 127.5) / 127.5 for
+    a model named as a registered one.
+
+    Raises:
+      UserError: a model that none of these describes: it names what to pass.
+    """
+    input_shape = classifier_shapes(model)[0]
+    stated = config.stated_mean_std()
+    if stated is not None:
+        return Preprocessing(input_shape, *stated)
+    if run.input_preprocessing is not None:
+        return run.input_preprocessing
+    if _rescales_its_input(model):
+        return Preprocessing(input_shape, mean=(0.0,), std=(1.0,))
+    if getattr(model, "name", None) in list_models():
+        return Preprocessing(input_shape)
+    raise UserError(f"{config.model_path}: nothing says how this model's inputs are scaled (no "
+                    f"{RUN_FILE} beside it, no Rescaling layer at its input); pass --input_range=0,1 "
+                    "for pixels / 255, --input_range=-1,1, or --input_mean and --input_std")
+
+
+def _rescales_its_input(model):
+    layers = [layer for layer in getattr(model, "layers", [])
+              if type(layer).__name__ != "InputLayer"]
+    return bool(layers) and type(layers[0]).__name__ in ("Rescaling", "Normalization")
 
 
 def _deploy_form(model, run):

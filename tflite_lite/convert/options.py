@@ -155,6 +155,12 @@ class ExportConfig(ExportOptions):
       dataset: dataset for calibration and evaluation. Defaults to None (the run's dataset).
       evaluate: measure Keras vs TFLite accuracy and agreement on the test set. Defaults to False.
       seed: shuffling seed for the representative set. Defaults to 0.
+      input_range: the model's input for 0-255 pixels, as (low, high): (0, 1) for pixels / 255,
+        (-1, 1) for (pixels - 127.5) / 127.5. Defaults to None: the run's record, else a
+        Rescaling or Normalization layer at the model's input (it takes pixels as they are).
+      input_mean: per-channel values subtracted from 0-255 pixels (with `input_std`, instead
+        of `input_range`). Defaults to None.
+      input_std: per-channel divisors applied after `input_mean`. Defaults to None.
     """
 
     model_path: str
@@ -162,11 +168,41 @@ class ExportConfig(ExportOptions):
     dataset: str = None
     evaluate: bool = False
     seed: int = 0
+    input_range: tuple = None
+    input_mean: tuple = None
+    input_std: tuple = None
 
     def validate(self):
         super().validate()
         if not self.output.endswith(".tflite"):
             raise UserError(f"output must end with .tflite, got {self.output!r}")
+        self.stated_mean_std()
+
+    def stated_mean_std(self):
+        """(mean, std) of 0-255 pixels the settings state, or None when they state none.
+
+        Raises:
+          UserError: a range that is not two increasing numbers, a mean without a std (or
+            the reverse), a std that is not positive, or both a range and a mean / std.
+        """
+        if self.input_range is not None:
+            if self.input_mean is not None or self.input_std is not None:
+                raise UserError("give the input either as input_range or as input_mean and "
+                                "input_std, not both")
+            low, high = _numbers(self.input_range, "input_range", count=2)
+            if not low < high:
+                raise UserError(f"input_range must be LOW,HIGH with LOW < HIGH, got "
+                                f"{self.input_range!r}")
+            std = 255.0 / (high - low)
+            return (-low * std,), (std,)
+        if (self.input_mean is None) != (self.input_std is None):
+            raise UserError("input_mean and input_std go together: give both")
+        if self.input_mean is None:
+            return None
+        mean, std = _numbers(self.input_mean, "input_mean"), _numbers(self.input_std, "input_std")
+        if min(std) <= 0:
+            raise UserError(f"input_std must be positive, got {self.input_std!r}")
+        return mean, std
 
     @property
     def options(self):
@@ -181,3 +217,16 @@ class ExportConfig(ExportOptions):
     @property
     def labels_path(self):
         return os.path.join(os.path.dirname(self.output), LABELS_FILE)
+
+
+def _numbers(values, name, count=None):
+    """`values` (numbers, or text like "0,1") as a tuple of floats."""
+    if isinstance(values, str):
+        values = values.replace(" ", "").split(",")
+    try:
+        numbers = tuple(float(value) for value in values)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be numbers separated by commas, got {values!r}") from None
+    if not numbers or (count is not None and len(numbers) != count):
+        raise UserError(f"{name} needs {count or 'one or more'} numbers, got {values!r}")
+    return numbers
