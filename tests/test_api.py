@@ -130,7 +130,7 @@ def test_keras3_file_exports_through_the_script(models, tmp_path):
     models["keras3"].save(path)
     result = run_main("export", "--model", str(path), "--dataset", "fashion_mnist",
                       "--evaluate", "--max_eval_examples", "200",
-                      "--representative_examples", "64")
+                      "--representative_examples", "64", "--input_range=-1,1")
     assert result.returncode == 0, result.stderr
     contract = json.loads((tmp_path / "model_int8.json").read_text())
     assert contract["keras"] == "keras3" and contract["float_ops"] == []
@@ -186,7 +186,7 @@ def test_saved_model_folder_exports_like_its_model(models, data, how, tmp_path):
     with pytest.raises(UserError, match="not a SavedModel"):
         tflite_lite.export(str(tmp_path))
     script = run_main("export", "--model", folder, "--mode", "float32", "--output",
-                      str(tmp_path / "out" / "m.tflite"))
+                      str(tmp_path / "out" / "m.tflite"), "--input_range=-1,1")
     assert script.returncode == 0, script.stderr
     assert json.loads((tmp_path / "out" / "m.json").read_text())["keras"] == "saved_model"
 
@@ -276,7 +276,7 @@ def test_keras3_mobilenet_v2_exports_to_int8_within_1pp(tmp_path):
 
     model.save(tmp_path / "k3.keras")
     script = run_main("export", "--model", str(tmp_path / "k3.keras"), "--dataset",
-                      "fashion_mnist", "--evaluate")
+                      "fashion_mnist", "--evaluate", "--input_range=-1,1")
     assert script.returncode == 0, script.stderr
     contract = json.loads((tmp_path / "model_int8.json").read_text())
     assert contract["float_ops"] == [] and contract["input"]["dtype"] == "int8"

@@ -50,6 +50,14 @@ def keras3():
     return keras_3
 
 
+def code_layers_allowed():
+    """A context in which tf_keras copies layers holding Python code (Lambda) through their
+    configs: for a model already in memory, never for a file."""
+    from tf_keras.src.saving import serialization_lib  # noqa: PLC0415
+
+    return serialization_lib.SafeModeScope(False)
+
+
 def is_keras3_model(model):
     """Whether `model` is a Keras 3 model (the `keras` package, also subclassed), not a
     tf_keras one."""
@@ -70,4 +78,5 @@ def require_tf_keras(model, what):
                         "model can be exported as it is (tflite_lite.export)")
 
 
-__all__ = ["keras", "keras3", "tf", "is_keras3_model", "require_tf_keras"]
+__all__ = ["code_layers_allowed", "keras", "keras3", "tf", "is_keras3_model",
+           "require_tf_keras"]

@@ -19,13 +19,12 @@ import numpy as np
 from tflite_lite import _keras  # noqa: F401,I001  (Keras 2 for tfmot, first)
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
-from tf_keras.src.saving import serialization_lib
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
     default_8bit_quantize_configs)
 
 from tflite_lite import _io
 from tflite_lite._graph import classifier_shapes
-from tflite_lite._keras import is_keras3_model, keras, keras3
+from tflite_lite._keras import code_layers_allowed, is_keras3_model, keras, keras3
 from tflite_lite.architectures import _layers, create_model, deploy, get_model_config
 from tflite_lite.compression import low_bit
 from tflite_lite.errors import UserError
@@ -132,8 +131,7 @@ def quantize_model(model, config=None):
         scheme = low_bit.LowBitQuantizeScheme(names, config.weight_quantizer, config.weight_bits)
     # tfmot copies layers through their configs: a Lambda kept in float is the user's own
     # code, already in memory, so its copy may deserialize it.
-    in_memory_code = (serialization_lib.SafeModeScope(False) if config.float_layers
-                      else contextlib.nullcontext())
+    in_memory_code = code_layers_allowed() if config.float_layers else contextlib.nullcontext()
     try:
         with quantize_scope(), in_memory_code:
             if scheme is None:
