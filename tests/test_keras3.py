@@ -246,3 +246,56 @@ def test_export_of_a_bare_model_states_its_input(qat_pair, tmp_path):
     assert result.returncode == 0, result.stderr
     preprocessing = json.loads((tmp_path / "r.json").read_text())["preprocessing"]
     assert (preprocessing["mean"], preprocessing["std"]) == ([0.0], [1.0])
+
+
+def test_pruning_a_keras3_model_keeps_its_zeros_through_qat_and_int8(images, tmp_path):
+    from tflite_lite.compression import (PruningConfig, is_pruned, prune_model, strip_pruning,
+                                         weight_sparsity)
+    from tflite_lite.convert.flatbuffer import describe
+
+    keras.utils.set_random_seed(2)
+    model = _small_model()
+    config = PruningConfig(final_sparsity=0.75, schedule="polynomial", end_step=10,
+                           frequency=5)
+    pruned = prune_model(model, config)
+    assert is_pruned(pruned) and not is_pruned(model)
+    assert type(pruned.get_layer("pw")).__name__ == "PruneLowMagnitude"
+    pruned.compile("adam", "sparse_categorical_crossentropy")
+    pruned.fit(images.train, epochs=1, verbose=0)  # no callback: 16 steps
+    sparsity = weight_sparsity(pruned)["layers"]
+    assert sparsity["pw"] == pytest.approx(0.75, abs=0.01)
+    assert sparsity["logits"] == pytest.approx(0.75, abs=0.01)
+    assert weight_sparsity(model)["layers"]["pw"] == 0.0  # the original keeps its weights
+    # pruning, then QAT: the zeros stay through training and into the int8 file
+    qat = tflite_lite.quantize_model(pruned)
+    qat.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    qat.fit(images.train.take(4), epochs=1, verbose=0)
+    assert weight_sparsity(qat)["layers"]["pw"] == pytest.approx(0.75, abs=0.01)
+    result = tflite_lite.export(qat, mode="int8", calibration=images)
+    assert result.float_ops == []
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=result.tflite)
+    index = next(i for i, t in enumerate(describe(result.tflite)["tensors"])
+                 if t["dtype"] == "int8" and t["shape"] == [16, 1, 1, 16])  # pw's kernel
+    assert np.mean(interpreter.get_tensor(index) == 0) >= 0.70
+    path = tmp_path / "pruned.keras"
+    pruned.save(path)
+    loaded = tflite_lite.compression.load_model(str(path), allow_keras3=True)
+    assert is_pruned(loaded) and weight_sparsity(loaded)["layers"]["pw"] == sparsity["pw"]
+    plain = strip_pruning(pruned)
+    assert not is_pruned(plain)
+    assert weight_sparsity(plain)["layers"]["pw"] == pytest.approx(0.75, abs=0.01)
+    batch = np.asarray(next(iter(images.test))[0])
+    np.testing.assert_allclose(np.asarray(plain(batch)), np.asarray(pruned(batch)), atol=1e-5)
+
+
+def test_m_by_n_pruning_of_a_keras3_model(images):
+    from tflite_lite.compression import PruningConfig, m_by_n_fraction, prune_model
+
+    pruned = prune_model(_small_model(), PruningConfig(m_by_n="2:4"))
+    pruned.compile("adam", "sparse_categorical_crossentropy")
+    pruned.fit(images.train.take(2), epochs=1, verbose=0)
+    from tflite_lite.compression import strip_pruning
+
+    assert m_by_n_fraction(strip_pruning(pruned), "2:4") == 1.0

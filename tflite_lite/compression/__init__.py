@@ -11,8 +11,10 @@
 - Post-training quantization steps: `ptq.prepare` (cross-layer equalization, bias
   correction), run by the int8 export (`export(..., ptq=...)`).
 
-QAT, pruning and clustering run on tfmot, which needs tf_keras (Keras 2) models; the rest of
-the project (export, evaluation, benchmarks) takes Keras 3 models too.
+For tf_keras (Keras 2) models, QAT, pruning and clustering run on tfmot; for Keras 3 models,
+`quantize_model`, `prune_model` and `strip_pruning` run this package's own Keras 3 versions
+(`compression.keras3`: 8-bit QAT with batch norm folded, magnitude and m:n pruning), with the
+same calls. Clustering, low-bit QAT and the other stages need tf_keras models.
 """
 
 # First: TensorFlow loads quietly and with Keras 2 before tfmot imports it.
@@ -35,4 +37,4 @@ __getattr__, __dir__, __all__ = _lazy.attach(__name__, {
     "low_rank": ["factorize", "plan_factorization"],
     "distillation": ["DistillationSchedule", "Distiller", "check_compatible", "distillation_loss",
                      "logits_and_probabilities", "teacher_logits_fn"],
-}, submodules=("ptq",))
+}, submodules=("ptq", "keras3"))

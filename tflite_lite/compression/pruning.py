@@ -18,7 +18,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
     PruneLowMagnitude,
 )
 
-from tflite_lite._keras import keras, require_tf_keras
+from tflite_lite._keras import is_keras3_model, keras
 from tflite_lite.errors import UserError
 from tflite_lite.compression.config import parse_m_by_n
 
@@ -62,7 +62,8 @@ def prune_model(model, config):
     Raises:
       UserError: the model has no prunable layer, or is already wrapped.
     """
-    require_tf_keras(model, "pruning")
+    if is_keras3_model(model):
+        return _native().prune_model(model, config)
     config.validate()
     if is_pruned(model):
         raise UserError("the model is already wrapped for pruning")
@@ -82,25 +83,38 @@ def copy_model(model):
 
 
 def pruning_callbacks(log_dir=None):
-    """The callbacks a pruning `fit()` needs: tfmot's step update (and its summaries)."""
+    """The callbacks a tf_keras pruning `fit()` needs: tfmot's step update (and its
+    summaries). A Keras 3 pruned model needs none: its wrappers count their steps."""
     callbacks = [_sparsity.UpdatePruningStep()]
     if log_dir:
         callbacks.append(_sparsity.PruningSummaries(log_dir=log_dir))
     return callbacks
 
 
+def _native():
+    from tflite_lite.compression.keras3 import pruning  # noqa: PLC0415
+
+    return pruning
+
+
 def is_pruned(model):
+    if is_keras3_model(model):
+        return _native().is_pruned(model)
     return any(isinstance(layer, PruneLowMagnitude) for layer in model.layers)
 
 
 def strip_pruning(model):
     """Removes the pruning wrappers; the zeros stay in the weights."""
+    if is_keras3_model(model):
+        return _native().strip_pruning(model)
     return _sparsity.strip_pruning(model) if is_pruned(model) else model
 
 
 def kernel_values(layer):
     """The kernel of a Conv2D / DepthwiseConv2D / Dense layer as numpy, looking through tfmot
     wrappers (whose inner layer may hold a computed tensor instead of the variable), or None."""
+    if _is_keras3_layer(layer):
+        return _keras3_kernel(layer)
     inner = layer
     while isinstance(inner, keras.layers.Wrapper):
         inner = inner.layer
@@ -111,6 +125,22 @@ def kernel_values(layer):
         if weight.name.split(":")[0].rsplit("/", 1)[-1] == leaf:
             return weight.numpy()
     return None
+
+
+def _is_keras3_layer(layer):
+    return type(layer).__module__.split(".")[0] == "keras" or not isinstance(
+        layer, keras.layers.Layer)
+
+
+def _keras3_kernel(layer):
+    """A Keras 3 layer's kernel as it computes with it: masked inside a pruning wrapper or a
+    zero-keeping `QuantConv`."""
+    mask = getattr(layer, "mask", None)
+    inner = getattr(layer, "layer", layer)
+    if type(inner).__name__ not in ("Conv2D", "DepthwiseConv2D", "Dense"):
+        return None
+    kernel = np.asarray(inner.kernel.numpy())
+    return kernel * mask.numpy() if mask is not None else kernel
 
 
 def weight_sparsity(model):
@@ -139,7 +169,7 @@ def m_by_n_fraction(model, m_by_n="2:4"):
     for layer in model.layers:
         inner = getattr(layer, "layer", layer)
         kernel = kernel_values(layer)
-        if kernel is None or not isinstance(inner, _PRUNABLE):
+        if kernel is None or type(inner).__name__ not in ("Conv2D", "Dense"):
             continue
         kernel = np.moveaxis(kernel.reshape(-1, *kernel.shape[-2:]), -2, -1)  # (.., out, in)
         usable = kernel.shape[-1] // n * n

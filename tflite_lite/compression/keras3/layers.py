@@ -80,10 +80,13 @@ class QuantConv(keras.layers.Layer):
     Args:
       layer: the layer (or its serialized form); a fresh copy is made.
       batch_norm: the BatchNormalization after it (or its serialized form), or None.
+      keep_zeros: mask the kernel with a 0/1 `mask` weight (a pruned model's zeros stay).
+        Defaults to False.
     """
 
-    def __init__(self, layer, batch_norm=None, **kwargs):
+    def __init__(self, layer, batch_norm=None, keep_zeros=False, **kwargs):
         super().__init__(**kwargs)
+        self.keep_zeros = bool(keep_zeros)
         self.layer = _fresh(layer)
         self.batch_norm = None if batch_norm is None else _fresh(batch_norm)
         kind = type(self.layer).__name__
@@ -95,10 +98,15 @@ class QuantConv(keras.layers.Layer):
         self.layer.build(input_shape)
         if self.batch_norm is not None:
             self.batch_norm.build(self.layer.compute_output_shape(input_shape))
+        if self.keep_zeros:  # a pruned kernel's zeros stay zero (and get no gradient)
+            self.mask = self.add_weight(name="mask", shape=self.layer.kernel.shape,
+                                        initializer="ones", trainable=False)
 
     def folded(self):
         """(kernel, bias or None) with the batch norm folded in, in float."""
         kernel = self.layer.kernel
+        if self.keep_zeros:
+            kernel = kernel * self.mask
         bias = self.layer.bias if self.layer.use_bias else None
         norm = self.batch_norm
         if norm is None:
@@ -129,20 +137,7 @@ class QuantConv(keras.layers.Layer):
 
     def call(self, inputs):
         kernel, bias = self.folded()
-        kernel = self.quantized_kernel(kernel)
-        layer = self.layer
-        if self.kind == "Dense":
-            outputs = ops.matmul(inputs, kernel)
-        elif self.kind == "DepthwiseConv2D":
-            outputs = ops.depthwise_conv(inputs, kernel, strides=layer.strides,
-                                         padding=layer.padding, data_format=layer.data_format,
-                                         dilation_rate=layer.dilation_rate)
-        else:
-            outputs = ops.conv(inputs, kernel, strides=layer.strides, padding=layer.padding,
-                               data_format=layer.data_format, dilation_rate=layer.dilation_rate)
-        if bias is not None:
-            outputs = outputs + bias
-        return layer.activation(outputs)
+        return apply_kernel(self.layer, inputs, self.quantized_kernel(kernel), bias)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
@@ -150,6 +145,7 @@ class QuantConv(keras.layers.Layer):
     def get_config(self):
         serialize = keras.saving.serialize_keras_object
         return {**super().get_config(), "layer": serialize(self.layer),
+                "keep_zeros": self.keep_zeros,
                 "batch_norm": None if self.batch_norm is None else serialize(self.batch_norm)}
 
     @classmethod
@@ -160,6 +156,24 @@ class QuantConv(keras.layers.Layer):
         if config.get("batch_norm") is not None:
             config["batch_norm"] = deserialize(config["batch_norm"])
         return cls(**config)
+
+
+def apply_kernel(layer, inputs, kernel, bias):
+    """What a Conv2D, DepthwiseConv2D or Dense `layer` computes, with `kernel` and `bias`
+    (None: no bias) in place of its own."""
+    kind = type(layer).__name__
+    if kind == "Dense":
+        outputs = ops.matmul(inputs, kernel)
+    elif kind == "DepthwiseConv2D":
+        outputs = ops.depthwise_conv(inputs, kernel, strides=layer.strides,
+                                     padding=layer.padding, data_format=layer.data_format,
+                                     dilation_rate=layer.dilation_rate)
+    else:
+        outputs = ops.conv(inputs, kernel, strides=layer.strides, padding=layer.padding,
+                           data_format=layer.data_format, dilation_rate=layer.dilation_rate)
+    if bias is not None:
+        outputs = outputs + bias
+    return layer.activation(outputs)
 
 
 def _fresh(layer):

@@ -64,7 +64,7 @@ def quantize_model(model, config=None):
     """
     config = config or QATConfig()
     config.validate()
-    if config.weight_quantizer != "int8" or config.preserve:
+    if config.weight_quantizer != "int8" or config.preserve == "clusters":
         raise UserError("Keras 3 QAT quantizes weights to int8 with tfmot's default scheme; "
                         f"weight_quantizer={config.weight_quantizer!r} and preserve="
                         f"{config.preserve!r} need a tf_keras model")
@@ -78,7 +78,7 @@ def quantize_model(model, config=None):
     for op in graph.operations:
         if op.name not in float_layers:
             _check_known(op)
-    return _Rebuild(graph, float_layers).model()
+    return _Rebuild(graph, float_layers, config.preserve == "sparsity").model()
 
 
 def _kind(op):
@@ -87,7 +87,7 @@ def _kind(op):
 
 def _check_known(op):
     kind = _kind(op)
-    if kind in _SAME_SCALE + _RANGED + _FOLDABLE or kind == "InputLayer":
+    if kind in _SAME_SCALE + _RANGED + _FOLDABLE + ("InputLayer", "PruneLowMagnitude"):
         if kind == "Activation" and _activation_name(op) is None:
             raise UserError(_unknown(op, "an activation function Keras does not name"))
         return
@@ -159,8 +159,9 @@ class _Graph:
 class _Rebuild:
     """The QAT model: each node rebuilt, folded or fake-quantized as the docstring says."""
 
-    def __init__(self, graph, float_layers):
+    def __init__(self, graph, float_layers, preserve_zeros=False):
         self.graph, self.float_layers = graph, float_layers
+        self.preserve_zeros = preserve_zeros
         self.tensors, self.weights, self.absorbed = {}, [], set()
 
     def model(self):
@@ -171,8 +172,11 @@ class _Rebuild:
         for node in self.graph.nodes:
             self._node(node)
         model = keras.Model(inputs, self.tensors[id(source.outputs[0])], name=self.graph.name)
-        for layer, values in self.weights:
-            layer.set_weights(values)
+        for target, values in self.weights:  # a layer's weights, or one variable
+            if isinstance(target, keras.layers.Layer):
+                target.set_weights(values)
+            else:
+                target.assign(values)
         return model
 
     def _node(self, node):
@@ -184,7 +188,7 @@ class _Rebuild:
         kwargs.pop("training", None)
         if op.name in self.float_layers:  # shared with the float model: it may be code
             output, kind = op(*args, **kwargs), "float"
-        elif _kind(op) in _FOLDABLE:
+        elif _kind(_unpruned(op)) in _FOLDABLE:
             output, kind = self._fold(node, args[0])
         else:
             output, kind = self._copy(op)(*args, **kwargs), _kind(op)
@@ -211,6 +215,15 @@ class _Rebuild:
         return (reader is not None and _kind(reader.operation) in ("Softmax", "Activation")
                 and _softmax_output(reader, self.graph))
 
+    def _zeros_kept(self, wrapper, op):
+        """The 0/1 mask QAT keeps a kernel's zeros with: a pruning wrapper's, or with
+        `preserve="sparsity"` the kernel's own zeros; None to let every weight train."""
+        if wrapper is not op:
+            return wrapper.mask.numpy()
+        if self.preserve_zeros:
+            return (op.kernel.numpy() != 0).astype("float32")
+        return None
+
     def _copy(self, op):
         """A fresh copy of a layer (weights set once the model is built), or the same
         stateless operation (`x + 3.0` in a Keras 3 functional model)."""
@@ -225,7 +238,8 @@ class _Rebuild:
         return copy
 
     def _fold(self, node, inputs):
-        op = node.operation
+        wrapper = node.operation
+        op = _unpruned(wrapper)
         reader = self.graph.only_reader(node)
         norm = None
         if (reader is not None and _kind(reader.operation) == "BatchNormalization"
@@ -236,10 +250,14 @@ class _Rebuild:
         activation = _activation_name(op)
         inner = op.__class__.from_config(
             {**op.get_config(), "activation": activation if activation in _RELUS else "linear"})
-        layer = QuantConv(inner, norm, name=op.name)
+        mask = self._zeros_kept(wrapper, op)
+        layer = QuantConv(inner, norm, keep_zeros=mask is not None, name=op.name)
         output = layer(inputs)
-        values = op.get_weights() + (norm.get_weights() if norm is not None else [])
-        self.weights.append((layer, values))
+        self.weights.append((layer.layer, op.get_weights()))
+        if norm is not None:
+            self.weights.append((layer.batch_norm, norm.get_weights()))
+        if mask is not None:
+            self.weights.append((layer.mask, mask))
         if activation in ("linear", *_RELUS):
             return output, "QuantConv"
         # Another activation (softmax, sigmoid, hard swish) is an op of its own in int8.
@@ -247,6 +265,11 @@ class _Rebuild:
             output = ActivationQuantizer(name=f"{op.name}_linear_quant")(output)
         return (keras.layers.Activation(activation, name=f"{op.name}_{activation}")(output),
                 "Activation")
+
+
+def _unpruned(op):
+    """The layer inside a pruning wrapper (`keras3.pruning`), or `op`."""
+    return op.layer if _kind(op) == "PruneLowMagnitude" else op
 
 
 def _is_softmax(op):
