@@ -299,3 +299,23 @@ def test_m_by_n_pruning_of_a_keras3_model(images):
     from tflite_lite.compression import strip_pruning
 
     assert m_by_n_fraction(strip_pruning(pruned), "2:4") == 1.0
+
+
+def test_distiller_takes_keras3_students_and_teachers(qat_pair, images):
+    from tflite_lite.compression import DistillationConfig, Distiller, prune_model
+    from tflite_lite.compression import PruningConfig
+    from tflite_lite.compression.keras3.distillation import DistillationSchedule
+
+    teacher, qat_student = qat_pair
+    for student in (_small_model(), qat_student,
+                    prune_model(_small_model(), PruningConfig(schedule="constant"))):
+        distiller = Distiller(student, teacher, temperature=4.0, alpha=0.5)
+        assert type(distiller).__module__.endswith("keras3.distillation")
+        distiller.compile(keras.optimizers.Adam(1e-3))
+        schedule = DistillationSchedule(DistillationConfig("teacher.keras", final_temperature=2.0), epochs=1)
+        history = distiller.fit(images.train.take(3), epochs=1, verbose=0,
+                                callbacks=[schedule])
+        assert np.isfinite(history.history["loss"][0])
+        assert float(distiller.temperature.numpy()) == 4.0  # epoch 0 of the schedule
+        accuracy = distiller.evaluate(images.test.take(2), verbose=0, return_dict=True)
+        assert 0.0 <= accuracy["accuracy"] <= 1.0

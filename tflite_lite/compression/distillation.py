@@ -19,7 +19,7 @@ cached, "offline" form); otherwise it runs on every augmented batch.
 
 
 from tflite_lite._graph import unwrapped
-from tflite_lite._keras import keras, tf
+from tflite_lite._keras import is_keras3_model, keras, tf
 from tflite_lite.errors import UserError
 from tflite_lite.compression.config import DistillationConfig
 
@@ -78,6 +78,8 @@ class Distiller(keras.Model):
     are `(images, labels)` (the teacher runs on each batch) or `(images, (labels,
     teacher_logits))` from `Dataset.with_train_targets`. Only the student's variables are
     trained; save `distiller.student`, which is an ordinary (or QAT / pruning-wrapped) model.
+    A Keras 3 student gets the Keras 3 twin (`compression.keras3.distillation`) from the same
+    call; its schedule callback is `keras3.distillation.DistillationSchedule`.
 
     Args:
       student: the Keras model to train, ending in a softmax or in logits.
@@ -86,6 +88,13 @@ class Distiller(keras.Model):
       temperature: initial T. Defaults to 4.0.
       alpha: initial weight of the label cross-entropy. Defaults to 0.5.
     """
+
+    def __new__(cls, student=None, *args, **kwargs):
+        if cls is Distiller and is_keras3_model(student):  # the same call for Keras 3
+            from tflite_lite.compression.keras3 import distillation  # noqa: PLC0415
+
+            return distillation.Distiller(student, *args, **kwargs)
+        return super().__new__(cls, student, *args, **kwargs)
 
     def __init__(self, student, teacher=None, temperature=4.0, alpha=0.5, **kwargs):
         super().__init__(**kwargs)
