@@ -319,3 +319,36 @@ def test_distiller_takes_keras3_students_and_teachers(qat_pair, images):
         assert float(distiller.temperature.numpy()) == 4.0  # epoch 0 of the schedule
         accuracy = distiller.evaluate(images.test.take(2), verbose=0, return_dict=True)
         assert 0.0 <= accuracy["accuracy"] <= 1.0
+
+
+def test_train_init_from_names_what_the_file_is(qat_pair, tmp_path):
+    """`--init_from` of a bare file: a Keras 3 file or a file that is no Keras model gets one
+    line naming what it is, before any run folder exists."""
+    from conftest import assert_one_line_error, run_main
+
+    k3 = tmp_path / "k3.keras"
+    qat_pair[0].save(k3)
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model")
+    out = tmp_path / "run"
+    cases = [(k3, "was saved by Keras 3", "fine-tune a Keras 3 model in Python"),
+             (text, "is not a Keras model file")]
+    for path, *fragments in cases:
+        result = run_main("train", "--init_from", str(path), "--qat", "--output_dir", str(out))
+        assert_one_line_error(result, str(path), *fragments)
+        assert not out.exists()
+
+
+@pytest.mark.slow  # a one-epoch QAT fine-tune: about 15 s
+def test_train_fine_tunes_a_bare_tf_keras_file(tmp_path):
+    """A builder's model saved outside any run folder: its registered name is in the file."""
+    from conftest import run_main
+    from tflite_lite.architectures import create_model
+
+    path = tmp_path / "bare.keras"
+    create_model("squeezenet_1_1", input_shape=(32, 32, 1), num_classes=10).save(path)
+    result = run_main("train", "--init_from", str(path), "--qat", "--epochs", "1",
+                      "--max_train_examples", "256", "--max_eval_examples", "100",
+                      "--output_dir", str(tmp_path / "qat"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "qat" / "model.keras").is_file()

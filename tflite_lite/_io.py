@@ -111,6 +111,24 @@ def write_csv(path, rows, columns=None):
             writer.writerows(rows)
 
 
+def is_hdf5(path):
+    """Whether `path` is an HDF5 file (a legacy `.h5` Keras model)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
+def saved_keras_model_name(path):
+    """The model name a `.keras` zip archive records (its top-level config), or None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return str(json.loads(archive.read("config.json"))["config"]["name"])
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+        return None
+
+
 def saved_keras_version(path):
     """The Keras version that saved a `.keras` zip archive ("2.21.0", "3.15.1"), or None for
     another file."""

@@ -5,6 +5,7 @@ import dataclasses
 import math
 import os
 
+from tflite_lite import _io
 from tflite_lite._config import Config
 from tflite_lite.augmentation import DEFAULT_AUGMENTATIONS, check_fraction
 from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, DistillationConfig,
@@ -146,14 +147,16 @@ class TrainConfig(Config):
         if self.init_from is None or not os.path.isfile(self.init_from):
             return RunRecord()
         source = RunRecord.beside(self.init_from)
-        self.model = self.model or source.config.get("model")
+        # A bare file: a model the builders made is named after its registered name.
+        self.model = (self.model or source.config.get("model")
+                      or _io.saved_keras_model_name(self.init_from))
         if self.small_input is None:
             self.small_input = source.config.get("small_input")
         return source
 
     def validate(self):
-        """Raises `UserError` naming the first invalid field; reads nothing and changes
-        nothing."""
+        """Raises `UserError` naming the first invalid field; changes nothing and reads only
+        the head of the `init_from` file."""
         if self.weights is not None and not isinstance(self.weights, str):
             raise UserError(f"weights must be a file path or \"imagenet\", got {self.weights!r}")
         if self.weights and self.init_from:
@@ -169,11 +172,30 @@ class TrainConfig(Config):
         from tflite_lite.architectures import list_models, unknown_model_message  # noqa: PLC0415
         from tflite_lite.architectures._blocks import MIN_INPUT_SIZE  # noqa: PLC0415
 
+        if self.init_from is not None:
+            self._check_init_from_file()
         if self.model not in list_models():
+            if self.init_from is not None and self.model == _io.saved_keras_model_name(
+                    self.init_from):
+                raise UserError(f"init_from: {self.init_from} holds model {self.model!r}, which "
+                                "is not a registered one, and no run record beside it names "
+                                "one; pass --model with the registered name it was built as")
             raise UserError(unknown_model_message(self.model))
         self._validate_numbers(MIN_INPUT_SIZE)
         self._validate_choices()
         self._validate_compression()
+
+    def _check_init_from_file(self):
+        """A file that is not a tf_keras model is named in one line, before any training."""
+        version = _io.saved_keras_version(self.init_from)
+        if version is None and not _io.is_hdf5(self.init_from):
+            raise UserError(f"init_from: {self.init_from} is not a Keras model file (a .keras "
+                            "zip archive or an .h5 file)")
+        if version and version.startswith("3"):
+            raise UserError(f"init_from: {self.init_from} was saved by Keras {version}; "
+                            "scripts/train.py trains tf_keras models: fine-tune a Keras 3 model "
+                            "in Python (tflite_lite.quantize_model or prune_model, then fit; "
+                            "docs/compression.md, Keras 3)")
 
     def _validate_numbers(self, min_input_size):
         for key in ("epochs", "batch_size", "input_size", "keep_checkpoints"):
