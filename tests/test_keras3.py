@@ -162,8 +162,9 @@ def test_qat_refuses_what_it_cannot_quantize_in_one_line():
         tflite_lite.quantize_model(kept)
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v3_small_075", "shufflenet_v2_x0_5",
-                                  "squeezenet_1_1"])
+@pytest.mark.parametrize("name", ["squeezenet_1_1",
+                                  pytest.param("mobilenet_v3_small_075", marks=pytest.mark.slow),
+                                  pytest.param("shufflenet_v2_x0_5", marks=pytest.mark.slow)])
 def test_builders_make_keras3_twins(name):
     from tflite_lite.architectures import create_model, profile
 
@@ -301,14 +302,17 @@ def test_m_by_n_pruning_of_a_keras3_model(images):
     assert m_by_n_fraction(strip_pruning(pruned), "2:4") == 1.0
 
 
-def test_distiller_takes_keras3_students_and_teachers(qat_pair, images):
+@pytest.mark.parametrize("kind", ["plain", pytest.param("qat", marks=pytest.mark.slow),
+                                  pytest.param("pruned", marks=pytest.mark.slow)])
+def test_distiller_takes_keras3_students_and_teachers(kind, qat_pair, images):
     from tflite_lite.compression import DistillationConfig, Distiller, prune_model
     from tflite_lite.compression import PruningConfig
     from tflite_lite.compression.keras3.distillation import DistillationSchedule
 
     teacher, qat_student = qat_pair
-    for student in (_small_model(), qat_student,
-                    prune_model(_small_model(), PruningConfig(schedule="constant"))):
+    students = {"plain": _small_model, "qat": lambda: qat_student,
+                "pruned": lambda: prune_model(_small_model(), PruningConfig(schedule="constant"))}
+    for student in (students[kind](),):
         distiller = Distiller(student, teacher, temperature=4.0, alpha=0.5)
         assert type(distiller).__module__.endswith("keras3.distillation")
         distiller.compile(keras.optimizers.Adam(1e-3))
