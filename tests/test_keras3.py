@@ -356,3 +356,59 @@ def test_train_fine_tunes_a_bare_tf_keras_file(tmp_path):
                       "--output_dir", str(tmp_path / "qat"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "qat" / "model.keras").is_file()
+
+
+_JAX_QAT = '''
+import sys
+import numpy as np
+import keras
+import tflite_lite
+from tflite_lite.errors import UserError
+sys.path.insert(0, sys.argv[2])
+from test_keras3 import _small_model
+
+assert keras.backend.backend() == "jax"
+data = tflite_lite.load_dataset("fashion_mnist", max_train_examples=2048, max_eval_examples=512)
+images, labels = (np.concatenate(parts) for parts in zip(*[(a.numpy(), b.numpy())
+                                                          for a, b in data.train]))
+keras.utils.set_random_seed(0)
+model = _small_model()
+model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(images, labels, batch_size=128, epochs=3, verbose=0)
+qat = tflite_lite.quantize_model(model)
+qat.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy")
+qat.fit(images, labels, batch_size=128, epochs=1, verbose=0)
+qat.save(sys.argv[1])
+test = np.concatenate([a.numpy() for a, _ in data.test])
+np.save(sys.argv[1] + ".npy", np.asarray(qat.predict(test, verbose=0)))
+try:
+    tflite_lite.export(qat, mode="int8", calibration=images[:64])
+except UserError as error:
+    print("refused:", error)
+'''
+
+
+@pytest.mark.slow  # a JAX process trains for about a minute
+def test_jax_backend_trains_qat_and_its_file_exports_all_int8(images, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    script, path = tmp_path / "jax_qat.py", tmp_path / "qat_jax.keras"
+    script.write_text(_JAX_QAT)
+    here = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run([sys.executable, str(script), str(path), here], capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "refused: export converts with TensorFlow, and Keras runs on jax" in done.stdout
+    result = tflite_lite.export(str(path), mode="int8", calibration=images,
+                                evaluate_on=images)
+    assert result.float_ops == [] and result.contract["input"]["dtype"] == "int8"
+    assert result.evaluation["agreement"] >= 0.97, result.evaluation
+    # the file computes on TensorFlow what the model computed on JAX
+    on_jax = np.load(str(path) + ".npy")
+    loaded = tflite_lite.compression.load_model(str(path), allow_keras3=True)
+    test = np.concatenate([np.asarray(a) for a, _ in images.test])
+    assert np.mean(np.asarray(loaded.predict(test, verbose=0)).argmax(1)
+                   == on_jax.argmax(1)) >= 0.99

@@ -21,7 +21,7 @@ from tflite_lite import _io, _progress, compression
 from tflite_lite._graph import classifier_shapes
 from tflite_lite.contract import FORMAT as CONTRACT_FORMAT
 from tflite_lite.contract import LABELS_FILE, Contract
-from tflite_lite._keras import is_keras3_model, tf
+from tflite_lite._keras import is_keras3_model, keras3, tf
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer, micro
 from tflite_lite.convert import scores as _scores
@@ -114,6 +114,18 @@ def _as_model(model):
         raise UserError(f"expected a Keras model, a .keras path or a SavedModel folder, got "
                         f"{type(model).__name__}")
     return model
+
+
+def _check_backend(model):
+    """A Keras 3 model converts through TensorFlow: on another backend it is refused."""
+    if _keras_flavour(model) != "keras3":
+        return
+    backend = keras3().backend.backend()
+    if backend != "tensorflow":
+        raise UserError(f"export converts with TensorFlow, and Keras runs on {backend}: save "
+                        "the model (model.save('model.keras')) and export the file with "
+                        "KERAS_BACKEND=tensorflow (python scripts/export.py --model "
+                        "model.keras ...)")
 
 
 def _keras_flavour(model):
@@ -309,6 +321,7 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
     """
     options = _resolve_options(options, option_values)
     model = _as_model(model)
+    _check_backend(model)
     labels = _labelling(model, calibration, evaluate_on, class_names, preprocessing,
                         nothing_class, min_score)
     converted, scores = _scores.choose(model, options.mode, options.target_scores)
