@@ -12,6 +12,8 @@ evaluated on the test images. A registered model's float weights also go to its 
 which fine-tunes the same epoch with tfmot. One row per model: float, Keras 3 QAT and tfmot
 QAT int8 accuracy, agreement of each int8 file with its own Keras model, float ops, and the
 QAT training step's time over the float step's (both Keras 3, batch 128, same process).
+`--prune_model NAME` also trains NAME dense and pruned to 75% for the same epochs and compares
+their int8 files (accuracy, zeros in the pruned kernels); `--models=` runs only that.
 """
 
 import time
@@ -36,6 +38,11 @@ COLUMNS = (
     ("tfmot_int8_accuracy", "tfmot int8 acc", ".4f"), ("tfmot_agreement", "tfmot agree", ".4f"),
     ("vs_tfmot_pp", "Δpp vs tfmot", "+.2f"), ("step_ratio", "QAT ÷ float step", ".2f"),
 )
+PRUNE_COLUMNS = (
+    ("model", "model", "s"), ("dense_int8_accuracy", "dense int8 acc", ".4f"),
+    ("pruned_int8_accuracy", "75% pruned int8 acc", ".4f"), ("delta_pp", "Δpp", "+.2f"),
+    ("keras_zeros", "Keras zeros", ".3f"), ("int8_zeros", "int8 zeros", ".3f"),
+)
 APPLICATIONS = ("keras_mobilenet_v2_035", "keras_mobilenet_v3_small_075")
 INPUT_SHAPE = (32, 32, 1)
 
@@ -45,6 +52,8 @@ _TRAIN = flags.DEFINE_integer("train_examples", 20000, "Training images.", lower
 _EPOCHS = flags.DEFINE_integer("float_epochs", 4, "Float training epochs.", lower_bound=1)
 _TEST = flags.DEFINE_integer("test_examples", 10000, "Test images.", lower_bound=100)
 _TFMOT = flags.DEFINE_boolean("tfmot", True, "Also fine-tune the tf_keras twins with tfmot.")
+_PRUNE = flags.DEFINE_string("prune_model", None, "Also train this registered model (Keras 3) "
+                             "dense and pruned to 75% for the same epochs, and compare.")
 _JSON = flags.DEFINE_string("json", "benchmarks/results/keras3_qat.json", "Results file.")
 
 
@@ -126,19 +135,74 @@ def benchmark_model(name, data):
     return row
 
 
+def _int8_kernel_zeros(tflite):
+    """Fraction of zeros in the int8 kernels of the CONV_2D and FULLY_CONNECTED ops (the
+    layers magnitude pruning prunes)."""
+    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+    from tflite_lite.convert.flatbuffer import describe  # noqa: PLC0415
+
+    interpreter = Interpreter(model_content=tflite)
+    zeros = total = 0
+    for op in describe(tflite)["ops"]:
+        if op["op"] in ("CONV_2D", "FULLY_CONNECTED"):
+            kernel = interpreter.get_tensor(op["inputs"][1])
+            if kernel.dtype == np.int8:
+                zeros, total = zeros + int(np.sum(kernel == 0)), total + kernel.size
+    return zeros / total
+
+
+def benchmark_pruning(name, data):
+    """`name` trained dense and pruned (polynomial to 75% over the first two thirds of the
+    steps) for the same epochs, both exported int8: accuracy and zeros."""
+    from tflite_lite.compression import PruningConfig, prune_model, strip_pruning  # noqa: PLC0415
+    from tflite_lite.compression import weight_sparsity  # noqa: PLC0415
+
+    keras = keras3()
+    steps = _EPOCHS.value * int(data.train.cardinality())
+    results = {}
+    for variant in ("dense", "pruned"):
+        keras.utils.set_random_seed(0)
+        model = build_keras3(name)
+        if variant == "pruned":
+            model = prune_model(model, PruningConfig(
+                final_sparsity=0.75, frequency=max(1, steps // 30), end_step=2 * steps // 3))
+        _compile(model, 1e-3, keras).fit(data.train, epochs=_EPOCHS.value, verbose=0)
+        model = strip_pruning(model)
+        result = export(model, mode="int8", calibration=data, evaluate_on=data,
+                        max_eval_examples=_TEST.value)
+        pruned_layers = [v for k, v in weight_sparsity(model)["layers"].items()
+                         if type(model.get_layer(k)).__name__ != "DepthwiseConv2D"]
+        results[variant] = (result.evaluation["tflite_accuracy"], float(np.mean(pruned_layers)),
+                            _int8_kernel_zeros(result.tflite))
+    return {"model": name, "dense_int8_accuracy": results["dense"][0],
+            "pruned_int8_accuracy": results["pruned"][0],
+            "delta_pp": 100 * (results["pruned"][0] - results["dense"][0]),
+            "keras_zeros": results["pruned"][1], "int8_zeros": results["pruned"][2]}
+
+
 def main(argv):
     cli.reject_extra_args(argv)
     data = load_dataset("fashion_mnist", input_shape=INPUT_SHAPE, batch_size=128,
                         max_train_examples=_TRAIN.value)
-    rows = []
-    for name in _MODELS.value or default_models():
+    rows, measured = [], {}
+    if _PRUNE.value:
+        measured["pruning"] = [benchmark_pruning(_PRUNE.value, data)]
+        print(format_table(measured["pruning"], PRUNE_COLUMNS), flush=True)
+    models = default_models() if _MODELS.value is None else [m for m in _MODELS.value if m]
+    for name in models:
         rows.append(benchmark_model(name, data))
         print(format_table(rows[-1:], COLUMNS), flush=True)
-        if _JSON.value:
-            results_file.save(_JSON.value, {"rows": rows, "settings": {
-                "train_examples": _TRAIN.value, "float_epochs": _EPOCHS.value,
-                "test_examples": _TEST.value}}, columns=COLUMNS)
+        _save(rows, measured)
+    _save(rows, measured)
     print(format_table(rows, COLUMNS))
+
+
+def _save(rows, measured):
+    if _JSON.value:
+        results_file.save(_JSON.value, {"rows": rows, **measured, "settings": {
+            "train_examples": _TRAIN.value, "float_epochs": _EPOCHS.value,
+            "test_examples": _TEST.value}}, columns=COLUMNS)
 
 
 if __name__ == "__main__":

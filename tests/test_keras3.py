@@ -205,12 +205,16 @@ def test_benchmark_runs_on_a_tiny_input(tmp_path):
     output = tmp_path / "keras3_qat.json"
     result = run_main("benchmarks/keras3_qat", "--models",
                       "squeezenet_1_1,keras_mobilenet_v2_035", "--train_examples", "256",
-                      "--float_epochs", "1", "--test_examples", "100", "--json", str(output))
+                      "--float_epochs", "1", "--test_examples", "100", "--json", str(output),
+                      "--prune_model", "squeezenet_1_1")
     assert result.returncode == 0, result.stderr
     rows = json.loads(output.read_text())["rows"]
     assert [row["model"] for row in rows] == ["squeezenet_1_1", "keras_mobilenet_v2_035"]
     assert all(row["qat_float_ops"] == 0 for row in rows)
     assert "tfmot_agreement" in rows[0] and "tfmot_agreement" not in rows[1]
+    pruning = json.loads(output.read_text())["pruning"][0]
+    assert pruning["keras_zeros"] == pytest.approx(0.75, abs=0.01)
+    assert pruning["int8_zeros"] >= 0.70
     bad = run_main("benchmarks/keras3_qat", "--train_examples", "3")
     assert bad.returncode != 0
 

@@ -74,9 +74,11 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     def _maybe_update_mask(self):
         config, step = self.pruning, self.step
         last = config.end_step if config.end_step is not None else float("inf")
-        due = ops.logical_and(
-            ops.logical_and(step >= config.begin_step, step <= last),
-            ops.equal(ops.mod(step - config.begin_step, float(config.frequency)), 0.0))
+        on_beat = ops.logical_or(  # every `frequency` steps, and at end_step itself
+            ops.equal(ops.mod(step - config.begin_step, float(config.frequency)), 0.0),
+            ops.equal(step, float(last) if config.end_step is not None else -1.0))
+        due = ops.logical_and(ops.logical_and(step >= config.begin_step, step <= last),
+                              on_beat)
         if config.m_by_n:
             due = ops.equal(step, 0.0)  # the m:n pattern is set once, at the first step
         new_mask = (self._m_by_n_mask() if config.m_by_n
