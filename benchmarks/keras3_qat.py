@@ -199,10 +199,23 @@ def main(argv):
 
 
 def _save(rows, measured):
-    if _JSON.value:
-        results_file.save(_JSON.value, {"rows": rows, **measured, "settings": {
-            "train_examples": _TRAIN.value, "float_epochs": _EPOCHS.value,
-            "test_examples": _TEST.value}}, columns=COLUMNS)
+    """The QAT rows, or with `--models=` the pruning rows alone, as the figures page shows."""
+    if not _JSON.value:
+        return
+    settings = (f"{_TRAIN.value:,} Fashion-MNIST training images, {_EPOCHS.value} float "
+                f"epochs, {_TEST.value:,} test images")
+    if rows or not measured:
+        results_file.save(_JSON.value, {
+            "title": "Keras 3 QAT", "rows": rows, **measured, "about": (
+                f"Keras 3 models at 32x32x1, {settings}, then one QAT epoch; int8 files with "
+                "the default float head. tfmot: the same float weights in the tf_keras twin, "
+                "one tfmot QAT epoch.")}, columns=COLUMNS)
+    else:
+        results_file.save(_JSON.value, {
+            "title": "Keras 3 pruning", "rows": measured["pruning"], "about": (
+                f"A Keras 3 model trained dense and pruned (polynomial to 75%) for the same "
+                f"epochs, {settings}; zeros in the Conv2D / Dense kernels "
+                "(depthwise kernels are not pruned).")}, columns=PRUNE_COLUMNS)
 
 
 if __name__ == "__main__":
