@@ -110,9 +110,10 @@ def _squeeze_excite(x, prefix):
     """Channel gates from the pooled map: 1x1 reduce (ReLU), 1x1 expand, hard sigmoid."""
     channels = x.shape[-1]
     gate = layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}_se_pool")(x)
-    gate = layers.Conv2D(_blocks.make_divisible(channels * _SE_RATIO), 1,
+    # The ReLU inside the convolution: tfmot leaves the kernel of a convolution that feeds a
+    # separate ReLU layer in float, which the int8 file does not.
+    gate = layers.Conv2D(_blocks.make_divisible(channels * _SE_RATIO), 1, activation="relu",
                          name=f"{prefix}_se_reduce")(gate)
-    gate = layers.ReLU(name=f"{prefix}_se_relu")(gate)
     gate = layers.Conv2D(channels, 1, name=f"{prefix}_se_expand")(gate)
     gate = HardSigmoid(name=f"{prefix}_se_gate")(gate)
     return layers.Multiply(name=f"{prefix}_se_scale")([x, gate])
