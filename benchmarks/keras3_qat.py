@@ -16,6 +16,7 @@ QAT training step's time over the float step's (both Keras 3, batch 128, same pr
 their int8 files (accuracy, zeros in the pruned kernels); `--models=` runs only that.
 """
 
+import os
 import time
 
 import numpy as np
@@ -54,6 +55,8 @@ _TEST = flags.DEFINE_integer("test_examples", 10000, "Test images.", lower_bound
 _TFMOT = flags.DEFINE_boolean("tfmot", True, "Also fine-tune the tf_keras twins with tfmot.")
 _PRUNE = flags.DEFINE_string("prune_model", None, "Also train this registered model (Keras 3) "
                              "dense and pruned to 75% for the same epochs, and compare.")
+_APPEND = flags.DEFINE_boolean("append", False, "Keep the rows of other models already in "
+                               "--json (each row records the commit it was measured at).")
 _JSON = flags.DEFINE_string("json", "benchmarks/results/keras3_qat.json", "Results file.")
 
 
@@ -185,17 +188,24 @@ def main(argv):
     cli.reject_extra_args(argv)
     data = load_dataset("fashion_mnist", input_shape=INPUT_SHAPE, batch_size=128,
                         max_train_examples=_TRAIN.value)
-    rows, measured = [], {}
+    rows, measured = _earlier_rows(), {}
     if _PRUNE.value:
         measured["pruning"] = [benchmark_pruning(_PRUNE.value, data)]
         print(format_table(measured["pruning"], PRUNE_COLUMNS), flush=True)
     models = default_models() if _MODELS.value is None else [m for m in _MODELS.value if m]
     for name in models:
-        rows.append(benchmark_model(name, data))
+        rows = [row for row in rows if row["model"] != name]
+        rows.append(dict(benchmark_model(name, data), commit=results_file.commit()))
         print(format_table(rows[-1:], COLUMNS), flush=True)
         _save(rows, measured)
     _save(rows, measured)
     print(format_table(rows, COLUMNS))
+
+
+def _earlier_rows():
+    if not (_APPEND.value and _JSON.value and os.path.isfile(_JSON.value)):
+        return []
+    return list(results_file.load(_JSON.value).get("rows", []))
 
 
 def _save(rows, measured):

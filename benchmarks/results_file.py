@@ -19,6 +19,11 @@ FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 _PROVENANCE = ("command", "commit", "created", "host")
 
 
+def commit():
+    """The repository's short commit hash, or None outside git."""
+    return _commit()
+
+
 def _commit():
     try:
         found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
