@@ -74,8 +74,9 @@ def require_tf_keras(model, what):
         from tflite_lite.errors import UserError
 
         raise UserError(f"{what} needs a tf_keras (Keras 2) model, not a Keras 3 model: build "
-                        "it with `from tflite_lite import keras` or create_model(...); a Keras 3 "
-                        "model can be exported as it is (tflite_lite.export)")
+                        "it with `from tflite_lite import keras` or create_model(...); Keras 3 "
+                        "models get QAT, pruning and distillation from the same calls, and "
+                        "export as they are")
 
 
 __all__ = ["code_layers_allowed", "keras", "keras3", "tf", "is_keras3_model",
