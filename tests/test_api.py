@@ -163,9 +163,10 @@ def test_bad_input_to_the_api_is_one_line(models, data, tmp_path):
 
     with pytest.raises(UserError, match="saved by Keras 3"):
         load_model(str(path))
-    result = run_main("train", "--init_from", str(path), "--qat", "--output_dir",
-                      str(tmp_path / "qat"), "--model", "mobilenet_v2_035")
-    assert_one_line_error(result, "saved by Keras 3")
+    result = run_main("train", "--init_from", str(path), "--qat", "--weight_quantizer",
+                      "ternary", "--output_dir", str(tmp_path / "qat"), "--model",
+                      "mobilenet_v2_035")
+    assert_one_line_error(result, "saved by Keras 3", "weight_quantizer need a tf_keras model")
     assert not (tmp_path / "qat").exists()
 
 

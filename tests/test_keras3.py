@@ -330,8 +330,8 @@ def test_distiller_takes_keras3_students_and_teachers(kind, qat_pair, images):
 
 
 def test_train_init_from_names_what_the_file_is(qat_pair, tmp_path):
-    """`--init_from` of a bare file: a Keras 3 file or a file that is no Keras model gets one
-    line naming what it is, before any run folder exists."""
+    """`--init_from` of a bare file that is no Keras model, or of a Keras 3 file with a stage
+    only tf_keras models get: one line naming it, before any run folder exists."""
     from conftest import assert_one_line_error, run_main
 
     k3 = tmp_path / "k3.keras"
@@ -339,27 +339,46 @@ def test_train_init_from_names_what_the_file_is(qat_pair, tmp_path):
     text = tmp_path / "notes.keras"
     text.write_text("not a model")
     out = tmp_path / "run"
-    cases = [(k3, "was saved by Keras 3", "fine-tune a Keras 3 model in Python"),
-             (text, "is not a Keras model file")]
+    cases = [(text, "is not a Keras model file")]
     for path, *fragments in cases:
         result = run_main("train", "--init_from", str(path), "--qat", "--output_dir", str(out))
         assert_one_line_error(result, str(path), *fragments)
         assert not out.exists()
+    # a Keras 3 file fine-tunes float, with QAT or with pruning; the rest is named
+    result = run_main("train", "--init_from", str(k3), "--model", "squeezenet_1_1",
+                      "--clusters", "8", "--output_dir", str(out))
+    assert_one_line_error(result, "was saved by Keras 3", "clustering need a tf_keras model")
+    assert not out.exists()
 
 
-@pytest.mark.slow  # a one-epoch QAT fine-tune: about 15 s
-def test_train_fine_tunes_a_bare_tf_keras_file(tmp_path):
-    """A builder's model saved outside any run folder: its registered name is in the file."""
+@pytest.mark.slow  # one-epoch fine-tunes: about 15 s each
+@pytest.mark.parametrize("keras_version,stage", [(2, "--qat"), (3, "--qat"),
+                                                 (3, "--prune_final_sparsity=0.5")])
+def test_train_fine_tunes_a_bare_file(keras_version, stage, tmp_path):
+    """A builder's model saved outside any run folder (its registered name is in the file),
+    tf_keras or Keras 3: fine-tuned with QAT or pruning by the same command, exported int8."""
+    import json
+
     from conftest import run_main
     from tflite_lite.architectures import create_model
 
     path = tmp_path / "bare.keras"
-    create_model("squeezenet_1_1", input_shape=(32, 32, 1), num_classes=10).save(path)
-    result = run_main("train", "--init_from", str(path), "--qat", "--epochs", "1",
+    create_model("squeezenet_1_1", input_shape=(32, 32, 1), num_classes=10,
+                 keras=keras_version).save(path)
+    run = tmp_path / "run"
+    result = run_main("train", "--init_from", str(path), stage, "--epochs", "1",
                       "--max_train_examples", "256", "--max_eval_examples", "100",
-                      "--output_dir", str(tmp_path / "qat"))
+                      "--output_dir", str(run))
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "qat" / "model.keras").is_file()
+    trained = tflite_lite.compression.load_model(str(run / "model.keras"), allow_keras3=True)
+    assert (type(trained).__module__.startswith("keras.")) == (keras_version == 3)
+    assert tflite_lite.compression.is_quantized(trained) == (stage == "--qat")
+    exported = run_main("export", "--model", str(run / "model.keras"), "--mode", "int8")
+    assert exported.returncode == 0, exported.stderr
+    contract = json.loads((run / "model_int8.json").read_text())
+    assert contract["float_ops"] == []
+    if stage != "--qat":
+        assert json.loads((run / "run.json").read_text())["compression"]["sparsity"] >= 0.49
 
 
 _JAX_QAT = '''

@@ -192,10 +192,21 @@ class TrainConfig(Config):
             raise UserError(f"init_from: {self.init_from} is not a Keras model file (a .keras "
                             "zip archive or an .h5 file)")
         if version and version.startswith("3"):
-            raise UserError(f"init_from: {self.init_from} was saved by Keras {version}; "
-                            "scripts/train.py trains tf_keras models: fine-tune a Keras 3 model "
-                            "in Python (tflite_lite.quantize_model or prune_model, then fit; "
-                            "docs/compression.md, Keras 3)")
+            self._check_keras3_options(version)
+
+    def _check_keras3_options(self, version):
+        """A Keras 3 file fine-tunes float, with QAT (8-bit weights) or with pruning; the
+        other stages run on tf_keras models only."""
+        tf_keras_only = [name for name, given in (
+            ("clustering", self.clustering), ("channel_pruning", self.channel_pruning),
+            ("low_rank", self.low_rank), ("distillation", self.distillation),
+            ("freeze_epochs", self.freeze_epochs), ("strategy", self.strategy),
+            ("weight_quantizer", self.weight_quantizer != "int8"),
+            ("qat_preserve", self.qat_preserve == "clusters")) if given]
+        if tf_keras_only:
+            raise UserError(f"init_from: {self.init_from} was saved by Keras {version}: "
+                            f"{', '.join(tf_keras_only)} need a tf_keras model; a Keras 3 model "
+                            "fine-tunes float, with --qat (8-bit weights) or with pruning")
 
     def _validate_numbers(self, min_input_size):
         for key in ("epochs", "batch_size", "input_size", "keep_checkpoints"):

@@ -24,7 +24,7 @@ import numpy as np
 
 import tflite_lite
 from tflite_lite import _io, compression, distributed
-from tflite_lite._keras import keras, tf
+from tflite_lite._keras import is_keras3_model, keras, keras3, tf
 from tflite_lite.architectures import create_model, get_model_config, list_models, profile
 from tflite_lite.architectures.weights import load_weights
 from tflite_lite.architectures.deploy import transfer_weights
@@ -74,7 +74,12 @@ def _remove_backup(backup_dir):
         shutil.rmtree(backup_dir, ignore_errors=True)
 
 
-def _learning_rate(config, steps_per_epoch):
+def _library(model):
+    """The Keras that `model` is made with: tf_keras, or Keras 3 for a Keras 3 file."""
+    return keras3() if is_keras3_model(model) else keras
+
+
+def _learning_rate(config, steps_per_epoch, api=keras):
     total = config.epochs * steps_per_epoch
     if config.freeze_epochs:
         return transfer.TransferSchedule(
@@ -83,24 +88,24 @@ def _learning_rate(config, steps_per_epoch):
     if config.lr_schedule == "constant":
         return config.learning_rate
     if config.lr_schedule == "step":
-        return keras.optimizers.schedules.PiecewiseConstantDecay(
+        return api.optimizers.schedules.PiecewiseConstantDecay(
             [int(total * 0.5), int(total * 0.75)],
             [config.learning_rate, config.learning_rate * 0.1, config.learning_rate * 0.01])
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
-    return keras.optimizers.schedules.CosineDecay(
+    return api.optimizers.schedules.CosineDecay(
         0.0 if warmup else config.learning_rate, decay_steps=total - warmup,
         warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
 
 
-def _optimizer(config, steps_per_epoch):
-    learning_rate = _learning_rate(config, steps_per_epoch)
+def _optimizer(config, steps_per_epoch, api=keras):
+    learning_rate = _learning_rate(config, steps_per_epoch, api)
     if config.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True,
-                                         weight_decay=config.weight_decay or None)
+        optimizer = api.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True,
+                                       weight_decay=config.weight_decay or None)
     elif config.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+        optimizer = api.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
     else:
-        optimizer = keras.optimizers.Adam(learning_rate)
+        optimizer = api.optimizers.Adam(learning_rate)
     if config.weight_decay and config.optimizer != "adam":
         optimizer.exclude_from_weight_decay(var_names=["_bn/", "bias"])
     return optimizer
@@ -116,7 +121,7 @@ def _initial_model(config, num_classes, builder_kwargs):
         loaded = load_weights(model, config.model, get_model_config(config.model).family,
                               config.weights)
         return model, loaded.get_config()
-    model = load_model(config.init_from)
+    model = load_model(config.init_from, allow_keras3=True)
     source = config.source_run
     if is_quantized(model):
         raise UserError(f"init_from: {config.init_from} is already quantization-aware; "
@@ -129,7 +134,7 @@ def _initial_model(config, num_classes, builder_kwargs):
         raise UserError(f"init_from: {config.init_from} maps {shapes[0]} to {shapes[1]} classes;"
                         f" this run needs {config.input_shape} to {num_classes} classes")
     restructured = source.restructured
-    if config.model in list_models() and not restructured:
+    if config.model in list_models() and not restructured and not is_keras3_model(model):
         # Rebuild with today's builder and copy the weights by layer name, so that the
         # structure (and so its quantized deployment form) is the registered one.
         fresh = create_model(config.model, input_shape=config.input_shape,
@@ -162,7 +167,9 @@ def _wrap_for_training(model, config, total_steps, log_dir):
         return quantize_model(model, config.qat_config), []
     if config.pruning is not None:
         schedule = config.pruning.with_steps(total_steps)
-        return compression.prune_model(model, schedule), compression.pruning_callbacks(log_dir)
+        # Keras 3's pruning wrappers count their own steps: no callback.
+        callbacks = [] if is_keras3_model(model) else compression.pruning_callbacks(log_dir)
+        return compression.prune_model(model, schedule), callbacks
     if config.clustering is not None:
         return compression.cluster_model(model, config.clustering), []
     return model, []
@@ -173,6 +180,8 @@ def _unwrap(model, float_model, config):
     cluster-preserving QAT under the default scheme (its extra variables do not reload)."""
     if config.qat and config.qat_preserve == "clusters":
         return with_default_scheme(model, float_model)
+    if is_keras3_model(model):
+        return compression.strip_pruning(model)
     return compression.strip_clustering(compression.strip_pruning(model))
 
 
@@ -345,9 +354,10 @@ def _build_models(run, data):
             callbacks += distill_callbacks
             trained.compile(optimizer=_optimizer(config, steps_per_epoch), metrics=["accuracy"])
         else:
-            model.compile(optimizer=_optimizer(config, steps_per_epoch),
+            model.compile(optimizer=_optimizer(config, steps_per_epoch, _library(model)),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        _build_step_state(trained, model.output_shape, train_data.element_spec)
+        if not is_keras3_model(model):
+            _build_step_state(trained, model.output_shape, train_data.element_spec)
     return _Models(model, float_model, trained, train_data, callbacks, pretrained,
                    profile(float_model))
 
@@ -372,17 +382,18 @@ def _fit(run, data, models):
     config, output_dir = run.config, run.output_dir
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
     epoch_log = EpochLog(output_dir)
+    api = _library(models.model)  # our callbacks serve both Kerases; Keras' own must match
     callbacks = [
         TrainingThroughput(),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=0),
+        api.callbacks.TerminateOnNaN(),
+        api.callbacks.TensorBoard(os.path.join(output_dir, "logs"), profile_batch=0),
         *models.callbacks,
         *([transfer.BackboneFreeze(config.freeze_epochs, models.model)]
           if config.freeze_epochs else []),
         *([distributed.SyncWorkerState(run.strategy)] if run.worker.count > 1 else []),
         # In this order, an epoch's checkpoint file proves that its backup is complete.
         epoch_log,
-        keras.callbacks.BackupAndRestore(os.path.join(run.backup_dir, "keras")),
+        api.callbacks.BackupAndRestore(os.path.join(run.backup_dir, "keras")),
         EpochCheckpoint(os.path.join(output_dir, "checkpoints"), keep=config.keep_checkpoints,
                         model=models.model),
     ]
