@@ -184,6 +184,7 @@ def test_builders_make_keras3_twins(name):
         create_model(name, input_shape=(32, 32, 1), keras=4)
 
 
+@pytest.mark.slow  # builds MobileNet V3 twice: 2.5 s
 def test_builder_twin_quantizes_with_gated_hard_swish():
     from tflite_lite.architectures import create_model
 
@@ -295,6 +296,7 @@ def test_pruning_a_keras3_model_keeps_its_zeros_through_qat_and_int8(images, tmp
     np.testing.assert_allclose(np.asarray(plain(batch)), np.asarray(pruned(batch)), atol=1e-5)
 
 
+@pytest.mark.slow  # 2 s; the magnitude schedule runs in the fast suite
 def test_m_by_n_pruning_of_a_keras3_model(images):
     from tflite_lite.compression import PruningConfig, m_by_n_fraction, prune_model
 
@@ -306,8 +308,8 @@ def test_m_by_n_pruning_of_a_keras3_model(images):
     assert m_by_n_fraction(strip_pruning(pruned), "2:4") == 1.0
 
 
-@pytest.mark.parametrize("kind", ["plain", pytest.param("qat", marks=pytest.mark.slow),
-                                  pytest.param("pruned", marks=pytest.mark.slow)])
+@pytest.mark.slow  # three short distillations: about 6 s
+@pytest.mark.parametrize("kind", ["plain", "qat", "pruned"])
 def test_distiller_takes_keras3_students_and_teachers(kind, qat_pair, images):
     from tflite_lite.compression import DistillationConfig, Distiller, prune_model
     from tflite_lite.compression import PruningConfig
