@@ -193,9 +193,10 @@ def main(argv):
         measured["pruning"] = [benchmark_pruning(_PRUNE.value, data)]
         print(format_table(measured["pruning"], PRUNE_COLUMNS), flush=True)
     models = default_models() if _MODELS.value is None else [m for m in _MODELS.value if m]
+    commit = results_file.commit()  # the code this process runs
     for name in models:
         rows = [row for row in rows if row["model"] != name]
-        rows.append(dict(benchmark_model(name, data), commit=results_file.commit()))
+        rows.append(dict(benchmark_model(name, data), commit=commit))
         print(format_table(rows[-1:], COLUMNS), flush=True)
         _save(rows, measured)
     _save(rows, measured)

@@ -20,8 +20,9 @@ _PROVENANCE = ("command", "commit", "created", "host")
 
 
 def commit():
-    """The repository's short commit hash, or None outside git."""
-    return _commit()
+    """The short commit hash the repository had when this process started (the code that
+    runs), or None outside git."""
+    return _COMMIT_AT_START
 
 
 def _commit():
@@ -40,13 +41,16 @@ def _command():
     return " ".join([program, *map(shlex.quote, sys.argv[1:])])
 
 
+_COMMIT_AT_START = _commit()
+
+
 def save(path, measured, columns=None):
     """Writes `measured` (a dict of the benchmark's tables) with its provenance to `path`
     atomically; returns the record. `columns` ((key, label, format) per column, as
     `report.format_table` takes them) tell the figures page how to show `measured["rows"]`."""
     if columns is not None:
         measured = dict(measured, columns=[list(column) for column in columns])
-    record = dict(measured, command=_command(), commit=_commit(),
+    record = dict(measured, command=_command(), commit=commit(),
                   created=datetime.date.today().isoformat(),
                   host=f"{platform.machine()}, {os.cpu_count()} cores")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
