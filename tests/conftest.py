@@ -53,7 +53,7 @@ FILE_SECONDS = {
     "test_distillation.py": (18, 52),
     "test_micro.py": (16, 0),
     "test_api.py": (14, 65),
-    "test_keras3.py": (25, 60),
+    "test_keras3.py": (20, 300),
     "test_training.py": (11, 10),
     "test_benchmark.py": (6, 0),
     "test_scores.py": (6, 0),

@@ -437,3 +437,22 @@ def test_jax_backend_trains_qat_and_its_file_exports_all_int8(images, tmp_path):
     test = np.concatenate([np.asarray(a) for a, _ in images.test])
     assert np.mean(np.asarray(loaded.predict(test, verbose=0)).argmax(1)
                    == on_jax.argmax(1)) >= 0.99
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow)
+                                  for name in ("efficientnet_lite0", "mobilenet_v1_025",
+                                               "mobilenet_v2_035", "mobilenet_v3_small_075",
+                                               "shufflenet_v1_g3_050", "shufflenet_v2_x0_5",
+                                               "squeezenet_1_1")])
+def test_keras3_qat_of_every_family_exports_all_int8(name, images):
+    """Each registered family, built with keras=3: QAT, two training steps, an int8 file with
+    no float op (ShuffleNet V1's average pooling keeps its input's scale, as int8 needs)."""
+    from tflite_lite.architectures import create_model
+
+    model = create_model(name, input_shape=(32, 32, 1), num_classes=10, keras=3)
+    qat = tflite_lite.quantize_model(model)
+    qat.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy")
+    qat.fit(images.train.take(2), epochs=1, verbose=0)
+    labels = {"class_names": images.class_names, "preprocessing": images.preprocessing}
+    result = tflite_lite.export(qat, mode="int8", calibration=images, **labels)
+    assert result.float_ops == []

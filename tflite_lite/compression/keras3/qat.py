@@ -33,13 +33,15 @@ from tflite_lite.errors import UserError
 
 keras = keras3()
 
-# Ops whose int8 output keeps its input's scale and zero point: no range of their own.
+# Ops whose int8 output keeps its input's scale and zero point: no range of their own
+# (TFLite's int8 AVERAGE_POOL_2D requires it; MEAN, the global pooling, does not).
 _SAME_SCALE = ("Reshape", "Permute", "Flatten", "MaxPooling1D", "MaxPooling2D",
+               "AveragePooling2D",
                "GlobalMaxPooling2D", "ZeroPadding2D", "Cropping2D", "Dropout", "SpatialDropout2D",
                "GaussianNoise", "GaussianDropout", "Identity", "Transpose")
 # Layers kept as they are, with an output range.
 _RANGED = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-           "AveragePooling2D", "GlobalAveragePooling2D", "BatchNormalization", "ReLU",
+           "GlobalAveragePooling2D", "BatchNormalization", "ReLU",
            "Activation", "Softmax", "Rescaling", "Normalization", "UpSampling2D",
            "HardSwish", "HardSigmoid", "Relu", "Relu6", "TrueDivide", "Divide",
            "Mean", "Sigmoid", "HardSigmoidOp")
