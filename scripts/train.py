@@ -7,7 +7,10 @@ Usage:
 Quantization-aware training: add `--qat` (8-bit), or `--qat --weight_quantizer uniform
 --weight_bits 4` / `ternary` / `binary` for low-bit weights. Fine-tune a trained float model with
 `--init_from runs/m/model.keras --qat --epochs 2 --learning_rate 2e-4` (the model is read from
-its run record).
+its run record). Your own model (Keras 3 or tf_keras, not built here) fine-tunes the same way
+from its `.keras` file; say how it scales 0-255 pixels with `--input_range=0,1` (pixels / 255),
+`--input_range=-1,1`, or `--input_mean` / `--input_std` unless a Rescaling or Normalization layer
+at its input does. The run record keeps it, and `export.py` reads it from there.
 
 Compression (fine-tune a trained run with --init_from): magnitude pruning
 `--prune_final_sparsity 0.75 --prune_schedule polynomial`, 2:4 sparsity `--prune_m_by_n 2:4`,
@@ -43,7 +46,8 @@ _TRAINING = cli.ConfigFlags(
     TrainConfig, skip=("model", "output_dir"), auto=("channels", "small_input", "verbose"),
     choices={"channels": (1, 3), "verbose": (0, 1, 2), "optimizer": OPTIMIZERS,
              "lr_schedule": LR_SCHEDULES, "weight_quantizer": list(compression.WEIGHT_QUANTIZERS),
-             "qat_preserve": compression.PRESERVE, "strategy": STRATEGIES})
+             "qat_preserve": compression.PRESERVE, "strategy": STRATEGIES},
+    item_types={"input_range": float, "input_mean": float, "input_std": float})
 _NESTED = {
     "pruning": cli.ConfigFlags(compression.PruningConfig, prefix="prune_",
                                choices={"schedule": compression.SCHEDULES},

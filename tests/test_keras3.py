@@ -351,6 +351,80 @@ def test_train_init_from_names_what_the_file_is(qat_pair, tmp_path):
                       "--clusters", "8", "--output_dir", str(out))
     assert_one_line_error(result, "was saved by Keras 3", "clustering need a tf_keras model")
     assert not out.exists()
+    # your own model: its input scaling is stated (or read from a Rescaling layer), not guessed
+    result = run_main("train", "--init_from", str(k3), "--qat", "--output_dir", str(out))
+    assert_one_line_error(result, "'small', which is not a registered one",
+                          "nothing says how its inputs are scaled", "--input_range=0,1")
+    result = run_main("train", "--init_from", str(k3), "--input_range=1,0", "--output_dir",
+                      str(out))
+    assert_one_line_error(result, "LOW < HIGH")
+    assert not out.exists()
+
+
+def test_train_config_reads_the_input_scaling(qat_pair, tmp_path):
+    """Stated, else the source run's, else a Rescaling layer's raw pixels, else the
+    registered model's; a statement that contradicts the source run is refused."""
+    from tflite_lite.run_record import RunRecord
+    from tflite_lite.training import TrainConfig
+
+    k3 = tmp_path / "k3.keras"
+    qat_pair[0].save(k3)
+    config = TrainConfig(init_from=str(k3), model=None, input_range=(0, 1), output_dir="")
+    assert config.model == "small"
+    assert config.input_mean_std() == ((0.0,), (255.0,))
+    rescaled = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Rescaling(1 / 255),
+                                 keras.layers.Flatten(), keras.layers.Dense(10)])
+    rescaled.save(tmp_path / "rescaled.keras")
+    config = TrainConfig(init_from=str(tmp_path / "rescaled.keras"), model=None, output_dir="")
+    assert config.input_mean_std() == ((0.0,), (1.0,))
+    assert TrainConfig(output_dir="").input_mean_std() == ((127.5,), (127.5,))
+    run = tmp_path / "run"
+    run.mkdir()
+    qat_pair[0].save(run / "model.keras")
+    RunRecord(model="small", preprocessing={"input_shape": [32, 32, 1], "mean": [0.0],
+                                            "std": [255.0]}).save(str(run))
+    config = TrainConfig(init_from=str(run / "model.keras"), model=None, output_dir="")
+    assert config.input_mean_std() == ((0.0,), (255.0,))
+    with pytest.raises(UserError, match="was trained with input mean"):
+        TrainConfig(init_from=str(run / "model.keras"), model=None, input_range="-1,1",
+                    output_dir="")
+
+
+@pytest.mark.slow  # a one-epoch QAT fine-tune and an int8 export: about 30 s
+def test_your_model_trained_on_0_1_fine_tunes_and_exports_on_0_1(images, tmp_path):
+    """Issue 41's user: a Keras 3 model of their own trained on pixels / 255, fine-tuned with
+    QAT by train.py with its input stated, exported by export.py reading the run record: the
+    int8 file is calibrated and evaluated on [0, 1] inputs and stays within 1 pp."""
+    import json
+
+    from conftest import run_main
+    from tflite_lite.data import load_dataset
+
+    data = load_dataset("fashion_mnist", max_train_examples=2048, max_eval_examples=512,
+                        mean=(0.0,), std=(255.0,))
+    keras.utils.set_random_seed(0)
+    model = _small_model()  # on [0, 1] it needs a faster rate than on [-1, 1]
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    model.fit(data.train, epochs=3, verbose=0)
+    model.save(tmp_path / "k3.keras")
+    run = tmp_path / "run"
+    trained = run_main("train", "--init_from", str(tmp_path / "k3.keras"), "--qat",
+                       "--input_range=0,1", "--epochs", "1", "--learning_rate", "1e-4",
+                       "--max_train_examples", "2048", "--max_eval_examples", "512",
+                       "--output_dir", str(run))
+    assert trained.returncode == 0, trained.stderr
+    record = json.loads((run / "run.json").read_text())
+    assert (record["preprocessing"]["mean"], record["preprocessing"]["std"]) == ([0.0], [255.0])
+    assert record["model"] == "small" and record["test_accuracy"] > 0.4
+    exported = run_main("export", "--model", str(run / "model.keras"), "--mode", "int8",
+                        "--evaluate", "--max_eval_examples", "512")
+    assert exported.returncode == 0, exported.stderr
+    contract = json.loads((run / "model_int8.json").read_text())
+    assert (contract["preprocessing"]["mean"], contract["preprocessing"]["std"]) == ([0.0],
+                                                                                      [255.0])
+    assert contract["float_ops"] == []
+    evaluation = contract["evaluation"]
+    assert abs(evaluation["tflite_accuracy"] - evaluation["keras_accuracy"]) <= 0.01, evaluation
 
 
 @pytest.mark.slow  # one-epoch fine-tunes: about 15 s each

@@ -65,6 +65,8 @@ _DELETE = object()
     (dict(export__colour="red"), "export: unknown key(s) 'colour'"),
     (dict(dataset__name="imagenet"), "unknown dataset 'imagenet'"),
     (dict(dataset__input_size=16), "input_size"),
+    (dict(dataset__input_range=[1, 0]), "input_range must be LOW,HIGH with LOW < HIGH"),
+    (dict(dataset__input_mean=[0.0]), "input_mean and input_std go together"),
     (dict(name="../escape"), "plain folder name"),
     (dict(teacher={"load": "no/such/teacher.keras"}, distillation={}), "no such model file"),
     (dict(teacher={"recipe": "no/such/recipe.json"}, distillation={}), "no such file"),
@@ -142,6 +144,16 @@ def test_recipe_ptq_steps_go_to_the_int8_exports_of_float_models(tmp_path):
         Recipe.from_config(_with(TINY, export__ptq="clee"))
     with pytest.raises(UserError, match="export.per_tensor must be true or false"):
         Recipe.from_config(_with(TINY, export__per_tensor="yes"))
+
+
+def test_recipe_input_scaling_goes_to_every_training_stage(tmp_path):
+    recipe = Recipe.from_config(_with(DISTILLED, dataset__input_range=[0, 1]))
+    stages = {s.name: s for s in plan(recipe, str(tmp_path))}
+    trained = [s for s in stages.values() if s.kind == "train"]
+    assert len(trained) >= 2 and all(s.settings["input_range"] == [0, 1] for s in trained)
+    plain = {s.name: s for s in plan(Recipe.from_config(DISTILLED), str(tmp_path))}
+    # Recipes without it keep their stages' settings, and so their fingerprints.
+    assert not any("input_range" in s.settings for s in plain.values())
 
 
 CAMERA = _with(TINY, dataset__augment=["flip", "translate", "polarity", "background", "contrast",

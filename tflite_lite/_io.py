@@ -129,6 +129,19 @@ def saved_keras_model_name(path):
         return None
 
 
+def saved_keras_rescales_input(path):
+    """Whether a `.keras` zip archive's first layer after its input is a Rescaling or
+    Normalization layer (the model takes 0-255 pixels as they are)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            layers = json.loads(archive.read("config.json"))["config"]["layers"]
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+        return False
+    kinds = [layer.get("class_name") for layer in layers if isinstance(layer, dict)]
+    kinds = [kind for kind in kinds if kind != "InputLayer"]
+    return bool(kinds) and kinds[0] in ("Rescaling", "Normalization")
+
+
 def saved_keras_version(path):
     """The Keras version that saved a `.keras` zip archive ("2.21.0", "3.15.1"), or None for
     another file."""

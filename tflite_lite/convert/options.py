@@ -9,6 +9,7 @@ import dataclasses
 import os
 
 from tflite_lite._config import Config
+from tflite_lite._input_scaling import stated_mean_std
 from tflite_lite.contract import LABELS_FILE, Contract
 from tflite_lite.compression.config import parse_ptq_steps
 from tflite_lite.errors import UserError
@@ -179,30 +180,8 @@ class ExportConfig(ExportOptions):
         self.stated_mean_std()
 
     def stated_mean_std(self):
-        """(mean, std) of 0-255 pixels the settings state, or None when they state none.
-
-        Raises:
-          UserError: a range that is not two increasing numbers, a mean without a std (or
-            the reverse), a std that is not positive, or both a range and a mean / std.
-        """
-        if self.input_range is not None:
-            if self.input_mean is not None or self.input_std is not None:
-                raise UserError("give the input either as input_range or as input_mean and "
-                                "input_std, not both")
-            low, high = _numbers(self.input_range, "input_range", count=2)
-            if not low < high:
-                raise UserError(f"input_range must be LOW,HIGH with LOW < HIGH, got "
-                                f"{self.input_range!r}")
-            std = 255.0 / (high - low)
-            return (-low * std,), (std,)
-        if (self.input_mean is None) != (self.input_std is None):
-            raise UserError("input_mean and input_std go together: give both")
-        if self.input_mean is None:
-            return None
-        mean, std = _numbers(self.input_mean, "input_mean"), _numbers(self.input_std, "input_std")
-        if min(std) <= 0:
-            raise UserError(f"input_std must be positive, got {self.input_std!r}")
-        return mean, std
+        """(mean, std) of 0-255 pixels the settings state, or None (`_input_scaling`)."""
+        return stated_mean_std(self.input_range, self.input_mean, self.input_std)
 
     @property
     def options(self):
@@ -218,15 +197,3 @@ class ExportConfig(ExportOptions):
     def labels_path(self):
         return os.path.join(os.path.dirname(self.output), LABELS_FILE)
 
-
-def _numbers(values, name, count=None):
-    """`values` (numbers, or text like "0,1") as a tuple of floats."""
-    if isinstance(values, str):
-        values = values.replace(" ", "").split(",")
-    try:
-        numbers = tuple(float(value) for value in values)
-    except (TypeError, ValueError):
-        raise UserError(f"{name} must be numbers separated by commas, got {values!r}") from None
-    if not numbers or (count is not None and len(numbers) != count):
-        raise UserError(f"{name} needs {count or 'one or more'} numbers, got {values!r}")
-    return numbers

@@ -2,7 +2,7 @@
 
     {
       "name": "mobilenet_v2_035_fashion",
-      "dataset": {"name": "fashion_mnist", "input_size": 32},
+      "dataset": {"name": "fashion_mnist", "input_size": 32},  # "input_range": [0, 1]
       "teacher": {"model": "mobilenet_v1_050", "epochs": 30},      # or {"load": "t.keras"},
                                              # or {"recipe": "models/x/recipe.json"}
       "student": {"model": "mobilenet_v2_035", "epochs": 15},
@@ -49,6 +49,9 @@ DATASET_DEFAULTS = {"name": "fashion_mnist", "input_size": 32, "channels": None,
                     "validation_split": 0.1, "max_train_examples": None,
                     "max_eval_examples": None, "nothing_fraction": 0.0,
                     "plain_fraction": 0.0, "seed": 0}
+# How 0-255 pixels become the model's input, when not the builders' own (`TrainConfig`): set
+# only when given, so that recipes without them keep their stage fingerprints.
+INPUT_SCALING_KEYS = ("input_range", "input_mean", "input_std")
 # TrainConfig fields a training section may set.
 TRAIN_KEYS = ("model", "epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
               "weight_decay", "dropout", "small_input", "weights", "freeze_epochs",
@@ -143,7 +146,9 @@ class Recipe:
         config = _resolve_paths(config, base_dir or os.getcwd())
         recipe = cls(
             name=name, description=config.get("description", ""), preset=preset,
-            dataset=_merge(DATASET_DEFAULTS, _section(config, "dataset", DATASET_DEFAULTS)),
+            dataset=_merge(DATASET_DEFAULTS, _section(config, "dataset",
+                                                             (*DATASET_DEFAULTS,
+                                                              *INPUT_SCALING_KEYS))),
             teacher=config.get("teacher"), student=_section(config, "student", TRAIN_KEYS),
             baseline=config.get("baseline", False),
             distillation=config.get("distillation"),

@@ -7,6 +7,7 @@ import os
 
 from tflite_lite import _io
 from tflite_lite._config import Config
+from tflite_lite._input_scaling import stated_mean_std
 from tflite_lite.augmentation import DEFAULT_AUGMENTATIONS, check_fraction
 from tflite_lite.compression import (ChannelPruningConfig, ClusteringConfig, DistillationConfig,
                                      LowRankConfig, PruningConfig, QATConfig)
@@ -89,6 +90,13 @@ class TrainConfig(Config):
       strategy: None (one device), "mirrored" (all local GPUs) or "multi_worker" (the
         machines TF_CONFIG lists; each runs the same command). Float training and QAT.
         Defaults to None.
+      input_range: the model's input for 0-255 pixels, as (low, high): (0, 1) for pixels / 255,
+        (-1, 1) for (pixels - 127.5) / 127.5. Defaults to None (see `input_mean`).
+      input_mean: per-channel values subtracted from 0-255 pixels (with `input_std`, instead
+        of `input_range`). Defaults to None: the `init_from` run's, else pixels as they are
+        for a model with a Rescaling or Normalization layer at its input, else the
+        registered model's own.
+      input_std: per-channel divisors applied after `input_mean`. Defaults to None.
     """
 
     _kind = "training"
@@ -130,6 +138,9 @@ class TrainConfig(Config):
     low_rank: LowRankConfig = None
     distillation: DistillationConfig = None
     strategy: str = None
+    input_range: tuple = None
+    input_mean: tuple = None
+    input_std: tuple = None
 
     def __post_init__(self):
         for key, kind in NESTED_CONFIGS.items():
@@ -174,16 +185,50 @@ class TrainConfig(Config):
 
         if self.init_from is not None:
             self._check_init_from_file()
-        if self.model not in list_models():
-            if self.init_from is not None and self.model == _io.saved_keras_model_name(
-                    self.init_from):
-                raise UserError(f"init_from: {self.init_from} holds model {self.model!r}, which "
-                                "is not a registered one, and no run record beside it names "
-                                "one; pass --model with the registered name it was built as")
+        if self.model not in list_models() and not self._is_bare_file_model():
             raise UserError(unknown_model_message(self.model))
+        self.input_mean_std()
         self._validate_numbers(MIN_INPUT_SIZE)
         self._validate_choices()
         self._validate_compression()
+
+    def _is_bare_file_model(self):
+        """Whether `model` is the name the `init_from` file itself records (a model the
+        builders did not make, fine-tuned as it is)."""
+        return self.init_from is not None and self.model == _io.saved_keras_model_name(
+            self.init_from)
+
+    def input_mean_std(self):
+        """(mean, std) of 0-255 pixels as this run feeds the model: as stated, else as the
+        `init_from` run trained it, else pixels as they are for a model that rescales its own
+        input, else the registered model's.
+
+        Raises:
+          UserError: a statement that contradicts the `init_from` run's, or a model that
+            none of these describes (the line says what to pass).
+        """
+        from tflite_lite.architectures import get_model_config, list_models  # noqa: PLC0415
+
+        stated = stated_mean_std(self.input_range, self.input_mean, self.input_std)
+        trained = self.source_run.preprocessing
+        if trained is not None:
+            trained = tuple(trained["mean"]), tuple(trained["std"])
+            if stated not in (None, trained):
+                raise UserError(f"init_from: {self.init_from} was trained with input mean "
+                                f"{trained[0]} / std {trained[1]}, not the stated {stated[0]} "
+                                f"/ {stated[1]}")
+        if stated or trained:
+            return stated or trained
+        if self.init_from is not None and _io.saved_keras_rescales_input(self.init_from):
+            return (0.0,), (1.0,)
+        if self.model in list_models():
+            model_config = get_model_config(self.model)
+            return model_config.mean, model_config.std
+        raise UserError(f"init_from: {self.init_from} holds model {self.model!r}, which is not a "
+                        "registered one, and nothing says how its inputs are scaled (no run "
+                        "record beside it, no Rescaling layer at its input); pass "
+                        "--input_range=0,1 for pixels / 255, --input_range=-1,1, or "
+                        "--input_mean and --input_std (or --model with its registered name)")
 
     def _check_init_from_file(self):
         """A file that is not a tf_keras model is named in one line, before any training."""

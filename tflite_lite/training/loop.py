@@ -319,11 +319,12 @@ def _start(config):
 
 
 def _load_data(run):
-    """The dataset as the builder's preprocessing wants it (each worker's shard)."""
-    config, model_config = run.config, get_model_config(run.config.model)
+    """The dataset scaled as the model takes it (`TrainConfig.input_mean_std`), each
+    worker's shard."""
+    config = run.config
+    mean, std = config.input_mean_std()
     data = load_dataset(config.dataset, input_shape=config.input_shape,
-                        batch_size=config.batch_size, mean=model_config.mean,
-                        std=model_config.std, augment=config.augment,
+                        batch_size=config.batch_size, mean=mean, std=std, augment=config.augment,
                         validation_split=config.validation_split,
                         max_train_examples=config.max_train_examples,
                         max_eval_examples=config.max_eval_examples,
@@ -453,7 +454,8 @@ def _record(run, data, models, model, epoch_log, test_loss, test_accuracy):
         resumed_from_epoch=epoch_log.resumed_from_epoch,
         output_dir=run.output_dir,
         config=config.get_config(),
-        model_config=get_model_config(config.model).get_config(),
+        model_config=(get_model_config(config.model).get_config()
+                      if config.model in list_models() else None),
         artifacts={"model": "model.keras", "history": HISTORY_FILE,
                    "checkpoints": "checkpoints", "tensorboard": "logs"},
         versions=versions(),
