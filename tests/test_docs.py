@@ -179,12 +179,6 @@ def python_blocks(path, section=None):
     return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
 
 
-def tflite_lite_compression():
-    from tflite_lite import compression
-
-    return compression
-
-
 @pytest.mark.slow  # 11 s: trains and exports; tests/test_api.py covers the calls in the fast suite
 def test_readme_library_example_runs_as_written(tmp_path, monkeypatch, capsys):
     """The "Using the library" blocks, one after another in one namespace, as in a notebook;
@@ -199,7 +193,9 @@ def test_readme_library_example_runs_as_written(tmp_path, monkeypatch, capsys):
     assert "ExportResult(int8" in printed and "0 float ops" in printed
     # the Keras 3 model, then its QAT model from its .keras file: all int8 too
     assert printed.count("0 float ops") == 3 and "keras3" not in printed
-    assert tflite_lite_compression().is_quantized(namespace["qat"])
+    from tflite_lite import compression
+
+    assert compression.is_quantized(namespace["qat"])
     assert (tmp_path / "runs" / "notebook" / "k3_qat.keras").is_file()
     contract = namespace["result"].contract
     assert contract["input"]["dtype"] == "int8" and contract["output"]["dtype"] == "float32"

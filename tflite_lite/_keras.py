@@ -59,10 +59,10 @@ def code_layers_allowed():
 
 
 def is_keras3_model(model):
-    """Whether `model` is a Keras 3 model (the `keras` package, also subclassed), not a
-    tf_keras one."""
+    """Whether `model` (or a layer) is from Keras 3 (the `keras` package, also subclassed),
+    not from tf_keras."""
     keras_3 = sys.modules.get("keras")
-    if keras_3 is not None and isinstance(model, getattr(keras_3, "Model", ())):
+    if keras_3 is not None and isinstance(model, getattr(keras_3, "Layer", ())):
         return True
     return type(model).__module__.split(".")[0] == "keras"
 

@@ -113,7 +113,7 @@ def strip_pruning(model):
 def kernel_values(layer):
     """The kernel of a Conv2D / DepthwiseConv2D / Dense layer as numpy, looking through tfmot
     wrappers (whose inner layer may hold a computed tensor instead of the variable), or None."""
-    if _is_keras3_layer(layer):
+    if is_keras3_model(layer):
         return _keras3_kernel(layer)
     inner = layer
     while isinstance(inner, keras.layers.Wrapper):
@@ -127,20 +127,14 @@ def kernel_values(layer):
     return None
 
 
-def _is_keras3_layer(layer):
-    return type(layer).__module__.split(".")[0] == "keras" or not isinstance(
-        layer, keras.layers.Layer)
-
-
 def _keras3_kernel(layer):
     """A Keras 3 layer's kernel as it computes with it: masked inside a pruning wrapper or a
     zero-keeping `QuantConv`."""
-    mask = getattr(layer, "mask", None)
     inner = getattr(layer, "layer", layer)
     if type(inner).__name__ not in ("Conv2D", "DepthwiseConv2D", "Dense"):
         return None
-    kernel = np.asarray(inner.kernel.numpy())
-    return kernel * mask.numpy() if mask is not None else kernel
+    kernel = layer.masked_kernel() if hasattr(layer, "masked_kernel") else inner.kernel
+    return np.asarray(kernel)
 
 
 def weight_sparsity(model):

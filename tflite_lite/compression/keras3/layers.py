@@ -6,6 +6,7 @@ backend runs as TensorFlow's FakeQuant ops: the TFLite converter reads their ran
 int8 tensors with exactly those scales, without calibration.
 """
 
+from tflite_lite._graph import clone_layer
 from tflite_lite._keras import keras3
 
 keras = keras3()
@@ -102,11 +103,14 @@ class QuantConv(keras.layers.Layer):
             self.mask = self.add_weight(name="mask", shape=self.layer.kernel.shape,
                                         initializer="ones", trainable=False)
 
+    def masked_kernel(self):
+        """The kernel before folding: a pruned kernel's zeros kept."""
+        kernel = self.layer.kernel
+        return kernel * self.mask if self.keep_zeros else kernel
+
     def folded(self):
         """(kernel, bias or None) with the batch norm folded in, in float."""
-        kernel = self.layer.kernel
-        if self.keep_zeros:
-            kernel = kernel * self.mask
+        kernel = self.masked_kernel()
         bias = self.layer.bias if self.layer.use_bias else None
         norm = self.batch_norm
         if norm is None:
@@ -180,4 +184,4 @@ def _fresh(layer):
     """An unbuilt copy of a layer, or the layer a serialized form describes."""
     if isinstance(layer, dict):
         return keras.saving.deserialize_keras_object(layer)
-    return layer.__class__.from_config(layer.get_config())
+    return clone_layer(layer)

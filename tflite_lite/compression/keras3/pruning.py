@@ -14,6 +14,7 @@ rest train; `strip_pruning` writes the zeros into the kernels. The wrappers save
 they start from.
 """
 
+from tflite_lite._graph import clone_layer
 from tflite_lite._keras import keras3
 from tflite_lite.compression.config import PruningConfig, parse_m_by_n
 from tflite_lite.compression.keras3.layers import apply_kernel
@@ -56,8 +57,12 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             self._maybe_update_mask()
             self.step.assign(self.step + 1.0)
         layer = self.layer
-        return apply_kernel(layer, inputs, layer.kernel * self.mask,
+        return apply_kernel(layer, inputs, self.masked_kernel(),
                             layer.bias if layer.use_bias else None)
+
+    def masked_kernel(self):
+        """The kernel as the layer computes with it: pruned weights zero."""
+        return self.layer.kernel * self.mask
 
     def target_sparsity(self, step):
         """The schedule's sparsity at `step` (a tensor), 0 before `begin_step`."""
@@ -140,7 +145,7 @@ def prune_model(model, config):
         raise UserError(f"model {model.name!r} has no prunable layer (Conv2D or Dense)")
 
     def wrap(layer):
-        copy = layer.__class__.from_config(layer.get_config())
+        copy = clone_layer(layer)
         if type(layer).__name__ in _PRUNABLE:
             return PruneLowMagnitude(copy, config, name=layer.name)
         return copy
@@ -160,10 +165,7 @@ def strip_pruning(model):
         return model
 
     def unwrap(layer):
-        if isinstance(layer, PruneLowMagnitude):
-            plain = layer.layer.__class__.from_config(layer.layer.get_config())
-            return plain
-        return layer.__class__.from_config(layer.get_config())
+        return clone_layer(layer.layer if isinstance(layer, PruneLowMagnitude) else layer)
 
     stripped = keras.models.clone_model(model, clone_function=unwrap)
     for layer in model.layers:
@@ -171,7 +173,7 @@ def strip_pruning(model):
             continue
         if isinstance(layer, PruneLowMagnitude):
             kernel = layer.layer.kernel
-            values = [w.numpy() * (layer.mask.numpy() if w is kernel else 1.0)
+            values = [ops.convert_to_numpy(layer.masked_kernel()) if w is kernel else w.numpy()
                       for w in layer.layer.weights]
         else:
             values = layer.get_weights()
