@@ -48,7 +48,7 @@ def test_int8_export_gives_float_logits_from_int8_compute(head):
     output = result.contract["output"]
     assert (output["dtype"], output["scores"], output["float_head"]) == ("float32", "logits", True)
     assert result.contract["input"]["dtype"] == "int8" and result.contract["float_ops"] == []
-    assert "SOFTMAX" not in result.contract["ops"] and result.contract["ops"]["DEQUANTIZE"] == 1
+    assert "SOFTMAX" not in result.contract["ops"] and result.contract["ops"]["DEQUANTIZE"] == 2
     classifier = TFLiteClassifier(result.tflite)
     assert classifier.output_scores == "logits"  # read back from the embedded contract
     float_logits = classifier.raw_outputs(_IMAGES)
@@ -90,7 +90,8 @@ def test_logits_from_a_mean_of_a_conv_come_from_a_float_conv_and_mean():
     result = export(pooled, mode="int8", calibration=_IMAGES)
     output = result.contract["output"]
     assert (output["dtype"], output["scores"], output["float_head"]) == ("float32", "logits", True)
-    assert result.contract["float_ops"] == [] and result.contract["ops"]["DEQUANTIZE"] == 1
+    assert result.contract["float_ops"] == [] and result.contract["ops"]["DEQUANTIZE"] == 2
+    assert output["head_weights"] == "int8"
     int8 = export(pooled, mode="int8", calibration=_IMAGES, scores="logits")
     assert int8.contract["output"]["dtype"] == "int8"
     scale, zero_point = int8.contract["output"]["scale"], int8.contract["output"]["zero_point"]
@@ -101,6 +102,20 @@ def test_logits_from_a_mean_of_a_conv_come_from_a_float_conv_and_mean():
     assert len({tuple(row) for row in np.round(float_logits, 6)}) == len(_IMAGES)
     with pytest.raises(UserError, match="not come from an int8 FULLY_CONNECTED op or a MEAN"):
         flatbuffer.with_float_head(result.tflite)
+
+
+def test_a_wide_float_head_keeps_its_int8_weights():
+    """A 1,000-class head: its float classifier reads the int8 weights through a DEQUANTIZE,
+    so the file stays within 1% of the all-int8 one (float32 weights would add 3x the head)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(256, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1000, activation="softmax")(x))
+    floats = export(model, mode="int8", calibration=_IMAGES)
+    int8 = export(model, mode="int8", calibration=_IMAGES, scores="logits")
+    assert floats.contract["output"]["head_weights"] == "int8"
+    assert int8.contract["output"]["head_weights"] is None
+    assert len(floats.tflite) <= 1.01 * len(int8.tflite), (len(floats.tflite), len(int8.tflite))
 
 
 def test_bad_score_choices_are_refused():
@@ -124,7 +139,8 @@ def test_a_released_softmax_model_gets_its_logits_twins_in_place():
     ops = {name: flatbuffer.describe(data)["op_counts"] for name, data in (
         ("plain", plain), ("logits", logits), ("floats", floats))}
     assert ops["logits"] == {k: v for k, v in ops["plain"].items() if k != "SOFTMAX"}
-    assert ops["floats"] == dict(ops["logits"], DEQUANTIZE=1)
+    assert ops["floats"] == dict(ops["logits"], DEQUANTIZE=2)  # its input and its int8 weights
+    assert len(floats) <= 1.01 * len(logits) + 2048  # the weights stay int8
     before, middle, after = (TFLiteClassifier(d) for d in (plain, logits, floats))
     assert (middle.output_scores, after.output_scores) == ("logits", "logits")
     assert (middle.output["dtype"], after.output["dtype"]) == (np.int8, np.float32)

@@ -252,7 +252,8 @@ def _finish_export(model, tflite, mode, preprocessing, class_names, *, rejection
         "input": _tensor_contract(description["inputs"][0]),
         # scores "logits": the app applies the softmax to the dequantized output
         "output": dict(_tensor_contract(description["outputs"][0]), activation="softmax",
-                       scores=scores, float_head=float_head),
+                       scores=scores, float_head=float_head,
+                       head_weights=flatbuffer.float_head_weights(description)),
         "preprocessing": preprocessing.get_config(),
         "class_names": class_names,
         "rejection": rejection,

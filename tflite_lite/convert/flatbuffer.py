@@ -26,8 +26,9 @@ _TYPE_NAMES = {value: name.lower() for name, value in vars(schema.TensorType).it
                if not name.startswith("_")}
 _EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
 _FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
-# the float tensors `with_float_head` adds: its DEQUANTIZE's, the logits, a pooled conv's
-_FLOAT_HEAD_OUTPUTS = ("/float_input", "/float_logits", "/float_features")
+# the float tensors `with_float_head` adds: its DEQUANTIZE's, the logits, a pooled conv's, and
+# the int8 weights dequantized at run time
+_FLOAT_HEAD_OUTPUTS = ("/float_input", "/float_logits", "/float_features", "/float_weights")
 
 
 def read_bytes(path):
@@ -188,6 +189,20 @@ def has_float_head(description):
     return any(t["name"].endswith(_FLOAT_HEAD_OUTPUTS[1]) for t in description["outputs"])
 
 
+def float_head_weights(description):
+    """The dtype the float head's weights are stored in ("int8" when a DEQUANTIZE makes them
+    float at run time, "float32" for a file that stores them in float), or None without a
+    float head."""
+    if not has_float_head(description):
+        return None
+    tensors = description["tensors"]
+    for op in description["ops"]:
+        if op["op"] == "DEQUANTIZE" and tensors[op["outputs"][0]]["name"].endswith(
+                _FLOAT_HEAD_OUTPUTS[3]):
+            return tensors[op["inputs"][0]]["dtype"]
+    return "float32"
+
+
 def embed_metadata(data, entries):
     """Returns flatbuffer bytes with `entries` ({name: bytes}) added as model metadata."""
     model = parse(data)
@@ -301,33 +316,44 @@ def _constant(model, graph, index):
 
 
 def _float_layer(model, graph, index, output_name):
-    """Makes the int8 FULLY_CONNECTED / CONV_2D at `index` run in float: a DEQUANTIZE of its
-    input before it, its weights and bias dequantized, a new float32 output tensor named
-    `output_name` (fused activation kept). Returns that tensor's index."""
+    """Makes the int8 FULLY_CONNECTED / CONV_2D at `index` run in float: DEQUANTIZE ops before
+    it for its input and for its int8 weights (which stay stored as int8: the float head adds
+    a few bytes, not four times the classifier), its small bias dequantized, a new float32
+    output tensor named `output_name` (fused activation kept). Returns that tensor's index."""
     op = graph.operators[index]
     source, weights, bias = (int(i) for i in list(op.inputs) + [-1] * (3 - len(op.inputs)))
     output = int(op.outputs[0])
     stem = _name(graph.tensors[output].name)
     float_input = _new_tensor(model, graph, stem + _FLOAT_HEAD_OUTPUTS[0],
                               graph.tensors[source].shape)
-    new_weights = _new_tensor(model, graph, f"{stem}/float_weights",
-                              graph.tensors[weights].shape, _constant(model, graph, weights))
+    float_weights = _new_tensor(model, graph, stem + _FLOAT_HEAD_OUTPUTS[3],
+                                graph.tensors[weights].shape)
     new_bias = (-1 if bias < 0 else _new_tensor(model, graph, f"{stem}/float_bias",
                                                 graph.tensors[bias].shape,
                                                 _constant(model, graph, bias)))
     result = _new_tensor(model, graph, output_name, graph.tensors[output].shape)
-    dequantize = schema.OperatorT()
-    dequantize.opcodeIndex = _opcode(model, schema.BuiltinOperator.DEQUANTIZE, 2)
-    dequantize.inputs = np.array([source], np.int32)
-    dequantize.outputs = np.array([float_input], np.int32)
-    op.inputs = np.array([float_input, new_weights, new_bias], np.int32)
+    op.inputs = np.array([float_input, float_weights, new_bias], np.int32)
     op.outputs = np.array([result], np.int32)
-    graph.operators.insert(index, dequantize)
+    graph.operators[index:index] = [_dequantize(model, graph, source, float_input),
+                                    _dequantize(model, graph, weights, float_weights)]
     used = {int(i) for other in graph.operators for i in other.inputs}
-    for old in (weights, bias):  # the int8 constants nothing reads any more
-        if old >= 0 and old not in used:
-            model.buffers[graph.tensors[old].buffer].data = None
+    if bias >= 0 and bias not in used:  # the int32 bias nothing reads any more
+        model.buffers[graph.tensors[bias].buffer].data = None
     return result
+
+
+def _dequantize(model, graph, source, target):
+    """A DEQUANTIZE op from int8 tensor `source` to float32 tensor `target` (version 5 for
+    per-channel scales, as TFLite's op versioning gives it)."""
+    per_channel = len(graph.tensors[source].quantization.scale) > 1
+    code = _opcode(model, schema.BuiltinOperator.DEQUANTIZE, 2)
+    entry = model.operatorCodes[code]
+    entry.version = max(entry.version, 5 if per_channel else 2)
+    op = schema.OperatorT()
+    op.opcodeIndex = code
+    op.inputs = np.array([source], np.int32)
+    op.outputs = np.array([target], np.int32)
+    return op
 
 
 def _pooled_conv(model, graph, mean_index):

@@ -68,7 +68,9 @@ def _pct(value):
 
 def _output(output):
     if output.get("float_head"):
-        return "float32 logits from a float last layer (the app applies the softmax)"
+        weights = output.get("head_weights") or "float32"
+        return (f"float32 logits from a float last layer with {weights} weights (the app "
+                "applies the softmax)")
     return f"{output['dtype']} {output.get('scores', 'probabilities')} output"
 
 
