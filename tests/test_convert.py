@@ -11,6 +11,7 @@ from tflite_lite.architectures import create_model, profile
 from tflite_lite.convert import (ExportConfig, convert_model, describe, describe_file,
                                  export_model, float_ops)
 from tflite_lite.convert import flatbuffer
+from tflite_lite.convert.api import export
 from tflite_lite.convert.evaluate import allocated_interpreter, dequantize, quantize
 from tflite_lite.errors import UserError
 
@@ -249,10 +250,11 @@ def test_int8_hard_swish_runs_inside_xnnpack_and_float_keeps_its_kernel():
     assert "HARD_SWISH" not in describe(int8)["op_counts"]
     fused = convert_model(model, "int8", images, hard_swish="fused")
     assert describe(fused)["op_counts"].get("HARD_SWISH") == 1
-    partitions = [sum(op["op_name"] == "DELEGATE" for op in
-                      allocated_interpreter(model_content=data)._get_ops_details())  # noqa: SLF001
-                  for data in (int8, fused)]
-    assert partitions == [1, 2]
+    from tflite_lite.convert import xnnpack
+
+    # (the int8 SOFTMAX at the end stays outside: XNNPACK has no int8 softmax)
+    assert [xnnpack.delegation(data) for data in (int8, fused)] == [
+        (1, ["SOFTMAX"]), (2, ["HARD_SWISH", "SOFTMAX"])]
     split_float = convert_model(model, "float32", hard_swish="split")
     assert "HARD_SWISH" not in describe(split_float)["op_counts"]
     outputs = []
@@ -264,3 +266,44 @@ def test_int8_hard_swish_runs_inside_xnnpack_and_float_keeps_its_kernel():
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
     with pytest.raises(UserError, match="unknown hard swish form 'fast'"):
         convert_model(model, "float32", hard_swish="fast")
+
+
+def test_tiny_hard_swish_inputs_keep_the_int8_graph_in_one_xnnpack_partition():
+    """A hard swish whose input range is tiny (here a near-zero kernel; untrained MobileNet V3
+    at 224 had 20 such) gives an ADD that XNNPACK refuses (input scale under 1/1024 of the
+    output's): the export widens that input's scale, one partition, the same classes."""
+    import warnings
+
+    from tflite_lite._keras import keras
+    from tflite_lite.architectures._layers import HardSwish
+    from tflite_lite.convert import api, xnnpack
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3), batch_size=1)
+    x = keras.layers.Conv2D(8, 1, kernel_initializer=keras.initializers.Constant(1e-5))(inputs)
+    x = keras.layers.Conv2D(8, 1)(HardSwish()(x))
+    x = keras.layers.GlobalAveragePooling2D()(HardSwish()(x))
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 3)).astype(np.float32)
+    plain = convert_model(model, "int8", images)
+    before = xnnpack.delegation(plain)
+    assert before[0] >= 2 and "ADD" in before[1], before
+    fitted, widened = xnnpack.fit_scales(plain)
+    assert widened >= 1 and xnnpack.delegation(fitted) == (1, [])
+    assert xnnpack.fit_scales(fitted) == (fitted, 0)
+    outputs = []
+    for data in (plain, fitted):
+        interpreter = allocated_interpreter(model_content=data)
+        detail = interpreter.get_input_details()[0]
+        interpreter.set_tensor(detail["index"], quantize(images[:1], *detail["quantization"],
+                                                          np.int8))
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+    assert np.argmax(outputs[0]) == np.argmax(outputs[1])
+    record = export(model, mode="int8", calibration=images).contract["xnnpack"]
+    assert record == {"partitions": 1, "ops_outside": [], "widened_scales": widened}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        api._xnnpack_partitions(plain, 0, "tiny.tflite")  # noqa: SLF001
+    assert any("tiny.tflite runs as" in str(w.message) and "ADD outside" in str(w.message)
+               for w in caught)

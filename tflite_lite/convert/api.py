@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from tflite_lite._keras import is_keras3_model, keras3, tf
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer, micro
 from tflite_lite.convert import scores as _scores
+from tflite_lite.convert import xnnpack
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
 from tflite_lite.convert.layer_errors import measure_layer_errors
 from tflite_lite.convert.mixed_precision import select_mixed_precision
@@ -332,7 +334,9 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
     tflite, mode, kept_float, mixed_plan = _convert(converted, options, representative,
                                                     validation if validation is not None
                                                     else calibration, step)
+    tflite, widened = xnnpack.fit_scales(tflite) if mode == "int8" else (tflite, 0)
     tflite, float_head = _float_head(tflite, scores, explicit=options.scores is not None)
+    delegated = _xnnpack_partitions(tflite, widened, name) if mode == "int8" else None
     if options.target == "micro":
         micro.check_micro_ready(tflite, name or "model")
     result = _finish_export(
@@ -341,6 +345,7 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
         scores="probabilities" if scores == "probabilities" else "logits", float_head=float_head,
         allow_float_ops=options.allow_float_ops or bool(kept_float), evaluate_on=evaluate_on,
         max_eval_examples=options.max_eval_examples, verbose=verbose, mixed_precision=mixed_plan,
+        xnnpack=delegated,
         float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative),
@@ -442,6 +447,18 @@ def _convert(converted, options, representative, validation, step):
         tflite = _converter.convert_model(converted, options.mode, representative,
                                           sparse=options.sparse, per_tensor=options.per_tensor)
     return tflite, options.mode, [], None
+
+
+def _xnnpack_partitions(tflite, widened, name):
+    """The contract's `xnnpack` record: partitions LiteRT's CPU delegate makes of the graph,
+    the ops it leaves outside, and input scales widened to keep it whole (`convert.xnnpack`);
+    warns above one partition."""
+    partitions, outside = xnnpack.delegation(tflite)
+    if partitions > 1:
+        warnings.warn(f"{name or 'the int8 export'} runs as {partitions} XNNPACK partitions "
+                      f"({', '.join(sorted(set(outside)))} outside them, on LiteRT's own "
+                      "kernels): slower than one", stacklevel=3)
+    return {"partitions": partitions, "ops_outside": outside, "widened_scales": widened}
 
 
 def _float_head(tflite, scores, explicit):

@@ -66,6 +66,17 @@ def parse(data, name="model"):
     return model
 
 
+def serialize(model):
+    """Flatbuffer bytes of a parsed (and maybe edited) `ModelT`."""
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def op_name(model, op):
+    """The builtin name of `op` ("CONV_2D") in a parsed `model`."""
+    code = model.operatorCodes[op.opcodeIndex]
+    return _OP_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+
+
 def _check_references(model):
     subgraph = model.subgraphs[0]
     num_tensors = len(subgraph.tensors or [])
@@ -215,7 +226,7 @@ def embed_metadata(data, entries):
         entry.name = name
         entry.buffer = len(model.buffers) - 1
         model.metadata.append(entry)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return serialize(model)
 
 
 def _writer(model, graph, tensor):
@@ -223,8 +234,7 @@ def _writer(model, graph, tensor):
     index = next((i for i, op in enumerate(graph.operators) if tensor in list(op.outputs)), None)
     if index is None:
         return None, None
-    code = model.operatorCodes[graph.operators[index].opcodeIndex]
-    return index, _OP_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+    return index, op_name(model, graph.operators[index])
 
 
 def _output_op(model, graph):
@@ -244,7 +254,7 @@ def _with_output(model, graph, old, new, **contract_output):
         for tensor_map in signature.outputs or []:
             if tensor_map.tensorIndex == old:
                 tensor_map.tensorIndex = new
-    data = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    data = serialize(model)
     contract = read_metadata(data, CONTRACT_METADATA)
     if contract is None:
         return data
