@@ -307,3 +307,15 @@ def test_tiny_hard_swish_inputs_keep_the_int8_graph_in_one_xnnpack_partition():
         api._xnnpack_partitions(plain, 0, "tiny.tflite")  # noqa: SLF001
     assert any("tiny.tflite runs as" in str(w.message) and "ADD outside" in str(w.message)
                for w in caught)
+
+
+@pytest.mark.slow  # three exports and a latency run: about 20 s
+def test_xnnpack_benchmark_runs_on_a_tiny_input(tmp_path):
+    output = tmp_path / "xnnpack.json"
+    result = run_main("benchmarks/xnnpack", "--models", "mobilenet_v3_small_075",
+                      "--input_size", "32", "--num_classes", "10", "--num_runs", "5",
+                      "--json", str(output))
+    assert result.returncode == 0, result.stderr
+    row = json.loads(output.read_text())["rows"][0]
+    assert row["partitions"] == 1 and row["ops_outside"] == "-"
+    assert row["float_head_pct"] < 1.0 and row["speedup"] > 0

@@ -110,6 +110,7 @@ NOT_RUN = {
                                                   "per-tensor weights)"),
     "python -m benchmarks.ptq --runs DIR1,DIR2": _BENCHMARK.format("tests/test_ptq.py"),
     "python -m benchmarks.keras3_qat": _BENCHMARK.format("tests/test_keras3.py"),
+    "python -m benchmarks.xnnpack": _BENCHMARK.format("tests/test_convert.py"),
     "python -m benchmarks.activation_ranges --run DIR": _BENCHMARK.format("tests/test_ptq.py"),
     "python -m benchmarks.camera --count 100":
         "a benchmark of minutes; tests/test_golden.py runs its study on a few frames",

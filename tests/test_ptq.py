@@ -140,6 +140,8 @@ def test_step_names_parse_in_their_fixed_order(steps, expected):
     (dict(ptq="cle,cle"), "PTQ step repeated"),
     (dict(ptq="cle", mode="float16"), "PTQ steps apply to int8 exports, not float16"),
     (dict(per_tensor=True, mode="dynamic"), "per_tensor applies to plain int8 exports"),
+    (dict(ptq="auto", mode="float16"), "PTQ steps apply to int8 exports, not float16"),
+    (dict(ptq="auto", keep_float_layers=2), "ptq='auto' chooses the steps of a plain int8"),
 ])
 def test_bad_ptq_choices_are_one_line_errors(kwargs, fragment, tmp_path):
     config = dict(model_path=str(tmp_path / "m.keras"), output=str(tmp_path / "m.tflite"))
@@ -325,3 +327,39 @@ def test_mse_range_clips_a_laplace_tail_where_theory_puts_it():
         # 8-bit MSE clipping of a unit Laplace is near 9.9 (Banner et al. 2019); ReLU keeps 0.
         assert 8.5 < high < 11.5 and error < 0.7 * plain
         assert low == 0 if sample.min() == 0 else -11.5 < low < -8.5
+
+
+def test_auto_ptq_measures_each_candidate_and_keeps_the_best():
+    """ptq="auto" on a small model: every candidate converted and scored on the validation
+    images until one is within budget; the one kept is the best scored; the plan is in the
+    contract. Without validation labels it says what to pass."""
+    model = _with_random_batch_norms(create_model("squeezenet_1_1", input_shape=(32, 32, 1),
+                                                  num_classes=10))
+    images = _images(64)
+    labels = np.argmax(model.predict(images, verbose=0), axis=-1)  # float agrees with itself
+    result = export(model, calibration=images, validation=(images, labels), ptq="auto",
+                    adaround_seconds_per_layer=1.0)
+    plan = result.contract["ptq_auto"]
+    rows = plan["candidates"]
+    assert rows[0]["candidate"] == "plain" and plan["float_accuracy"] == 1.0
+    chosen = [row for row in rows if row["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["candidate"] == plan["chosen"]
+    assert chosen[0]["agreement"] == max(row["agreement"] for row in rows)
+    assert all(not row["within_budget"] for row in rows[:-1])  # it stopped at the first in
+    assert len(rows) == 4 or rows[-1]["within_budget"]
+    assert result.contract["float_ops"] == []
+    with pytest.raises(UserError, match="ptq='auto' needs validation=\\(images, labels\\)"):
+        export(model, calibration=images, ptq="auto")
+
+
+@pytest.mark.slow  # every candidate, AdaRound in its time budget: about 100 s
+def test_auto_ptq_on_a_trained_run_stays_within_its_time(trained_run, tmp_path):
+    contract = export_model(ExportConfig(
+        model_path=str(trained_run / "model.keras"), output=str(tmp_path / "m.tflite"),
+        ptq="auto", evaluate=True, max_eval_examples=200))
+    plan = contract["ptq_auto"]
+    assert sum(row["seconds"] for row in plan["candidates"]) <= 150
+    best = max(row["agreement"] for row in plan["candidates"])
+    chosen = next(row for row in plan["candidates"] if row["chosen"])
+    assert chosen["agreement"] == best
+    assert contract["evaluation"]["agreement"] >= 0.95

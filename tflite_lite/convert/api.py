@@ -23,6 +23,7 @@ from tflite_lite._graph import classifier_shapes
 from tflite_lite.contract import FORMAT as CONTRACT_FORMAT
 from tflite_lite.contract import LABELS_FILE, Contract
 from tflite_lite._keras import is_keras3_model, keras3, tf
+from tflite_lite.convert import auto_ptq
 from tflite_lite.convert import converter as _converter
 from tflite_lite.convert import flatbuffer, micro
 from tflite_lite.convert import scores as _scores
@@ -195,11 +196,12 @@ def _calibration_images(data, count, input_shape):
     return _first_images(data, "train", count, input_shape, "calibration")
 
 
-def _validation_set(data, input_shape, limit=2000):
+def _validation_set(data, input_shape, limit=2000, what="accuracy_budget_pp"):
     """Up to `limit` validation images and labels, as numpy arrays: what a precision choice
     may look at (a `Dataset` gives its validation split, never its test split)."""
     if data is None:
-        raise UserError("accuracy_budget_pp needs validation=(images, labels) or a Dataset")
+        raise UserError(f"{what} needs validation=(images, labels) or a Dataset with a "
+                        "validation split")
     return _first_images(data, "validation", limit, input_shape, "validation", labelled=True)
 
 
@@ -330,12 +332,18 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
     converted, scores = _scores.choose(model, options.mode, options.target_scores)
     representative = _calibration(options, calibration, model)
     step = _Step(name, verbose, representative)
-    converted, ptq_report = _run_ptq_steps(converted, model, options, representative, step)
-    tflite, mode, kept_float, mixed_plan = _convert(converted, options, representative,
-                                                    validation if validation is not None
-                                                    else calibration, step)
-    tflite, widened = xnnpack.fit_scales(tflite) if mode == "int8" else (tflite, 0)
-    tflite, float_head = _float_head(tflite, scores, explicit=options.scores is not None)
+    validation = validation if validation is not None else calibration
+    auto_plan = None
+    if options.ptq == "auto":
+        tflite, ptq_report, auto_plan = _auto_ptq(converted, model, options, representative,
+                                                  validation, scores, step)
+        mode, kept_float, mixed_plan = "int8", [], None
+    else:
+        converted, ptq_report = _run_ptq_steps(converted, model, options, representative,
+                                               step)
+        tflite, mode, kept_float, mixed_plan = _convert(converted, options, representative,
+                                                        validation, step)
+    tflite, widened, float_head = _final_form(tflite, mode, scores, options)
     delegated = _xnnpack_partitions(tflite, widened, name) if mode == "int8" else None
     if options.target == "micro":
         micro.check_micro_ready(tflite, name or "model")
@@ -349,7 +357,7 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
         float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative),
-        ptq=ptq_report, per_tensor=options.per_tensor)
+        ptq=ptq_report, ptq_auto=auto_plan, per_tensor=options.per_tensor)
     if options.target == "micro":
         _add_micro_costs(result, name)
     return result
@@ -447,6 +455,49 @@ def _convert(converted, options, representative, validation, step):
         tflite = _converter.convert_model(converted, options.mode, representative,
                                           sparse=options.sparse, per_tensor=options.per_tensor)
     return tflite, options.mode, [], None
+
+
+def _final_form(tflite, mode, scores, options):
+    """(flatbuffer, XNNPACK scales widened, whether the head runs in float): the converter's
+    int8 file made one XNNPACK partition and given its float head, as the export writes it."""
+    tflite, widened = xnnpack.fit_scales(tflite) if mode == "int8" else (tflite, 0)
+    tflite, float_head = _float_head(tflite, scores, explicit=options.scores is not None)
+    return tflite, widened, float_head
+
+
+def _auto_ptq(converted, model, options, representative, validation, scores, step):
+    """`ptq="auto"` (`auto_ptq`): (flatbuffer, its PTQ report, the plan)."""
+    if compression.is_quantized(model):
+        raise UserError("ptq='auto' chooses PTQ steps for float models; this one is already "
+                        "QAT-trained (export it without ptq)")
+    if validation is None or isinstance(validation, np.ndarray):  # no labels to score on
+        validation = None
+    images, labels = _validation_set(validation, classifier_shapes(model)[0], what="ptq='auto'")
+    float_top1 = np.argmax(converted.predict(images, verbose=0), axis=-1)
+    takes_steps = hasattr(converted, "layers") and not is_keras3_model(converted)
+    kernels = sum(1 for layer in getattr(converted, "layers", []) if layer.get_weights())
+
+    def convert(steps, seconds_left):
+        per_layer = max(1.0, seconds_left / max(kernels, 1))
+        candidate = dataclasses.replace(options, ptq=steps, adaround_seconds_per_layer=min(
+            per_layer, options.adaround_seconds_per_layer))
+        prepared, report = _run_ptq_steps(converted, model, candidate, representative, step)
+        with step(f"converting to int8 ({steps or 'plain'}){step.calibrating}"):
+            tflite = _converter.convert_model(prepared, "int8", representative,
+                                              sparse=options.sparse,
+                                              per_tensor=options.per_tensor)
+        final = _final_form(tflite, "int8", scores, options)[0]
+        return tflite, report, auto_ptq.predicted_classes(final, images)
+
+    tflite, report, plan = auto_ptq.choose_steps(
+        float_top1, labels, convert, auto_ptq.CANDIDATES if takes_steps else ("",))
+    if not plan["within_budget"]:
+        warnings.warn(f"ptq='auto': no PTQ candidate agrees with the float model on "
+                      f"{auto_ptq.AGREEMENT_TARGET:.0%} of the validation images within "
+                      f"{plan['budget_pp']} pp (kept {plan['chosen']}); next step, QAT: python "
+                      "scripts/train.py --init_from MODEL.keras --qat --epochs 1 "
+                      "--learning_rate 2e-4", stacklevel=3)
+    return tflite, report, plan
 
 
 def _xnnpack_partitions(tflite, widened, name):

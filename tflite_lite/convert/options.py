@@ -54,8 +54,9 @@ class ExportOptions(Config):
         where the softmax splits off and the head can run in float, else int8 logits; the
         softmax in float modes.
       ptq: int8 only: post-training steps run on the float model before calibration, by name,
-        comma-separated ("cle", "adaround", "bias_correction"; see `compression.ptq`).
-        Defaults to None (no step).
+        comma-separated ("cle", "adaround", "bias_correction"; see `compression.ptq`), or
+        "auto": each candidate measured on validation images, the first within budget kept
+        (`auto_ptq`). Defaults to None (no step).
       per_tensor: int8 only: one weight scale per tensor (for NPUs and DSPs that need it)
         instead of one per output channel. Defaults to False.
       adaround_seconds_per_layer: AdaRound's time budget per layer. Defaults to 10.0.
@@ -98,8 +99,11 @@ class ExportOptions(Config):
     def _check_precision(self):
         """A precision choice that does not fit the mode or another choice."""
         mode, keep, budget = self.mode, self.keep_float_layers, self.accuracy_budget_pp
-        if parse_ptq_steps(self.ptq) and mode != "int8":
+        if (self.ptq == "auto" or self.ptq_steps) and mode != "int8":
             raise UserError(f"PTQ steps apply to int8 exports, not {mode}")
+        if self.ptq == "auto" and (keep or budget is not None):
+            raise UserError("ptq='auto' chooses the steps of a plain int8 export: not with "
+                            "keep_float_layers or accuracy_budget_pp")
         if self.per_tensor and (mode != "int8" or keep or budget is not None):
             raise UserError("per_tensor applies to plain int8 exports (no keep_float_layers or "
                             "accuracy_budget_pp)")
@@ -139,8 +143,8 @@ class ExportOptions(Config):
 
     @property
     def ptq_steps(self):
-        """The PTQ steps, parsed, in the order they run."""
-        return parse_ptq_steps(self.ptq)
+        """The PTQ steps, parsed, in the order they run (none for "auto": it chooses)."""
+        return () if self.ptq == "auto" else parse_ptq_steps(self.ptq)
 
 
 @dataclasses.dataclass

@@ -10,7 +10,7 @@
       "distillation": {"temperature": 4.0, "alpha": 0.5},
       "pruning": {"final_sparsity": 0.5, "epochs": 2},
       "qat": {"epochs": 1, "learning_rate": 0.0002},
-      "export": {"modes": ["float32", "int8"], "evaluate": true},  # "ptq": "cle,adaround",
+      "export": {"modes": ["float32", "int8"], "evaluate": true},  # "ptq": "auto" or "cle",
                                                  # "per_tensor": true, "target": "micro"
       "benchmark": {"threads": [1], "num_runs": 200},
       "presets": {"short": {"student": {"epochs": 2}}}
@@ -211,7 +211,8 @@ class Recipe:
         if not isinstance(modes, list) or not modes or any(m not in MODES for m in modes):
             raise UserError(f"recipe export.modes must be a non-empty list of {', '.join(MODES)},"
                             f" got {modes!r}")
-        ptq.parse_steps(self.export["ptq"])
+        if self.export["ptq"] != "auto":  # "auto" measures the candidates at export
+            ptq.parse_steps(self.export["ptq"])
         if not isinstance(self.export["per_tensor"], bool):
             raise UserError(f"recipe export.per_tensor must be true or false, got "
                             f"{self.export['per_tensor']!r}")
