@@ -26,7 +26,8 @@ README = os.path.join(REPO, "README.md")
 # The figures page, in reading order: the records of benchmarks/results/ by name.
 PAGE_RECORDS = ("main_job", "suite", "zoo", "training", "builders_224", "quantization",
                 "low_bit", "ptq", "ptq_mobilenet_v2_100", "scores", "compression",
-                "channel_pruning", "distillation", "micro_zoo", "keras3_qat", "keras3_pruning")
+                "channel_pruning", "distillation", "micro_zoo", "keras3_qat", "keras3_pruning",
+                "xnnpack")
 _BLOCK = re.compile(r"(<!-- figures:(\w+) -->\n)(.*?)(<!-- /figures -->)", re.DOTALL)
 
 
