@@ -34,7 +34,7 @@ import os
 from absl import flags
 
 from tflite_lite import cli
-from tflite_lite.convert.options import MODES, SCORES, ExportConfig
+from tflite_lite.convert.options import MODES, QUANTIZERS, SCORES, ExportConfig
 
 _MODEL = flags.DEFINE_string("model", None, "Trained `.keras` file (tf_keras or Keras 3) or "
                              "SavedModel folder.", required=True)
@@ -42,7 +42,8 @@ _OUTPUT = flags.DEFINE_string("output", None, "Output `.tflite` (default: beside
                               "model_<mode>.tflite).")
 # Every other flag is a field of ExportConfig: its name, type, default and help.
 _EXPORT = cli.ConfigFlags(ExportConfig, skip=("model_path", "output", "seed"),
-                          choices={"mode": MODES, "scores": SCORES, "target": ("micro",)},
+                          choices={"mode": MODES, "scores": SCORES, "target": ("micro",),
+                                   "quantizer": QUANTIZERS},
                           item_types={"input_range": float, "input_mean": float,
                                       "input_std": float})
 

@@ -28,6 +28,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "setup: installing tflite_lite and its dependencies into .venv" \
     "(TensorFlow among them: about 1 GB, a few minutes on a first run)" >&2
   # pip's own lines (and its download bars on a terminal) show the progress.
-  .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev,docs,micro,jax]"
+  .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev,docs,micro,jax,quantizer]"
   echo "$wanted" > "$stamp"
 fi

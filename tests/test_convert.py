@@ -319,3 +319,57 @@ def test_xnnpack_benchmark_runs_on_a_tiny_input(tmp_path):
     row = json.loads(output.read_text())["rows"][0]
     assert row["partitions"] == 1 and row["ops_outside"] == "-"
     assert row["float_head_pct"] < 1.0 and row["speedup"] > 0
+
+
+def _small_classifier():
+    from tflite_lite._keras import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(16, 3, activation="relu")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(32, 1)(x))
+    return keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(x))
+
+
+def test_litert_quantizer_gives_int8_int4_and_int16_files():
+    """LiteRT Quantizer as the second engine: its int8 file is all int8 (float head as
+    usual) in one XNNPACK partition; w4a8 stores int4 convolution and dense weights; the
+    dynamic int4 file keeps float activations."""
+    model = _small_classifier()
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 16, 16, 3)).astype(np.float32)
+    int8 = export(model, calibration=images, quantizer="litert")
+    assert int8.contract["quantizer"] == "litert" and int8.contract["float_ops"] == []
+    assert int8.contract["input"]["dtype"] == "int8" and int8.contract["output"]["float_head"]
+    assert int8.contract["xnnpack"]["partitions"] == 1
+    w4a8 = export(model, calibration=images, mode="w4a8", quantizer="litert")
+    dtypes = {t["dtype"] for t in describe(w4a8.tflite)["tensors"]}
+    assert "int4" in dtypes and w4a8.contract["float_ops"] == []
+    assert len(w4a8.tflite) < len(int8.tflite)
+    dynamic = export(model, mode="dynamic_int4", quantizer="litert")
+    assert dynamic.contract["input"]["dtype"] == "float32"
+    assert "int4" in {t["dtype"] for t in describe(dynamic.tflite)["tensors"]}
+    a16w8 = export(model, calibration=images, mode="int16x8", quantizer="litert")
+    assert a16w8.contract["input"]["dtype"] == "int16" and a16w8.contract["float_ops"] == []
+
+
+@pytest.mark.parametrize("options,fragment", [
+    (dict(quantizer="tvm"), "unknown quantizer 'tvm'; choose one of converter, litert"),
+    (dict(mode="w4a8"), "mode w4a8 needs quantizer='litert'"),
+    (dict(mode="float16", quantizer="litert"), "quantizer='litert' takes mode int8, int16x8"),
+    (dict(quantizer="litert", per_tensor=True), "quantizer='litert' does not take per_tensor"),
+])
+def test_bad_quantizer_choices_are_one_line_errors(options, fragment):
+    from tflite_lite.convert import ExportOptions
+
+    with pytest.raises(UserError, match=fragment.replace("(", r"\(")):
+        ExportOptions(**options).validate()
+
+
+def test_litert_quantizer_missing_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ai_edge_quantizer", None)  # as if not installed
+    with pytest.raises(UserError, match=r"pip install -e \"\.\[quantizer\]\""):
+        export(_small_classifier(), calibration=np.zeros((4, 16, 16, 3), np.float32),
+               quantizer="litert")

@@ -25,7 +25,7 @@ from tflite_lite.contract import LABELS_FILE, Contract
 from tflite_lite._keras import is_keras3_model, keras3, tf
 from tflite_lite.convert import auto_ptq
 from tflite_lite.convert import converter as _converter
-from tflite_lite.convert import flatbuffer, micro
+from tflite_lite.convert import flatbuffer, litert_quantizer, micro
 from tflite_lite.convert import scores as _scores
 from tflite_lite.convert import xnnpack
 from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement
@@ -357,7 +357,8 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
         float_layers=[{"tensor": row["tensor"], "layer": row.get("layer"),
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative),
-        ptq=ptq_report, ptq_auto=auto_plan, per_tensor=options.per_tensor)
+        ptq=ptq_report, ptq_auto=auto_plan, per_tensor=options.per_tensor,
+        quantizer=options.quantizer)
     if options.target == "micro":
         _add_micro_costs(result, name)
     return result
@@ -434,6 +435,12 @@ def _run_ptq_steps(converted, model, options, representative, step):
 
 def _convert(converted, options, representative, validation, step):
     """(flatbuffer, mode it has, layers kept in float, mixed-precision plan or None)."""
+    if options.quantizer == "litert":
+        with step(f"converting to float32, then {options.mode} by LiteRT Quantizer"
+                  f"{step.calibrating}"):
+            float_tflite = _converter.convert_model(converted, "float32")
+            tflite = litert_quantizer.quantize(float_tflite, options.mode, representative)
+        return tflite, options.mode, [], None
     if options.accuracy_budget_pp is not None:
         images, labels = _validation_set(validation, classifier_shapes(converted)[0])
         with step(f"trying int8, int8 with float layers and int16x8 on {len(images):,} "

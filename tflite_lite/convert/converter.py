@@ -14,7 +14,8 @@ import numpy as np
 from tflite_lite import _native
 from tflite_lite._keras import tf
 from tflite_lite.architectures._layers import hard_swish_form
-from tflite_lite.convert.options import CALIBRATED_MODES, MODES, validate_mode  # noqa: F401
+from tflite_lite.convert.options import (CALIBRATED_MODES, LITERT_ONLY_MODES,  # noqa: F401
+                                         MODES, validate_mode)
 from tflite_lite.errors import UserError
 from tensorflow.lite.python import convert as _lite_convert  # noqa: I001  (after _keras)
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -51,6 +52,8 @@ def make_converter(model, mode, representative_images=None, sparse=False, hard_s
     `hard_swish` chooses the hard swish form, `per_tensor` one weight scale per tensor (see
     `convert_model`)."""
     validate_mode(mode)
+    if mode in LITERT_ONLY_MODES:
+        raise UserError(f"mode {mode} needs quantizer='litert' (LiteRT Quantizer)")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError(f"expected a model with one input and one output, got "
                         f"{len(model.inputs)} and {len(model.outputs)}")

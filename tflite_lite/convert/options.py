@@ -14,8 +14,11 @@ from tflite_lite.contract import LABELS_FILE, Contract
 from tflite_lite.compression.config import parse_ptq_steps
 from tflite_lite.errors import UserError
 
-MODES = ("float32", "dynamic", "float16", "int8", "int16x8")
-CALIBRATED_MODES = ("int8", "int16x8")  # the modes that need calibration images
+MODES = ("float32", "dynamic", "float16", "int8", "int16x8", "w4a8", "dynamic_int4")
+CALIBRATED_MODES = ("int8", "int16x8", "w4a8")  # the modes that need calibration images
+QUANTIZERS = ("converter", "litert")
+LITERT_MODES = ("int8", "int16x8", "w4a8", "dynamic_int4")  # LiteRT Quantizer's
+LITERT_ONLY_MODES = ("w4a8", "dynamic_int4")
 SCORES = ("float_logits", "logits", "probabilities")
 TARGETS = (None, "micro")
 
@@ -60,6 +63,9 @@ class ExportOptions(Config):
       per_tensor: int8 only: one weight scale per tensor (for NPUs and DSPs that need it)
         instead of one per output channel. Defaults to False.
       adaround_seconds_per_layer: AdaRound's time budget per layer. Defaults to 10.0.
+      quantizer: "converter" (TFLite's converter) or "litert" (LiteRT Quantizer, the extra
+        `quantizer`; modes int8, int16x8, w4a8 and dynamic_int4; see `litert_quantizer`).
+        Defaults to "converter".
       target: "micro" for TensorFlow Lite Micro: int8 with int8 logits, refused if TFLM lacks
         an op, the contract's `micro` records arena and flash, and saving writes the C source
         pair. Defaults to None (LiteRT).
@@ -79,6 +85,7 @@ class ExportOptions(Config):
     ptq: str = None
     per_tensor: bool = False
     adaround_seconds_per_layer: float = 10.0
+    quantizer: str = "converter"
     target: str = None
     max_eval_examples: int = None
 
@@ -88,6 +95,7 @@ class ExportOptions(Config):
             raise UserError("representative_examples must be at least 1, got "
                             f"{self.representative_examples}")
         self._check_precision()
+        self._check_quantizer()
         validate_scores(self.scores)
         self._check_target()
         if not self.adaround_seconds_per_layer > 0:
@@ -122,6 +130,26 @@ class ExportOptions(Config):
         if self.sparse and (keep or budget is not None):
             raise UserError("sparse applies to plain exports (no keep_float_layers or "
                             "accuracy_budget_pp)")
+
+    def _check_quantizer(self):
+        """LiteRT Quantizer's modes, and no converter-only option with it."""
+        if self.quantizer not in QUANTIZERS:
+            raise UserError(f"unknown quantizer {self.quantizer!r}; choose one of "
+                            f"{', '.join(QUANTIZERS)}")
+        if self.quantizer == "converter":
+            if self.mode in LITERT_ONLY_MODES:
+                raise UserError(f"mode {self.mode} needs quantizer='litert' (LiteRT Quantizer)")
+            return
+        if self.mode not in LITERT_MODES:
+            raise UserError(f"quantizer='litert' takes mode {', '.join(LITERT_MODES)}, not "
+                            f"{self.mode!r}")
+        converter_only = [name for name, given in (
+            ("keep_float_layers", self.keep_float_layers),
+            ("accuracy_budget_pp", self.accuracy_budget_pp is not None),
+            ("sparse", self.sparse), ("per_tensor", self.per_tensor),
+            ("ptq='auto'", self.ptq == "auto"), ("target", self.target)) if given]
+        if converter_only:
+            raise UserError(f"quantizer='litert' does not take {', '.join(converter_only)}")
 
     def _check_target(self):
         if self.target not in TARGETS:
