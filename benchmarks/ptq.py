@@ -21,6 +21,7 @@ from absl import flags
 
 from benchmarks import results_file
 from tflite_lite import cli
+from tflite_lite.benchmark.host import BenchmarkConfig, benchmark_host
 from tflite_lite.convert.api import evaluate, load_keras_model
 from tflite_lite.convert.export_files import ExportConfig, export_model
 from tflite_lite.data import load_dataset
@@ -31,7 +32,8 @@ from tflite_lite.training import finetune_config, train
 
 # (label, steps, per_tensor, mode): plain PTQ, each step alone, all steps; per-tensor without
 # and with CLE; and two ceilings no int8 step can pass: int8 weights with float activations
-# ("dynamic") and with int16 activations ("int16x8"). "qat" is the reference PTQ is measured
+# ("dynamic") and with int16 activations ("int16x8"). "auto" chooses the steps on validation
+# images; "litert:MODE" is LiteRT Quantizer's MODE. "qat" is the reference PTQ is measured
 # against: the run fine-tuned with quantization-aware training, then exported to int8.
 VARIANTS = (("plain", "", False, "int8"), ("cle", "cle", False, "int8"),
             ("bias_correction", "bias_correction", False, "int8"),
@@ -41,13 +43,16 @@ VARIANTS = (("plain", "", False, "int8"), ("cle", "cle", False, "int8"),
             ("per_tensor", "", True, "int8"), ("per_tensor+cle", "cle", True, "int8"),
             ("per_tensor+all", "cle,adaround,bias_correction", True, "int8"),
             ("dynamic", "", False, "dynamic"), ("int16x8", "", False, "int16x8"),
-            ("qat", "", False, "qat"))
+            ("auto", "auto", False, "int8"), ("litert_int8", "", False, "litert:int8"),
+            ("litert_w4a8", "", False, "litert:w4a8"),
+            ("litert_a16w8", "", False, "litert:int16x8"), ("qat", "", False, "qat"))
 COLUMNS = (
     ("model", "model", "s"), ("variant", "PTQ", "s"), ("keras_accuracy", "float acc", ".4f"),
     ("int8_accuracy", "int8 acc", ".4f"), ("gap_pp", "gap pp", "+.2f"),
     ("agreement", "agree", ".4f"), ("disagreements", "disagree", "d"),
     ("tied_disagreements", "ties", "d"), ("seconds", "export s", ".1f"),
     ("ptq_seconds", "steps s", ".1f"), ("float_agreement", "float after steps agree", ".4f"),
+    ("size_bytes", "bytes", ",d"), ("p50_ms", "p50 ms", ".3f"),
 )
 
 
@@ -84,10 +89,12 @@ def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
                 output, contract = _export_qat(run_dir, folder, qat_epochs, qat_learning_rate,
                                                representative_examples, max_eval_examples)
             else:
+                quantizer, _, mode = mode.rpartition(":")
                 output = os.path.join(folder, label, f"model_{mode}.tflite")
                 contract = export_model(ExportConfig(
                     model_path=model_path, output=output, mode=mode, ptq=steps or None,
-                    per_tensor=per_tensor, representative_examples=representative_examples))
+                    per_tensor=per_tensor, representative_examples=representative_examples,
+                    quantizer=quantizer or "converter"))
             seconds = time.perf_counter() - started
             evaluation = evaluate(output, test, keras_model)
             rows.append({
@@ -101,14 +108,23 @@ def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
                 "test_images": evaluation["num_examples"], "seconds": seconds,
                 "ptq_seconds": sum((contract["ptq"] or {}).get("seconds", {}).values()),
                 "float_agreement": (contract["ptq"] or {}).get("float_top1_agreement"),
-                "ptq": contract["ptq"], "file": output,
+                "ptq": contract["ptq"], "file": output, "size_bytes": os.path.getsize(output),
             })
+        _add_latency([row for row in rows if row["model"] == record.model])
         plotted = next((row for row in reversed(rows) if row["model"] == record.model
                         and row["ptq"]), None)
         if plotted:
             plot_ptq_errors(plotted["ptq"], os.path.join(folder, "layer_errors.png"),
                             f"{record.model}: {plotted['variant']}")
     return rows
+
+
+def _add_latency(rows):
+    """Each row's p50 at 1 thread, its run's files timed in one interleaved run."""
+    timings = {r["model"]: r["p50_ms"] for r in benchmark_host(BenchmarkConfig(
+        models=tuple(row["file"] for row in rows), num_runs=50))}
+    for row in rows:
+        row["p50_ms"] = timings[row["file"]]
 
 
 _RUNS = flags.DEFINE_list("runs", None, "Trained float run folders (model.keras and run.json).",

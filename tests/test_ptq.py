@@ -285,13 +285,17 @@ def test_export_script_runs_every_step_and_plots_the_report(trained_run, tmp_pat
 @pytest.mark.slow
 def test_bench_ptq_prints_its_table_and_writes_json(trained_run, tmp_path):
     result = run_main("benchmarks/ptq", "--runs", str(trained_run), "--variants",
-                      "plain,per_tensor+cle,int16x8,qat", "--max_eval_examples", "200",
+                      "plain,per_tensor+cle,int16x8,litert_w4a8,qat", "--max_eval_examples",
+                      "200",
                       "--output_dir", str(tmp_path / "out"), "--json", str(tmp_path / "ptq.json"))
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads((tmp_path / "ptq.json").read_text())["rows"]
-    assert [row["variant"] for row in rows] == ["plain", "per_tensor+cle", "int16x8", "qat"]
+    assert [row["variant"] for row in rows] == ["plain", "per_tensor+cle", "int16x8",
+                                                "litert_w4a8", "qat"]
     assert rows[2]["file"].endswith("model_int16x8.tflite")
-    qat = rows[3]  # fine-tuned, then measured against the original float model
+    assert rows[3]["size_bytes"] < rows[0]["size_bytes"]  # int4 convolution weights
+    assert all(row["p50_ms"] > 0 for row in rows)
+    qat = rows[4]  # fine-tuned, then measured against the original float model
     assert qat["file"].endswith("qat/model_int8.tflite") and qat["int8_accuracy"] > 0.5
     assert qat["keras_accuracy"] == rows[0]["keras_accuracy"]
     assert all(0 < row["agreement"] <= 1 and row["seconds"] > 0 for row in rows)
