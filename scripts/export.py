@@ -95,8 +95,9 @@ def main(argv):
 
 def _print_export(config, contract):
     """What the export wrote and measured."""
+    from tflite_lite.convert.auto_ptq import PLAN_COLUMNS as AUTO_COLUMNS  # noqa: PLC0415
     from tflite_lite.convert.mixed_precision import PLAN_COLUMNS  # noqa: PLC0415
-    from tflite_lite.report import format_table, plot_ptq_errors  # noqa: PLC0415
+    from tflite_lite.report import format_table, plot_ptq_auto, plot_ptq_errors  # noqa: PLC0415
 
     print(f"{config.output}: {contract['mode']}, {contract['size_bytes']:,} bytes, "
           f"{contract['macs']:,} MACs, input {contract['input']['dtype']}"
@@ -107,6 +108,12 @@ def _print_export(config, contract):
         print(format_table(plan["candidates"], PLAN_COLUMNS))
         print(f"chosen: {plan['chosen']} (budget {plan['budget_pp']} pp vs float "
               f"{plan['float_accuracy']:.4f} on validation images)")
+    if contract.get("ptq_auto"):
+        plan = contract["ptq_auto"]
+        print(format_table(plan["candidates"], AUTO_COLUMNS))
+        plot = plot_ptq_auto(plan, config.output.replace(".tflite", "_ptq_auto.png"))
+        print(f"ptq auto chose {plan['chosen']} (float validation accuracy "
+              f"{plan['float_accuracy']:.4f}; {plot})")
     weights = contract["weights"]
     if weights and weights["sparsity"] > 0.05:
         print(f"int8 weights: {weights['sparsity']:.1%} zero, gzip {weights['gzip_bytes']:,} bytes"

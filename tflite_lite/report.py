@@ -79,6 +79,35 @@ def summarize_run(run_dir, benchmark_json=None):
     return rows, format_table(rows, RUN_SUMMARY_COLUMNS)
 
 
+def plot_ptq_auto(plan, path):
+    """Writes `path` (a PNG): each `ptq="auto"` candidate's validation agreement with the
+    float model and its seconds, the chosen one marked (`convert.auto_ptq`). Returns `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    rows = plan["candidates"]
+    figure, axes = plt.subplots(figsize=(6.0, 3.2))
+    bars = axes.bar(range(len(rows)), [row["agreement"] for row in rows],
+                    color=["tab:green" if row["chosen"] else "tab:gray" for row in rows])
+    for bar, row in zip(bars, rows):
+        axes.annotate(f"{row['seconds']:.0f} s", (bar.get_x() + bar.get_width() / 2,
+                                                 bar.get_height()), ha="center", fontsize=7)
+    axes.axhline(plan["agreement_target"], color="tab:red", linewidth=1, linestyle="--")
+    lowest = min(row["agreement"] for row in rows)
+    axes.set_ylim(max(0.0, min(lowest, plan["agreement_target"]) - 0.02), 1.0)
+    axes.set_xticks(range(len(rows)), [row["candidate"] for row in rows], fontsize=7)
+    axes.set(ylabel="validation agreement with float",
+             title=f"ptq auto: chose {plan['chosen']}")
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with _io.atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def plot_ptq_errors(ptq_report, path, title=None):
     """Writes `path` (a PNG): each linear layer's relative int8 output error, in graph order
     and on a log scale, once per stage of a PTQ report (`compression.ptq.prepare`: "folded",
