@@ -19,7 +19,7 @@ def stated_mean_std(input_range=None, input_mean=None, input_std=None):
         if not low < high:
             raise UserError(f"input_range must be LOW,HIGH with LOW < HIGH, got {input_range!r}")
         std = 255.0 / (high - low)
-        return (-low * std,), (std,)
+        return (0.0 - low * std,), (std,)  # 0.0 - : no -0.0 in the records
     if (input_mean is None) != (input_std is None):
         raise UserError("input_mean and input_std go together: give both")
     if input_mean is None:
