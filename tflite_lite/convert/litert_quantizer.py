@@ -13,6 +13,9 @@ first (PTQ steps, if any, already ran on the Keras model), then quantized:
 It is an extra: `pip install -e ".[quantizer]"`.
 """
 
+import contextlib
+import io
+
 import numpy as np
 
 from tflite_lite.convert.options import LITERT_MODES as MODES
@@ -67,8 +70,9 @@ def quantize(float_tflite, mode, representative_images=None):
             raise UserError(f"quantizer='litert' mode {mode} needs calibration images")
         signature, inputs = _signature(float_tflite)
         images = np.asarray(representative_images, np.float32)
-        calibration = engine.calibrate({signature: [{inputs: images[i:i + 1]}
-                                                    for i in range(len(images))]})
+        with contextlib.redirect_stderr(io.StringIO()):  # its progress bar: the export has one
+            calibration = engine.calibrate({signature: [{inputs: images[i:i + 1]}
+                                                        for i in range(len(images))]})
     result = engine.quantize(calibration, enable_progress_bar=False,
                              enable_progress_report=False)
     return bytes(result.quantized_model)
