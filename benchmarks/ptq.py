@@ -159,7 +159,7 @@ def main(argv):
                                     _QAT_LEARNING_RATE.value)
         print(format_table(rows, COLUMNS), flush=True)
         if _JSON.value:
-            results_file.save(_JSON.value, {"rows": rows})
+            results_file.save(_JSON.value, {"rows": rows}, COLUMNS)
 
 
 if __name__ == "__main__":
