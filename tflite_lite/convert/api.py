@@ -358,7 +358,8 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative),
         ptq=ptq_report, ptq_auto=auto_plan, per_tensor=options.per_tensor,
-        quantizer=options.quantizer)
+        quantizer="litert" if (auto_plan or {}).get("chosen") == auto_ptq.LITERT
+        else options.quantizer)
     if options.target == "micro":
         _add_micro_costs(result, name)
     return result
@@ -483,8 +484,16 @@ def _auto_ptq(converted, model, options, representative, validation, scores, ste
     float_top1 = np.argmax(converted.predict(images, verbose=0), axis=-1)
     takes_steps = hasattr(converted, "layers") and not is_keras3_model(converted)
     kernels = sum(1 for layer in getattr(converted, "layers", []) if layer.get_weights())
+    candidates = [c for c in auto_ptq.CANDIDATES if (takes_steps or c in ("", auto_ptq.LITERT))
+                  and (c != auto_ptq.LITERT or litert_quantizer.installed())]
 
     def convert(steps, seconds_left):
+        if steps == auto_ptq.LITERT:
+            with step(f"converting to int8 by LiteRT Quantizer{step.calibrating}"):
+                tflite = litert_quantizer.quantize(_converter.convert_model(converted, "float32"),
+                                                   "int8", representative)
+            final = _final_form(tflite, "int8", scores, options)[0]
+            return tflite, None, auto_ptq.predicted_classes(final, images)
         per_layer = max(1.0, seconds_left / max(kernels, 1))
         candidate = dataclasses.replace(options, ptq=steps, adaround_seconds_per_layer=min(
             per_layer, options.adaround_seconds_per_layer))
@@ -496,8 +505,7 @@ def _auto_ptq(converted, model, options, representative, validation, scores, ste
         final = _final_form(tflite, "int8", scores, options)[0]
         return tflite, report, auto_ptq.predicted_classes(final, images)
 
-    tflite, report, plan = auto_ptq.choose_steps(
-        float_top1, labels, convert, auto_ptq.CANDIDATES if takes_steps else ("",))
+    tflite, report, plan = auto_ptq.choose_steps(float_top1, labels, convert, candidates)
     if not plan["within_budget"]:
         warnings.warn(f"ptq='auto': no PTQ candidate agrees with the float model on "
                       f"{auto_ptq.AGREEMENT_TARGET:.0%} of the validation images within "

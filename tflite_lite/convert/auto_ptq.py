@@ -5,13 +5,15 @@ benchmarked models and lowered it on the sixth, where only AdaRound helped. So e
 is converted to the real int8 flatbuffer and scored against the float model on validation
 images (never the test split), cheapest first:
 
-    plain, bias_correction, cle + bias_correction, adaround + bias_correction
+    plain, bias_correction, cle + bias_correction, litert, adaround + bias_correction
+
+("litert": LiteRT Quantizer's static int8, when its extra is installed.)
 
 It stops at the first candidate that agrees with the float model on at least
 `AGREEMENT_TARGET` of the images and loses at most `budget_pp` of its accuracy, and otherwise
 keeps the best (agreement, then accuracy). AdaRound gets what is left of the time budget.
 The plan (a row per candidate: seconds, agreement, accuracy, chosen) goes into the contract.
-Models the PTQ steps cannot take (Keras 3, a SavedModel) have the plain candidate only.
+Models the PTQ steps cannot take (Keras 3, a SavedModel) have the plain and LiteRT candidates.
 """
 
 import time
@@ -20,7 +22,8 @@ import numpy as np
 
 from tflite_lite.convert.evaluate import TFLiteClassifier
 
-CANDIDATES = ("", "bias_correction", "cle,bias_correction", "adaround,bias_correction")
+LITERT = "litert"
+CANDIDATES = ("", "bias_correction", "cle,bias_correction", LITERT, "adaround,bias_correction")
 AGREEMENT_TARGET = 0.99
 PLAN_COLUMNS = (("candidate", "candidate", "s"), ("seconds", "seconds", ".1f"),
                 ("agreement", "val agreement", ".4f"), ("accuracy", "val accuracy", ".4f"),

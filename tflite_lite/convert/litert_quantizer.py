@@ -25,6 +25,16 @@ from tflite_lite.errors import UserError
 _STATIC_BITS = {"int8": (8, 8), "int16x8": (16, 8), "w4a8": (8, 4)}
 
 
+def installed():
+    """Whether LiteRT Quantizer (the extra `quantizer`) can be imported."""
+    import importlib.util  # noqa: PLC0415
+
+    try:
+        return importlib.util.find_spec("ai_edge_quantizer") is not None
+    except ValueError:  # imported and then removed from sys.modules
+        return False
+
+
 def _package():
     try:
         from ai_edge_quantizer import algorithm_manager, qtyping, quantizer  # noqa: PLC0415
