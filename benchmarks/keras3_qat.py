@@ -143,13 +143,14 @@ def _int8_kernel_zeros(tflite):
     layers magnitude pruning prunes)."""
     from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
 
-    from tflite_lite.convert.flatbuffer import describe  # noqa: PLC0415
+    from tflite_lite.convert.flatbuffer import describe, stored_weights  # noqa: PLC0415
 
     interpreter = Interpreter(model_content=tflite)
+    description = describe(tflite)
     zeros = total = 0
-    for op in describe(tflite)["ops"]:
+    for op in description["ops"]:
         if op["op"] in ("CONV_2D", "FULLY_CONNECTED"):
-            kernel = interpreter.get_tensor(op["inputs"][1])
+            kernel = interpreter.get_tensor(stored_weights(description, op))
             if kernel.dtype == np.int8:
                 zeros, total = zeros + int(np.sum(kernel == 0)), total + kernel.size
     return zeros / total

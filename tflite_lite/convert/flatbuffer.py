@@ -214,6 +214,16 @@ def float_head_weights(description):
     return "float32"
 
 
+def stored_weights(description, op):
+    """The index of the tensor that stores `op`'s weights: its second input, or the int8
+    tensor a DEQUANTIZE turns into it (the float head's)."""
+    weights = op["inputs"][1]
+    for other in description["ops"]:
+        if other["op"] == "DEQUANTIZE" and other["outputs"] == [weights]:
+            return other["inputs"][0]
+    return weights
+
+
 def embed_metadata(data, entries):
     """Returns flatbuffer bytes with `entries` ({name: bytes}) added as model metadata."""
     model = parse(data)
@@ -336,6 +346,8 @@ def _float_layer(model, graph, index, output_name):
     stem = _name(graph.tensors[output].name)
     float_input = _new_tensor(model, graph, stem + _FLOAT_HEAD_OUTPUTS[0],
                               graph.tensors[source].shape)
+    if graph.tensors[weights].sparsity is not None:  # DEQUANTIZE reads dense tensors
+        raise UserError("its classifier's weights are in TFLite's sparse format")
     float_weights = _new_tensor(model, graph, stem + _FLOAT_HEAD_OUTPUTS[3],
                                 graph.tensors[weights].shape)
     new_bias = (-1 if bias < 0 else _new_tensor(model, graph, f"{stem}/float_bias",
@@ -381,7 +393,8 @@ def _pooled_conv(model, graph, mean_index):
 def with_float_head(data, name="model"):
     """Flatbuffer bytes whose classifier (an int8 FULLY_CONNECTED that gives the output, or the
     int8 CONV_2D before a final MEAN, SqueezeNet's head) runs in float on its dequantized
-    input, with the dequantized int8 weights and bias (and the MEAN after it in float), and
+    input, with its int8 weights dequantized at run time and its bias in float (and the MEAN
+    after it in float), and
     outputs float32: the int8 model's logits before their int8 rounding (which ties close
     classes) and clipping. Every other op is untouched; the embedded contract gets the float
     output and `scores: "logits"`.

@@ -16,6 +16,7 @@ left outside them.
 
 import numpy as np
 
+from tflite_lite import _native
 from tflite_lite.convert import flatbuffer
 
 # XNNPACK's bound on an ADD / SUB input's scale over the output's, with a little margin
@@ -61,15 +62,23 @@ def fit_scales(data):
 
 def delegation(data):
     """(how many XNNPACK partitions LiteRT makes of the graph, the names of the ops left
-    outside them in graph order). One partition and no op outside: the delegate runs it all.
+    outside them in graph order). One partition and no op outside: the delegate runs it all;
+    none and every op: the delegate failed to prepare (weights in TFLite's sparse format).
 
     An op outside writes a tensor that a partition or the graph's output reads without a
     partition writing it, or feeds such an op (a delegated op's result leaves its partition
     only as the partition's output)."""
     from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
 
-    interpreter = Interpreter(model_content=bytes(data))
-    interpreter.allocate_tensors()
+    with _native.filtered_stderr(_native.INTERPRETER):
+        interpreter = Interpreter(model_content=bytes(data))
+        try:
+            interpreter.allocate_tensors()
+        except RuntimeError as error:  # the delegate failed to prepare: LiteRT runs it all
+            if "XNNPack" not in str(error):
+                raise
+            model = flatbuffer.parse(data)
+            return 0, [flatbuffer.op_name(model, op) for op in model.subgraphs[0].operators]
     nodes = interpreter._get_ops_details()  # noqa: SLF001  (delegate nodes come last)
     delegates = [n for n in nodes if n["op_name"] == "DELEGATE"]
     ops = [n for n in nodes if n["op_name"] != "DELEGATE"]
