@@ -79,6 +79,18 @@ def summarize_run(run_dir, benchmark_json=None):
     return rows, format_table(rows, RUN_SUMMARY_COLUMNS)
 
 
+def _save_png(figure, path):
+    """Writes `figure` to `path` atomically (its folder made), closes it, returns `path`."""
+    from matplotlib import pyplot as plt
+
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with _io.atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def plot_ptq_auto(plan, path):
     """Writes `path` (a PNG): each `ptq="auto"` candidate's validation agreement with the
     float model and its seconds, the chosen one marked (`convert.auto_ptq`). Returns `path`."""
@@ -100,12 +112,7 @@ def plot_ptq_auto(plan, path):
     axes.set_xticks(range(len(rows)), [row["candidate"] for row in rows], fontsize=7)
     axes.set(ylabel="validation agreement with float",
              title=f"ptq auto: chose {plan['chosen']}")
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with _io.atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    return path
+    return _save_png(figure, path)
 
 
 def plot_ptq_errors(ptq_report, path, title=None):
@@ -129,9 +136,4 @@ def plot_ptq_errors(ptq_report, path, title=None):
              title=title or "PTQ: per-layer int8 error after each step")
     axes.legend(fontsize=7)
     axes.grid(alpha=0.3)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with _io.atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    return path
+    return _save_png(figure, path)
