@@ -1,11 +1,14 @@
 """Golden vectors for the Android demo: written from the real interpreter, and checked."""
 
 import json
+import os
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, import_program, run_main
+from conftest import REPO, assert_one_line_error, import_program, run_main
 from tflite_lite.convert.evaluate import TFLiteClassifier
 from tflite_lite.android import write_golden_vectors
 from tflite_lite.data import Preprocessing
@@ -206,3 +209,24 @@ def test_camera_benchmark_answers_as_the_app_does():
     assert decide(scores, {"nothing_class": 2, "min_score": 0.4}).tolist() == [-1, 0, -1]
     assert decide(scores, {"nothing_class": None, "min_score": 0.4}).tolist() == [2, 0, -1]
     assert decide(scores, None).tolist() == [2, 0, 0]
+
+
+def test_toolchain_check_passes_here_and_fails_on_an_old_kotlin(tmp_path):
+    """`android_demo/check_toolchain.sh` (CI) holds the Gradle files to the README's statement
+    of what LiteRT needs: it passes on the repository and names each problem on a copy with
+    Kotlin 2.0.21, targetSdk 35 and `kotlinOptions`."""
+    script = "check_toolchain.sh"
+    demo = os.path.join(REPO, "android_demo")
+    ok = subprocess.run(["bash", os.path.join(demo, script)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    copy = tmp_path / "demo"
+    shutil.copytree(demo, copy, ignore=shutil.ignore_patterns("assets", "golden", "src"))
+    catalog = copy / "gradle" / "libs.versions.toml"
+    catalog.write_text(catalog.read_text().replace('kotlin = "2.3.0"', 'kotlin = "2.0.21"'))
+    app = copy / "app" / "build.gradle.kts"
+    app.write_text(app.read_text().replace("targetSdk = 36", "targetSdk = 35")
+                   + 'android { kotlinOptions { jvmTarget = "17" } }\n')
+    bad = subprocess.run(["bash", str(copy / script)], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "Kotlin 2.0.21 in gradle/libs.versions.toml is older than the 2.3.0" in bad.stderr
+    assert "targetSdk 35" in bad.stderr and "kotlinOptions" in bad.stderr

@@ -1,7 +1,7 @@
 // The pure-Kotlin core: no android.* imports, so it also builds with Debian's kotlinc 1.3 in CI
 // (core/test.sh). Keep it to Kotlin 1.3 language features.
 plugins {
-    id("org.jetbrains.kotlin.jvm")
+    alias(libs.plugins.kotlin.jvm)
 }
 
 // Java 17 bytecode from whatever JDK runs Gradle (Android Studio's is 21): no toolchain to
@@ -18,7 +18,7 @@ kotlin {
 }
 
 dependencies {
-    testImplementation("junit:junit:4.13.2")
+    testImplementation(libs.junit)
 }
 
 tasks.test {

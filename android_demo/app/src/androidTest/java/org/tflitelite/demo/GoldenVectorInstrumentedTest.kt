@@ -8,6 +8,7 @@ import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Test
 import org.junit.runner.RunWith
+import org.tflitelite.demo.core.Accelerator
 import org.tflitelite.demo.core.Json
 import org.tflitelite.demo.core.TfliteModel
 
@@ -34,7 +35,7 @@ class GoldenVectorInstrumentedTest {
             val golden = Json.parse(testAssets.open(file).bufferedReader().use { it.readText() }) as Map<*, *>
             val name = bySha[golden["model_sha256"] as? String]
             assertTrue("$file: its model (sha256 ${golden["model_sha256"]}) is not bundled", name != null)
-            ImageClassifier(context, ModelAssets.load(context, name!!), Accelerator.CPU, 1).use { classifier ->
+            ImageClassifier(context, ModelAssets.load(context, name!!), Accelerator.CPU, 1, allowFallback = false).use { classifier ->
                 for (case in golden["cases"] as List<*>) {
                     case as Map<*, *>
                     val pixels = ints(case, "pixels").map { it.toFloat() }.toFloatArray()

@@ -3,19 +3,20 @@ package org.tflitelite.demo
 import android.content.Context
 import android.graphics.Bitmap
 import android.os.SystemClock
+import com.google.ai.edge.litert.Accelerator as RuntimeAccelerator
 import com.google.ai.edge.litert.CompiledModel
+import com.google.ai.edge.litert.Environment
 import com.google.ai.edge.litert.TensorBuffer
 import java.io.Closeable
 import java.nio.ByteBuffer
+import org.tflitelite.demo.core.Accelerator
+import org.tflitelite.demo.core.AcceleratorChoice
 import org.tflitelite.demo.core.CameraFrame
 import org.tflitelite.demo.core.Classification
 import org.tflitelite.demo.core.Decision
 import org.tflitelite.demo.core.Preprocessor
 import org.tflitelite.demo.core.Quantization
 import org.tflitelite.demo.core.TfliteModel
-
-/** Where the model runs. NNAPI is gone: Android 15 deprecates it, and LiteRT 2 reaches NPUs its own way. */
-enum class Accelerator { CPU, GPU }
 
 /** The answer, the time to make the model input and to run the model, and that input as a picture. */
 class Result(
@@ -28,49 +29,79 @@ class Result(
 /**
  * LiteRT 2's CompiledModel on a bundled model. The contract is checked against the model file's
  * own input and output tensors (`TfliteModel`) before the runtime sees it; int8, uint8 and float
- * models work.
+ * models work. The model is compiled for exactly one accelerator (`AcceleratorChoice`): with
+ * `allowFallback` a GPU that cannot run it is followed by an explicit CPU compile, and
+ * `acceleratorLabel` says so; without it the failure is thrown.
  */
 class ImageClassifier(
     context: Context,
     val model: ModelAssets,
-    val accelerator: Accelerator,
-    val threads: Int
+    accelerator: Accelerator,
+    val threads: Int,
+    allowFallback: Boolean
 ) : Closeable {
     private val contract = model.contract
     private val preprocessor = Preprocessor(contract.preprocessing)
+    private val environment = Environment.create()
     private val compiled: CompiledModel
     private val inputs: List<TensorBuffer>
     private val outputs: List<TensorBuffer>
+    /** The accelerator the model really runs on, and why when it is not the one asked for. */
+    val acceleratorUsed: Accelerator
+    val acceleratorLabel: String
     val initMs: Double
 
     init {
-        TfliteModel.check(contract, ByteBuffer.wrap(context.assets.open(model.tflitePath).use { it.readBytes() }))
-        val start = SystemClock.elapsedRealtimeNanos()
-        val options = when (accelerator) {
-            // The GPU computes in float. An int8 model runs there as a float view of itself (its
-            // weights dequantized once, its int8 input and output converted on the CPU), so the
-            // same file and the same int8 buffers serve both accelerators; CPU is listed second
-            // so that any op the GPU cannot run falls back to XNNPACK instead of failing.
-            Accelerator.GPU -> CompiledModel.Options(com.google.ai.edge.litert.Accelerator.GPU,
-                com.google.ai.edge.litert.Accelerator.CPU)
-            Accelerator.CPU -> CompiledModel.Options(com.google.ai.edge.litert.Accelerator.CPU).apply {
-                cpuOptions = CompiledModel.CpuOptions(numThreads = threads)
-            }
-        }
-        compiled = CompiledModel.create(context.assets, model.tflitePath, options)
         val created = mutableListOf<TensorBuffer>()
+        var compiledModel: CompiledModel? = null
         try {  // native memory: on any failure free what exists, then report
+            TfliteModel.check(contract, ByteBuffer.wrap(context.assets.open(model.tflitePath).use { it.readBytes() }))
+            val start = SystemClock.elapsedRealtimeNanos()
+            val choice = AcceleratorChoice.compile(accelerator, availableAccelerators(), allowFallback) {
+                CompiledModel.create(context.assets, model.tflitePath, options(it, threads), environment)
+            }
+            compiledModel = choice.model
+            compiled = choice.model
+            acceleratorUsed = choice.used
+            acceleratorLabel = choice.label
             inputs = compiled.createInputBuffers().also { created += it }
             outputs = compiled.createOutputBuffers().also { created += it }
             require(inputs.size == 1 && outputs.size == 1) {
                 "the model has ${inputs.size} inputs and ${outputs.size} outputs; the demo runs one of each"
             }
+            initMs = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
         } catch (e: Exception) {
             created.forEach { it.close() }
-            compiled.close()
+            compiledModel?.close()
+            environment.close()
             throw e
         }
-        initMs = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
+    }
+
+    /** What the runtime lists, or null when it cannot tell: it only names why a compile failed. */
+    private fun availableAccelerators(): Set<Accelerator>? = try {
+        environment.getAvailableAccelerators().mapNotNull {
+            when (it) {
+                RuntimeAccelerator.CPU -> Accelerator.CPU
+                RuntimeAccelerator.GPU -> Accelerator.GPU
+                else -> null
+            }
+        }.toSet()
+    } catch (e: Exception) {
+        null
+    }
+
+    /**
+     * One accelerator per compile, never the set (GPU, CPU): LiteRT runs that on the CPU when the
+     * GPU accelerator cannot load, and nothing but Logcat says so. The GPU computes in float: an
+     * int8 model runs there as a float view of itself (weights dequantized once, the int8 input
+     * and output converted on the CPU), so the same file and buffers serve both.
+     */
+    private fun options(accelerator: Accelerator, threads: Int): CompiledModel.Options = when (accelerator) {
+        Accelerator.GPU -> CompiledModel.Options(RuntimeAccelerator.GPU)
+        Accelerator.CPU -> CompiledModel.Options(RuntimeAccelerator.CPU).apply {
+            cpuOptions = CompiledModel.CpuOptions(numThreads = threads)
+        }
     }
 
     /** Fills the input from 0-255 pixels (height x width x channels). */
@@ -152,5 +183,6 @@ class ImageClassifier(
         inputs.forEach { it.close() }
         outputs.forEach { it.close() }
         compiled.close()
+        environment.close()
     }
 }

@@ -3,11 +3,6 @@ package org.tflitelite.demo
 import android.Manifest
 import android.content.Intent
 import android.content.pm.PackageManager
-import android.graphics.Bitmap
-import android.graphics.BitmapFactory
-import android.graphics.ImageDecoder
-import android.net.Uri
-import android.os.Build
 import android.os.Bundle
 import android.view.View
 import android.widget.AdapterView
@@ -17,9 +12,9 @@ import android.widget.ImageView
 import android.widget.SeekBar
 import android.widget.Spinner
 import android.widget.TextView
-import android.widget.Toast
 import androidx.activity.ComponentActivity
 import androidx.activity.result.contract.ActivityResultContracts
+import androidx.activity.viewModels
 import androidx.camera.core.CameraSelector
 import androidx.camera.core.ImageAnalysis
 import androidx.camera.core.Preview
@@ -28,35 +23,39 @@ import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
 import androidx.core.view.ViewCompat
 import androidx.core.view.WindowInsetsCompat
-import java.util.concurrent.Executors
-import org.tflitelite.demo.core.CameraFrame
-import org.tflitelite.demo.core.Preprocessing
+import org.tflitelite.demo.core.Accelerator
+import org.tflitelite.demo.core.ClassifierSettings
 
 /**
  * Camera or gallery input; the best classes or "nothing recognized" (the contract's rejection rule,
  * and a score threshold on top); the model input as the model sees it; preprocessing and
- * inference time; threads, accelerator and model.
+ * inference time; the model's status and the accelerator it really runs on. The state lives in
+ * `DemoViewModel`, so a configuration change keeps the picture, the answer and the compiled model.
  */
 class MainActivity : ComponentActivity() {
-    private val analysisExecutor = Executors.newSingleThreadExecutor()
-    @Volatile private var classifier: ImageClassifier? = null
-    private var cameraProvider: ProcessCameraProvider? = null
-    private var threshold = 0.0  // on top of the contract's own rule
-    private var maxResults = 3
+    private val viewModel: DemoViewModel by viewModels()
     private var models: List<String> = emptyList()
+    private var cameraProvider: ProcessCameraProvider? = null
 
     private lateinit var preview: PreviewView
     private lateinit var picked: ImageView
+    private lateinit var status: TextView
     private lateinit var results: TextView
     private lateinit var inferenceTime: TextView
     private lateinit var modelInput: ImageView
+    private lateinit var modelSpinner: Spinner
+    private lateinit var acceleratorSpinner: Spinner
+    private lateinit var threadsSpinner: Spinner
 
     private val requestCamera = registerForActivityResult(ActivityResultContracts.RequestPermission()) { granted ->
-        if (granted) startCamera() else Toast.makeText(this, R.string.camera_denied, Toast.LENGTH_LONG).show()
+        if (granted) startCamera() else results.setText(R.string.camera_denied)
     }
 
     private val pickImage = registerForActivityResult(ActivityResultContracts.GetContent()) { uri ->
-        uri?.let { classifyPicked(it) }
+        uri?.let {
+            cameraProvider?.unbindAll()
+            viewModel.pick(it)
+        }
     }
 
     override fun onCreate(savedInstanceState: Bundle?) {
@@ -64,46 +63,88 @@ class MainActivity : ComponentActivity() {
         setContentView(R.layout.activity_main)
         preview = findViewById(R.id.preview)
         picked = findViewById(R.id.picked_image)
+        status = findViewById(R.id.status)
         results = findViewById(R.id.results)
         inferenceTime = findViewById(R.id.inference_time)
         modelInput = findViewById(R.id.model_input)
-        // targetSdk 35 draws edge to edge: keep the controls clear of the status and navigation bars.
-        val root = findViewById<View>(R.id.root)
+        modelSpinner = findViewById(R.id.model_spinner)
+        acceleratorSpinner = findViewById(R.id.accelerator_spinner)
+        threadsSpinner = findViewById(R.id.threads_spinner)
+        keepClearOfSystemBars(findViewById(R.id.root))
+
+        models = ModelAssets.list(this)
+        modelSpinner.adapter = ArrayAdapter(this, android.R.layout.simple_spinner_dropdown_item, models)
+        // Each spinner reports its first selection at layout: the view model compiles once.
+        val reload = object : AdapterView.OnItemSelectedListener {
+            override fun onItemSelected(parent: AdapterView<*>?, view: View?, position: Int, id: Long) =
+                viewModel.select(selectedSettings())
+            override fun onNothingSelected(parent: AdapterView<*>?) = Unit
+        }
+        listOf(modelSpinner, acceleratorSpinner, threadsSpinner).forEach { it.onItemSelectedListener = reload }
+        if (models.isEmpty()) viewModel.select(null)
+
+        bindSeekBar(R.id.threshold, R.id.threshold_label) { progress, label ->
+            viewModel.threshold = progress / 100.0
+            label.text = getString(R.string.threshold, viewModel.threshold)
+        }
+        bindSeekBar(R.id.max_results, R.id.max_results_label) { progress, label ->
+            viewModel.maxResults = progress + 1
+            label.text = getString(R.string.max_results, viewModel.maxResults)
+        }
+        findViewById<Button>(R.id.gallery_button).setOnClickListener { pickImage.launch("image/*") }
+        findViewById<Button>(R.id.camera_button).setOnClickListener {
+            viewModel.useCamera()
+            ensureCamera()
+        }
+        findViewById<Button>(R.id.benchmark_button).setOnClickListener {
+            val settings = selectedSettings() ?: return@setOnClickListener
+            startActivity(Intent(this, BenchmarkActivity::class.java)
+                .putExtra(BenchmarkActivity.EXTRA_MODEL, settings.model)
+                .putExtra(BenchmarkActivity.EXTRA_ACCELERATOR, settings.accelerator.name)
+                .putExtra(BenchmarkActivity.EXTRA_THREADS, settings.threads))
+        }
+        observe()
+        if (viewModel.picked.value == null) ensureCamera()
+    }
+
+    private fun observe() {
+        viewModel.status.observe(this) { status.text = it.text }
+        viewModel.picked.observe(this) { bitmap ->
+            picked.setImageBitmap(bitmap)
+            picked.visibility = if (bitmap == null) View.GONE else View.VISIBLE
+            preview.visibility = if (bitmap == null) View.VISIBLE else View.GONE
+        }
+        viewModel.result.observe(this) { result ->
+            if (result == null) {  // nothing to show: no stale answer stays on screen
+                results.text = ""
+                inferenceTime.text = ""
+                modelInput.setImageBitmap(null)
+                return@observe
+            }
+            val decision = result.decision
+            results.text = if (decision.nothingRecognized) getString(R.string.nothing_recognized)
+            else decision.recognitions.joinToString("\n") { "%s  %.3f".format(it.label, it.score) }
+            inferenceTime.text = getString(R.string.inference_time, result.preprocessMs, result.inferenceMs)
+            modelInput.setImageBitmap(result.modelInput)
+        }
+        viewModel.message.observe(this) { message -> if (message != null) results.text = message }
+    }
+
+    /** The spinners' values, read here on the UI thread; null when no model is bundled. */
+    private fun selectedSettings(): ClassifierSettings? {
+        val model = models.getOrNull(modelSpinner.selectedItemPosition) ?: return null
+        return ClassifierSettings(model, Accelerator.values()[acceleratorSpinner.selectedItemPosition],
+            threadsSpinner.selectedItemPosition + 1)
+    }
+
+    /** targetSdk 35+ draws edge to edge: keep the controls clear of the status and navigation bars. */
+    private fun keepClearOfSystemBars(root: View) {
         val padding = intArrayOf(root.paddingLeft, root.paddingTop, root.paddingRight, root.paddingBottom)
         ViewCompat.setOnApplyWindowInsetsListener(root) { view, insets ->
             val bars = insets.getInsets(WindowInsetsCompat.Type.systemBars() or WindowInsetsCompat.Type.displayCutout())
             view.setPadding(padding[0] + bars.left, padding[1] + bars.top, padding[2] + bars.right, padding[3] + bars.bottom)
             insets
         }
-
-        models = ModelAssets.list(this)
-        val modelSpinner = findViewById<Spinner>(R.id.model_spinner)
-        modelSpinner.adapter = ArrayAdapter(this, android.R.layout.simple_spinner_dropdown_item, models)
-        val reload = object : AdapterView.OnItemSelectedListener {
-            override fun onItemSelected(parent: AdapterView<*>?, view: View?, position: Int, id: Long) = reloadClassifier()
-            override fun onNothingSelected(parent: AdapterView<*>?) = Unit
-        }
-        modelSpinner.onItemSelectedListener = reload
-        findViewById<Spinner>(R.id.accelerator_spinner).onItemSelectedListener = reload
-        findViewById<Spinner>(R.id.threads_spinner).onItemSelectedListener = reload
-
-        bindSeekBar(R.id.threshold, R.id.threshold_label) { progress, label ->
-            threshold = progress / 100.0
-            label.text = getString(R.string.threshold, threshold)
-        }
-        bindSeekBar(R.id.max_results, R.id.max_results_label) { progress, label ->
-            maxResults = progress + 1
-            label.text = getString(R.string.max_results, maxResults)
-        }
-        findViewById<Button>(R.id.gallery_button).setOnClickListener { pickImage.launch("image/*") }
-        findViewById<Button>(R.id.camera_button).setOnClickListener { ensureCamera() }
-        findViewById<Button>(R.id.benchmark_button).setOnClickListener {
-            startActivity(Intent(this, BenchmarkActivity::class.java)
-                .putExtra(BenchmarkActivity.EXTRA_MODEL, selectedModel())
-                .putExtra(BenchmarkActivity.EXTRA_ACCELERATOR, selectedAccelerator().name)
-                .putExtra(BenchmarkActivity.EXTRA_THREADS, selectedThreads()))
-        }
-        ensureCamera()
     }
 
     private fun bindSeekBar(barId: Int, labelId: Int, onChange: (Int, TextView) -> Unit) {
@@ -117,26 +158,7 @@ class MainActivity : ComponentActivity() {
         })
     }
 
-    private fun selectedModel() = models.getOrNull(findViewById<Spinner>(R.id.model_spinner).selectedItemPosition)
-    private fun selectedAccelerator() = Accelerator.values()[findViewById<Spinner>(R.id.accelerator_spinner).selectedItemPosition]
-    private fun selectedThreads() = findViewById<Spinner>(R.id.threads_spinner).selectedItemPosition + 1
-
-    private fun reloadClassifier() {
-        val name = selectedModel() ?: return
-        analysisExecutor.execute {
-            classifier?.close()
-            classifier = try {
-                ImageClassifier(this, ModelAssets.load(this, name), selectedAccelerator(), selectedThreads())
-            } catch (e: Exception) {  // an accelerator the device lacks, a bad bundle: say so, keep going
-                runOnUiThread { Toast.makeText(this, e.message, Toast.LENGTH_LONG).show() }
-                null
-            }
-        }
-    }
-
     private fun ensureCamera() {
-        picked.visibility = View.GONE
-        preview.visibility = View.VISIBLE
         if (ContextCompat.checkSelfPermission(this, Manifest.permission.CAMERA) == PackageManager.PERMISSION_GRANTED) {
             startCamera()
         } else {
@@ -150,104 +172,32 @@ class MainActivity : ComponentActivity() {
             val provider = try {
                 providerFuture.get()
             } catch (e: Exception) {
-                showError(getString(R.string.camera_failed, e.message)); return@addListener
+                results.text = getString(R.string.camera_failed, e.message); return@addListener
             }
             cameraProvider = provider
             val selector = listOf(CameraSelector.DEFAULT_BACK_CAMERA, CameraSelector.DEFAULT_FRONT_CAMERA)
                 .firstOrNull { runCatching { provider.hasCamera(it) }.getOrDefault(false) }
             if (selector == null) {  // no camera at all: the gallery still works
-                showError(getString(R.string.no_camera)); return@addListener
+                results.setText(R.string.no_camera); return@addListener
             }
             val previewUseCase = Preview.Builder().build().also { it.setSurfaceProvider(preview.surfaceProvider) }
             val analysis = ImageAnalysis.Builder()
                 .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
                 .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
                 .build()
-            analysis.setAnalyzer(analysisExecutor) { image ->
+            // The view model's worker: frames wait behind a compile instead of racing it.
+            analysis.setAnalyzer(viewModel.worker) { image ->
                 image.use {
                     // The sensor's frame as it is; the core turns it upright by this rotation.
-                    val rotation = it.imageInfo.rotationDegrees
-                    classifySafely { c -> c.classify(it.toBitmap(), rotation, maxResults, threshold) }
+                    viewModel.classifyFrame(it.toBitmap(), it.imageInfo.rotationDegrees)
                 }
             }
             try {
                 provider.unbindAll()
                 provider.bindToLifecycle(this, selector, previewUseCase, analysis)
             } catch (e: Exception) {
-                showError(getString(R.string.camera_failed, e.message))
+                results.text = getString(R.string.camera_failed, e.message)
             }
         }, ContextCompat.getMainExecutor(this))
-    }
-
-    private fun classifyPicked(uri: Uri) {
-        cameraProvider?.unbindAll()
-        preview.visibility = View.GONE
-        picked.visibility = View.VISIBLE
-        analysisExecutor.execute {  // decoding a photo takes long: never on the UI thread
-            val bitmap = try {
-                decode(uri)
-            } catch (e: Exception) {
-                showError(getString(R.string.decode_failed, e.message)); return@execute
-            }
-            runOnUiThread { picked.setImageBitmap(bitmap) }
-            classifySafely { it.classify(bitmap, 0, maxResults, threshold) }
-        }
-    }
-
-    /** Runs `block` on the current classifier; an error is shown, never thrown at the app. */
-    private fun classifySafely(block: (ImageClassifier) -> Result) {
-        val current = classifier ?: return
-        try {
-            show(block(current))
-        } catch (e: Exception) {
-            showError(getString(R.string.classify_failed, e.message))
-        }
-    }
-
-    /**
-     * A picture decoded downsampled (`CameraFrame.decodeSampleSize`: a 12 MP photo becomes a
-     * few hundred pixels a side, not 48 MB of pixels), upright (EXIF orientation applied by
-     * ImageDecoder) and in software memory (getPixels needs it).
-     */
-    private fun decode(uri: Uri): Bitmap {
-        val spec = classifier?.let { it.model.contract.preprocessing }
-        if (Build.VERSION.SDK_INT >= 28) {
-            return ImageDecoder.decodeBitmap(ImageDecoder.createSource(contentResolver, uri)) { decoder, info, _ ->
-                decoder.allocator = ImageDecoder.ALLOCATOR_SOFTWARE
-                if (spec != null) {
-                    decoder.setTargetSampleSize(CameraFrame.decodeSampleSize(info.size.width, info.size.height, spec))
-                }
-            }
-        }
-        val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
-        contentResolver.openInputStream(uri).use { BitmapFactory.decodeStream(it, null, bounds) }
-        val options = BitmapFactory.Options().apply {  // decodeSampleSize refuses the -1 x -1 of a non-image
-            inSampleSize = CameraFrame.decodeSampleSize(bounds.outWidth, bounds.outHeight, spec ?: FALLBACK_SPEC)
-        }
-        return contentResolver.openInputStream(uri).use { BitmapFactory.decodeStream(it, null, options) }
-            ?: throw IllegalArgumentException("not an image")
-    }
-
-    private fun showError(message: String) = runOnUiThread {
-        results.text = message
-    }
-
-    private fun show(result: Result) = runOnUiThread {
-        val decision = result.decision
-        results.text = if (decision.nothingRecognized) getString(R.string.nothing_recognized)
-        else decision.recognitions.joinToString("\n") { "%s  %.3f".format(it.label, it.score) }
-        inferenceTime.text = getString(R.string.inference_time, result.preprocessMs, result.inferenceMs)
-        modelInput.setImageBitmap(result.modelInput)
-    }
-
-    companion object {
-        /** Decodes a picture picked before any model loaded as if for a 224x224 RGB model. */
-        private val FALLBACK_SPEC = Preprocessing(listOf(224, 224, 3), listOf(0f), listOf(1f), "bilinear")
-    }
-
-    override fun onDestroy() {
-        super.onDestroy()
-        analysisExecutor.execute { classifier?.close() }
-        analysisExecutor.shutdown()
     }
 }
