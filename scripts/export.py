@@ -13,9 +13,11 @@ fails unless --allow_float_ops; --keep_float_layers N keeps the N layers with th
 quantization error in float; --accuracy_budget_pp B chooses the cheapest of int8, int8 with the
 most sensitive layers in float, and int16x8 that stays within B points of float accuracy on
 validation images (the plan is printed and kept in the contract). --sparse stores pruned
-weights in TFLite's sparse format where the converter finds it pays. --ptq
-cle,adaround,bias_correction runs post-training steps that make the float model easier to round
-before calibration; --per_tensor gives each weight tensor one scale (NPUs, DSPs). Int8 exports output float
+weights in TFLite's sparse format where the converter finds it pays. A float model's plain int8
+export chooses its post-training steps by measuring them (--ptq auto, the default here: plain,
+bias correction, CLE, LiteRT Quantizer, AdaRound, scored on validation images, the first that
+agrees with float on 99% kept; the table is printed); --ptq none converts plainly, and --ptq
+cle,adaround,bias_correction runs those steps before calibration; --per_tensor gives each weight tensor one scale (NPUs, DSPs). Int8 exports output float
 logits by default: every op int8 but the last layer, in float, so close classes do not tie as
 they do in an int8 output; apps apply the softmax (--scores logits: int8 logits; --scores
 probabilities: the int8 softmax). `--model released.tflite --scores float_logits` turns a

@@ -278,5 +278,5 @@ def exported_int8(trained_run, tmp_path_factory):
     folder = _made_once(tmp_path_factory, "exported_int8", lambda folder: export_model(
         ExportConfig(model_path=str(trained_run / "model.keras"),
                      output=str(folder / "model_int8.tflite"), mode="int8",
-                     representative_examples=16)))
+                     representative_examples=16, ptq="none")))  # auto: tests of its own
     return folder / "model_int8.tflite", json.loads((folder / "model_int8.json").read_text())

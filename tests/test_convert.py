@@ -25,7 +25,8 @@ def trained_int8(trained_run, tmp_path_factory):
     output = tmp_path_factory.mktemp("trained_int8") / "model_int8.tflite"
     contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
                                          output=str(output), mode="int8", evaluate=True,
-                                         representative_examples=64, max_eval_examples=500))
+                                         representative_examples=64, max_eval_examples=500,
+                                         ptq="none"))  # the plain file; auto: the script test
     return output, contract
 
 
@@ -154,7 +155,13 @@ def test_export_script_end_to_end(trained_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "top-1 agreement" in result.stdout
     assert output.exists() and (tmp_path / "out" / "labels.txt").exists()
-    assert json.loads((tmp_path / "out" / "m.json").read_text())["evaluation"]["num_examples"] == 200
+    contract = json.loads((tmp_path / "out" / "m.json").read_text())
+    assert contract["evaluation"]["num_examples"] == 200
+    # a float model's int8 export chooses its PTQ steps by default (32 calibration images: too
+    # few for AdaRound, which is left out), and says so
+    assert "ptq auto chose" in result.stdout and contract["export_config"]["ptq"] == "auto"
+    tried = [row["candidate"] for row in contract["ptq_auto"]["candidates"]]
+    assert tried[0] == "plain" and not any("adaround" in name for name in tried)
     result = run_main("inspect_tflite", "--model", str(output), "--tensors")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "int8[1, 32, 32, 1]" in result.stdout and "float ops: 0" in result.stdout

@@ -22,7 +22,7 @@ def micro_export(trained_run, tmp_path_factory):
     output = tmp_path_factory.mktemp("micro") / "net.tflite"
     contract = export_model(ExportConfig(model_path=str(trained_run / "model.keras"),
                                          output=str(output), representative_examples=16,
-                                         target="micro"))
+                                         target="micro", ptq="none"))  # auto: test_ptq
     return output, contract
 
 

@@ -337,6 +337,7 @@ def test_mse_range_clips_a_laplace_tail_where_theory_puts_it():
 def test_auto_ptq_stops_at_the_first_candidate_within_budget():
     """ptq="auto" on a model whose plain int8 file already agrees: one candidate measured,
     kept, and the plan in the contract. Without validation labels it says what to pass."""
+    keras.utils.set_random_seed(0)  # the same weights whatever ran before in this worker
     model = _with_random_batch_norms(create_model("squeezenet_1_1", input_shape=(32, 32, 1),
                                                   num_classes=10))
     images = _images(64)
@@ -349,6 +350,28 @@ def test_auto_ptq_stops_at_the_first_candidate_within_budget():
     assert result.contract["ptq"] is None and result.contract["quantizer"] == "converter"
     with pytest.raises(UserError, match="ptq='auto' needs validation=\\(images, labels\\)"):
         export(model, calibration=images, ptq="auto")
+
+
+def test_file_exports_of_float_models_choose_their_ptq_steps_by_default():
+    """`export_model` (scripts/export.py, the pipeline) takes ptq="auto" for a float model's
+    plain int8 export from a dataset; what the user states, QAT models, other modes and
+    exports without data stay as they are. (`export()` in memory stays plain: the test
+    above.)"""
+    from tflite_lite.compression import quantize_model
+    from tflite_lite.convert.export_files import default_ptq
+
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    data = object()  # any dataset: only its presence matters here
+    config = ExportConfig(model_path="m.keras", output="m.tflite", mode="int8")
+    assert default_ptq(config, model, data).ptq == "auto"
+    assert default_ptq(config, model, None).ptq is None
+    assert default_ptq(config, quantize_model(model), data).ptq is None
+    for stated in (dict(ptq="none"), dict(ptq="cle"), dict(keep_float_layers=2),
+                   dict(accuracy_budget_pp=0.5), dict(mode="int16x8")):
+        kept = ExportConfig(model_path="m.keras", output="m.tflite",
+                            **dict(dict(mode="int8"), **stated))
+        assert default_ptq(kept, model, data) == kept, stated
 
 
 @pytest.mark.slow  # every candidate, AdaRound at 0.2 s a layer: about 40 s

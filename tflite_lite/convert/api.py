@@ -480,12 +480,16 @@ def _auto_ptq(converted, model, options, representative, validation, scores, ste
                         "QAT-trained (export it without ptq)")
     if validation is None or isinstance(validation, np.ndarray):  # no labels to score on
         validation = None
-    images, labels = _validation_set(validation, classifier_shapes(model)[0], what="ptq='auto'")
+    limit = min(2000, options.max_eval_examples or 2000)  # a quick run's bound holds here too
+    images, labels = _validation_set(validation, classifier_shapes(model)[0], limit=limit,
+                                     what="ptq='auto'")
     float_top1 = np.argmax(converted.predict(images, verbose=0), axis=-1)
     takes_steps = hasattr(converted, "layers") and not is_keras3_model(converted)
     kernels = sum(1 for layer in getattr(converted, "layers", []) if layer.get_weights())
+    rounds = len(representative) >= compression.ptq.MIN_IMAGES  # AdaRound's least
     candidates = [c for c in auto_ptq.CANDIDATES if (takes_steps or c in ("", auto_ptq.LITERT))
-                  and (c != auto_ptq.LITERT or litert_quantizer.installed())]
+                  and (c != auto_ptq.LITERT or litert_quantizer.installed())
+                  and ("adaround" not in c or rounds)]
 
     def convert(steps, seconds_left):
         if steps == auto_ptq.LITERT:

@@ -3,7 +3,7 @@
 No single PTQ step helps every model: bias correction raised agreement on five of seven
 benchmarked models and lowered it on the sixth, where only AdaRound helped. So each candidate
 is converted to the real int8 flatbuffer and scored against the float model on validation
-images (never the test split), cheapest first:
+images (never the test split; up to 2,000, or `max_eval_examples`), cheapest first:
 
     plain, bias_correction, cle + bias_correction, litert, adaround + bias_correction
 

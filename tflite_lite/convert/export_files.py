@@ -16,9 +16,9 @@ runtime part of the contract as model metadata entries (`tflite_lite.labels`,
 which has no build for this TensorFlow.
 """
 
+import dataclasses
 import hashlib
 import os
-
 
 from tflite_lite import compression
 from tflite_lite._graph import classifier_shapes
@@ -55,6 +55,7 @@ def export_model(config, verbose=0):
     model = _deploy_form(load_keras_model(config.model_path), run)
     preprocessing = input_preprocessing(config, run, model)
     data, class_names = _run_data(config, run, model, preprocessing)
+    config = default_ptq(config, model, data)
     result = export(
         model, options=config.options, calibration=data, class_names=class_names,
         preprocessing=preprocessing, evaluate_on=data if config.evaluate else None,
@@ -68,6 +69,19 @@ def export_model(config, verbose=0):
     result.save(config.output)
     return dict(result.contract, model_file=os.path.basename(config.output),
                 labels_file=LABELS_FILE)
+
+
+def default_ptq(config, model, data):
+    """`config` with `ptq="auto"` when it names no PTQ steps and the export is a float model's
+    plain int8 conversion with a dataset, whose validation split scores the candidates
+    (`auto_ptq`); as it is otherwise (QAT models, SavedModels). `ptq="none"` keeps the plain conversion. (`export()` in
+    memory has no such default: its plain int8 is what it was asked.)"""
+    plain_int8 = (config.mode == "int8" and config.quantizer == "converter"
+                  and not config.keep_float_layers and config.accuracy_budget_pp is None)
+    keras_float = hasattr(model, "layers") and not compression.is_quantized(model)
+    if config.ptq is not None or not plain_int8 or data is None or not keras_float:
+        return config
+    return dataclasses.replace(config, ptq="auto")
 
 
 def input_preprocessing(config, run, model):

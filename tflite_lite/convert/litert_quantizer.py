@@ -83,8 +83,9 @@ def quantize(float_tflite, mode, representative_images=None):
         with contextlib.redirect_stderr(io.StringIO()):  # its progress bar: the export has one
             calibration = engine.calibrate({signature: [{inputs: images[i:i + 1]}
                                                         for i in range(len(images))]})
-    result = engine.quantize(calibration, enable_progress_bar=False,
-                             enable_progress_report=False)
+    with contextlib.redirect_stderr(io.StringIO()):  # its transformations' bar, asked off or not
+        result = engine.quantize(calibration, enable_progress_bar=False,
+                                 enable_progress_report=False)
     return bytes(result.quantized_model)
 
 

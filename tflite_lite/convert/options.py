@@ -59,7 +59,9 @@ class ExportOptions(Config):
       ptq: int8 only: post-training steps run on the float model before calibration, by name,
         comma-separated ("cle", "adaround", "bias_correction"; see `compression.ptq`), or
         "auto": each candidate measured on validation images, the first within budget kept
-        (`auto_ptq`). Defaults to None (no step).
+        (`auto_ptq`), or "none". Defaults to None: no step for `export()` in memory;
+        `export_model` (scripts/export.py, the pipeline) takes "auto" for a float model's
+        plain int8 export from a dataset (`export_files.default_ptq`).
       per_tensor: int8 only: one weight scale per tensor (for NPUs and DSPs that need it)
         instead of one per output channel. Defaults to False.
       adaround_seconds_per_layer: AdaRound's time budget per layer. Defaults to 10.0.
@@ -69,7 +71,8 @@ class ExportOptions(Config):
       target: "micro" for TensorFlow Lite Micro: int8 with int8 logits, refused if TFLM lacks
         an op, the contract's `micro` records arena and flash, and saving writes the C source
         pair. Defaults to None (LiteRT).
-      max_eval_examples: evaluate on the first N test images only. Defaults to None (all).
+      max_eval_examples: evaluate on the first N test images only (and `ptq="auto"` scores on
+        at most N validation images). Defaults to None (all; auto: 2,000).
     """
 
     _kind = "export"
