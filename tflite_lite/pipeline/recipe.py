@@ -10,8 +10,9 @@
       "distillation": {"temperature": 4.0, "alpha": 0.5},
       "pruning": {"final_sparsity": 0.5, "epochs": 2},
       "qat": {"epochs": 1, "learning_rate": 0.0002},
-      "export": {"modes": ["float32", "int8"], "evaluate": true},  # "ptq": "auto" or "cle",
-                                                 # "per_tensor": true, "target": "micro"
+      "export": {"modes": ["float32", "int8"], "evaluate": true},  # "ptq": "none" or "cle"
+                          # (a float model's int8: "auto" unless told), "per_tensor": true,
+                          # "target": "micro"
       "benchmark": {"threads": [1], "num_runs": 200},
       "presets": {"short": {"student": {"epochs": 2}}}
     }
