@@ -116,6 +116,12 @@ def _print_export(config, contract):
         plot = plot_ptq_auto(plan, config.output.replace(".tflite", "_ptq_auto.png"))
         print(f"ptq auto chose {plan['chosen']} (float validation accuracy "
               f"{plan['float_accuracy']:.4f}; {plot})")
+    if contract.get("litert_snr"):
+        snr = contract["litert_snr"]
+        lowest = ", ".join(f"{row['tensor'][:40]} {row['snr_db']:.1f}" for row in snr["worst"][:3])
+        print(f"LiteRT Quantizer SNR vs float on {snr['images']} calibration images: output "
+              f"{snr['output_snr_db']:.1f} dB, median activation "
+              f"{snr['median_activation_snr_db']:.1f} dB; lowest: {lowest} dB")
     weights = contract["weights"]
     if weights and weights["sparsity"] > 0.05:
         print(f"int8 weights: {weights['sparsity']:.1%} zero, gzip {weights['gzip_bytes']:,} bytes"

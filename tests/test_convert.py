@@ -349,12 +349,18 @@ def test_litert_quantizer_gives_int8_int4_and_int16_files():
     assert int8.contract["quantizer"] == "litert" and int8.contract["float_ops"] == []
     assert int8.contract["input"]["dtype"] == "int8" and int8.contract["output"]["float_head"]
     assert int8.contract["xnnpack"]["partitions"] == 1
+    snr = int8.contract["litert_snr"]  # LiteRT Quantizer's own per-tensor validation
+    assert snr["images"] == 16 and snr["output_snr_db"] > 10
+    worst = [row["snr_db"] for row in snr["worst"]]
+    assert worst == sorted(worst) and {row["kind"] for row in snr["worst"]} <= {
+        "activation", "output", "weight"}
     w4a8 = export(model, calibration=images, mode="w4a8", quantizer="litert")
     dtypes = {t["dtype"] for t in describe(w4a8.tflite)["tensors"]}
     assert "int4" in dtypes and w4a8.contract["float_ops"] == []
     assert len(w4a8.tflite) < len(int8.tflite)
     dynamic = export(model, mode="dynamic_int4", quantizer="litert")
     assert dynamic.contract["input"]["dtype"] == "float32"
+    assert dynamic.contract["litert_snr"] is None  # no images to compare on
     assert "int4" in {t["dtype"] for t in describe(dynamic.tflite)["tensors"]}
     a16w8 = export(model, calibration=images, mode="int16x8", quantizer="litert")
     assert a16w8.contract["input"]["dtype"] == "int16" and a16w8.contract["float_ops"] == []

@@ -333,7 +333,7 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
     representative = _calibration(options, calibration, model)
     step = _Step(name, verbose, representative)
     validation = validation if validation is not None else calibration
-    auto_plan = None
+    auto_plan = litert_snr = None
     if options.ptq == "auto":
         tflite, ptq_report, auto_plan = _auto_ptq(converted, model, options, representative,
                                                   validation, scores, step)
@@ -341,8 +341,12 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
     else:
         converted, ptq_report = _run_ptq_steps(converted, model, options, representative,
                                                step)
-        tflite, mode, kept_float, mixed_plan = _convert(converted, options, representative,
-                                                        validation, step)
+        if options.quantizer == "litert":
+            tflite, litert_snr = _litert_convert(converted, options, representative, step)
+            mode, kept_float, mixed_plan = options.mode, [], None
+        else:
+            tflite, mode, kept_float, mixed_plan = _convert(converted, options, representative,
+                                                            validation, step)
     tflite, widened, float_head = _final_form(tflite, mode, scores, options)
     delegated = _xnnpack_partitions(tflite, widened, name) if mode == "int8" else None
     if options.target == "micro":
@@ -358,6 +362,7 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
                        "rmse_over_scale": row["rmse_over_scale"]} for row in kept_float],
         representative_examples=0 if representative is None else len(representative),
         ptq=ptq_report, ptq_auto=auto_plan, per_tensor=options.per_tensor,
+        litert_snr=litert_snr,
         quantizer="litert" if (auto_plan or {}).get("chosen") == auto_ptq.LITERT
         else options.quantizer)
     if options.target == "micro":
@@ -434,14 +439,16 @@ def _run_ptq_steps(converted, model, options, representative, step):
                                        options.adaround_seconds_per_layer)
 
 
+def _litert_convert(converted, options, representative, step):
+    """LiteRT Quantizer's file from the float32 one: (flatbuffer, its per-tensor SNR report)."""
+    with step(f"converting to float32, then {options.mode} by LiteRT Quantizer"
+              f"{step.calibrating}"):
+        float_tflite = _converter.convert_model(converted, "float32")
+        return litert_quantizer.quantize(float_tflite, options.mode, representative, snr=True)
+
+
 def _convert(converted, options, representative, validation, step):
     """(flatbuffer, mode it has, layers kept in float, mixed-precision plan or None)."""
-    if options.quantizer == "litert":
-        with step(f"converting to float32, then {options.mode} by LiteRT Quantizer"
-                  f"{step.calibrating}"):
-            float_tflite = _converter.convert_model(converted, "float32")
-            tflite = litert_quantizer.quantize(float_tflite, options.mode, representative)
-        return tflite, options.mode, [], None
     if options.accuracy_budget_pp is not None:
         images, labels = _validation_set(validation, classifier_shapes(converted)[0])
         with step(f"trying int8, int8 with float layers and int16x8 on {len(images):,} "

@@ -23,6 +23,7 @@ from tflite_lite.errors import UserError
 
 # (activation bits, weight bits) of the static recipes; None: dynamic int4 weights
 _STATIC_BITS = {"int8": (8, 8), "int16x8": (16, 8), "w4a8": (8, 4)}
+SNR_IMAGES = 16  # calibration images the SNR report compares on
 
 
 def installed():
@@ -63,9 +64,10 @@ def _recipe(mode):
     return manager.get_quantization_recipe()
 
 
-def quantize(float_tflite, mode, representative_images=None):
+def quantize(float_tflite, mode, representative_images=None, snr=False):
     """The float32 flatbuffer quantized by LiteRT Quantizer in `mode` (see the module
-    docstring); calibrated on `representative_images` for the static modes.
+    docstring); calibrated on `representative_images` for the static modes. With `snr`,
+    returns (flatbuffer, its `snr_report` or None when there are no images to measure on).
 
     Raises:
       UserError: an unknown mode, missing calibration images, or the package not installed.
@@ -74,19 +76,60 @@ def quantize(float_tflite, mode, representative_images=None):
         raise UserError(f"quantizer='litert' takes mode {', '.join(MODES)}, not {mode!r}")
     _, _, quantizer, _, _ = _package()
     engine = quantizer.Quantizer(bytearray(float_tflite), _recipe(mode))
+    signature, inputs = _signature(float_tflite)
+    images = (None if representative_images is None or len(representative_images) == 0
+              else np.asarray(representative_images, np.float32))
     calibration = None
     if engine.need_calibration:
-        if representative_images is None or len(representative_images) == 0:
+        if images is None:
             raise UserError(f"quantizer='litert' mode {mode} needs calibration images")
-        signature, inputs = _signature(float_tflite)
-        images = np.asarray(representative_images, np.float32)
         with contextlib.redirect_stderr(io.StringIO()):  # its progress bar: the export has one
-            calibration = engine.calibrate({signature: [{inputs: images[i:i + 1]}
-                                                        for i in range(len(images))]})
+            calibration = engine.calibrate({signature: _feed(inputs, images)})
     with contextlib.redirect_stderr(io.StringIO()):  # its transformations' bar, asked off or not
         result = engine.quantize(calibration, enable_progress_bar=False,
                                  enable_progress_report=False)
-    return bytes(result.quantized_model)
+    tflite = bytes(result.quantized_model)
+    if not snr:
+        return tflite
+    report = None if images is None else snr_report(engine, signature, inputs,
+                                                    images[:SNR_IMAGES])
+    return tflite, report
+
+
+def _feed(input_name, images):
+    return [{input_name: images[i:i + 1]} for i in range(len(images))]
+
+
+def snr_report(engine, signature, input_name, images, worst=10):
+    """LiteRT Quantizer's own validation: each tensor of the quantized model against the float
+    one on `images`, as a signal-to-noise ratio in dB (higher is closer). Returns the output's
+    SNR, the median over activations and over weights, and the `worst` tensors."""
+    from ai_edge_quantizer.utils.validation_utils import ValidationErrorMetric  # noqa: PLC0415
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        result = engine.validate({signature: _feed(input_name, images)},
+                                 error_metrics=[ValidationErrorMetric.SNR])
+    compared = result.get_signature_comparison_result(signature)
+    rows = [{"tensor": name, "kind": kind, "snr_db": _decibels(values["snr"])}
+            for kind, tensors in (("activation", compared.intermediate_tensors),
+                                  ("output", compared.output_tensors),
+                                  ("weight", compared.constant_tensors))
+            for name, values in tensors.items()]
+    by_kind = {kind: [row["snr_db"] for row in rows if row["kind"] == kind]
+               for kind in ("activation", "output", "weight")}
+    return {"images": len(images), "output_snr_db": min(by_kind["output"], default=None),
+            "median_activation_snr_db": _median(by_kind["activation"]),
+            "median_weight_snr_db": _median(by_kind["weight"]),
+            "worst": sorted(rows, key=lambda row: row["snr_db"])[:worst]}
+
+
+def _decibels(ratio):
+    """A power ratio in dB; an exact tensor (no noise) caps at 200 dB so JSON can hold it."""
+    return round(float(min(10 * np.log10(max(float(ratio), 1e-30)), 200.0)), 2)
+
+
+def _median(values):
+    return round(float(np.median(values)), 2) if values else None
 
 
 def _signature(float_tflite):
