@@ -2,6 +2,7 @@
 correction, per-tensor weights, and their place in the int8 export."""
 
 import json
+import types
 
 import numpy as np
 import pytest
@@ -367,6 +368,11 @@ def test_file_exports_of_float_models_choose_their_ptq_steps_by_default():
     assert default_ptq(config, model, data).ptq == "auto"
     assert default_ptq(config, model, None).ptq is None
     assert default_ptq(config, quantize_model(model), data).ptq is None
+    # a clustered run's shared values stay shared: CLE and AdaRound would split them
+    clustered = types.SimpleNamespace(compression={"clustering": {"clusters": 16}})
+    assert default_ptq(config, model, data, clustered).ptq is None
+    dense = types.SimpleNamespace(compression={"clustering": None, "max_distinct_weights": 9000})
+    assert default_ptq(config, model, data, dense).ptq == "auto"
     for stated in (dict(ptq="none"), dict(ptq="cle"), dict(keep_float_layers=2),
                    dict(accuracy_budget_pp=0.5), dict(mode="int16x8")):
         kept = ExportConfig(model_path="m.keras", output="m.tflite",

@@ -55,7 +55,7 @@ def export_model(config, verbose=0):
     model = _deploy_form(load_keras_model(config.model_path), run)
     preprocessing = input_preprocessing(config, run, model)
     data, class_names = _run_data(config, run, model, preprocessing)
-    config = default_ptq(config, model, data)
+    config = default_ptq(config, model, data, run)
     result = export(
         model, options=config.options, calibration=data, class_names=class_names,
         preprocessing=preprocessing, evaluate_on=data if config.evaluate else None,
@@ -71,17 +71,28 @@ def export_model(config, verbose=0):
                 labels_file=LABELS_FILE)
 
 
-def default_ptq(config, model, data):
+def default_ptq(config, model, data, run=None):
     """`config` with `ptq="auto"` when it names no PTQ steps and the export is a float model's
     plain int8 conversion with a dataset, whose validation split scores the candidates
-    (`auto_ptq`); as it is otherwise (QAT models, SavedModels). `ptq="none"` keeps the plain conversion. (`export()` in
+    (`auto_ptq`); as it is otherwise (QAT models, SavedModels, and clustered runs, whose
+    shared weight values CLE and AdaRound would split). `ptq="none"` keeps the plain conversion. (`export()` in
     memory has no such default: its plain int8 is what it was asked.)"""
     plain_int8 = (config.mode == "int8" and config.quantizer == "converter"
                   and not config.keep_float_layers and config.accuracy_budget_pp is None)
     keras_float = hasattr(model, "layers") and not compression.is_quantized(model)
-    if config.ptq is not None or not plain_int8 or data is None or not keras_float:
+    if config.ptq is not None or not plain_int8 or data is None or not keras_float or (
+            run is not None and _clustered(run)):
         return config
     return dataclasses.replace(config, ptq="auto")
+
+
+def _clustered(run):
+    """Whether the run's kernels share a few values on purpose (clustering, or QAT keeping
+    clusters): at most 256 distinct values in every kernel."""
+    record = run.compression or {}
+    distinct = record.get("max_distinct_weights")
+    return bool(record.get("clustering") or record.get("qat_preserve") == "clusters"
+                or (distinct is not None and distinct <= 256))
 
 
 def input_preprocessing(config, run, model):
