@@ -316,6 +316,30 @@ def test_tiny_hard_swish_inputs_keep_the_int8_graph_in_one_xnnpack_partition():
                for w in caught)
 
 
+def test_average_pooling_runs_inside_xnnpack_as_a_depthwise_convolution():
+    """XNNPACK has no int8 AVERAGE_POOL_2D: the int8 export traces each pool as a depthwise
+    convolution times a border map (`avg_pool`), the same float function, and a small model
+    with "same"-padded 3 x 3 stride-2 pools on odd and even sizes is one partition."""
+    from tflite_lite._keras import keras
+    from tflite_lite.convert import avg_pool
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((9, 8, 3))
+    x = keras.layers.Conv2D(6, 1, activation="relu")(inputs)
+    x = keras.layers.AveragePooling2D(3, strides=2, padding="same")(x)
+    x = keras.layers.AveragePooling2D(2)(keras.layers.Conv2D(6, 1)(x))
+    model = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Flatten()(x)))
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 9, 8, 3)).astype(np.float32)
+    traced = avg_pool.as_depthwise(model)
+    assert not any(isinstance(layer, keras.layers.AveragePooling2D) for layer in traced.layers)
+    np.testing.assert_allclose(traced.predict(images, verbose=0),
+                               model.predict(images, verbose=0), atol=1e-5)
+    result = export(model, mode="int8", calibration=images, scores="logits")
+    assert "AVERAGE_POOL_2D" not in result.contract["ops"]
+    assert result.contract["xnnpack"]["partitions"] == 1 and result.contract["float_ops"] == []
+    assert "AVERAGE_POOL_2D" in describe(export(model, mode="float32").tflite)["op_counts"]
+
+
 @pytest.mark.slow  # three exports and a latency run: about 20 s
 def test_xnnpack_benchmark_runs_on_a_tiny_input(tmp_path):
     output = tmp_path / "xnnpack.json"

@@ -14,6 +14,7 @@ import numpy as np
 from tflite_lite import _native
 from tflite_lite._keras import tf
 from tflite_lite.architectures._layers import hard_swish_form
+from tflite_lite.convert import avg_pool
 from tflite_lite.convert.options import (CALIBRATED_MODES, LITERT_ONLY_MODES,  # noqa: F401
                                          MODES, validate_mode)
 from tflite_lite.errors import UserError
@@ -57,7 +58,9 @@ def make_converter(model, mode, representative_images=None, sparse=False, hard_s
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError(f"expected a model with one input and one output, got "
                         f"{len(model.inputs)} and {len(model.outputs)}")
-    # int8 XNNPACK has no HARD_SWISH kernel: trace hard swish as ops it has (`_layers`).
+    # int8 XNNPACK has no HARD_SWISH or AVERAGE_POOL_2D kernel: trace them as ops it has.
+    if mode == "int8":
+        model = avg_pool.as_depthwise(model)
     with hard_swish_form(hard_swish or ("split" if mode == "int8" else "fused")):
         function = _batch_one_function(model)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], tf.Module())
