@@ -162,6 +162,9 @@ def test_export_script_end_to_end(trained_run, tmp_path):
     assert "ptq auto chose" in result.stdout and contract["export_config"]["ptq"] == "auto"
     tried = [row["candidate"] for row in contract["ptq_auto"]["candidates"]]
     assert tried[0] == "plain" and not any("adaround" in name for name in tried)
+    if not contract["ptq_auto"]["within_budget"]:  # one line that names the next step
+        assert "warning: ptq='auto': no PTQ candidate" in result.stderr
+        assert "UserWarning" not in result.stderr and "next step, QAT" in result.stderr
     result = run_main("inspect_tflite", "--model", str(output), "--tensors")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "int8[1, 32, 32, 1]" in result.stdout and "float ops: 0" in result.stdout

@@ -5,6 +5,7 @@ import dataclasses
 import logging as std_logging
 import re
 import sys
+import warnings
 
 from absl import app, flags, logging
 
@@ -26,6 +27,7 @@ def guarded(main):
         logging.set_verbosity(logging.WARNING)
         # tf.function's retracing advice and similar Python-side warnings are not the user's.
         std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
+        warnings.formatwarning = _one_line_warning
         try:
             return main(argv)
         except UserError as error:
@@ -33,6 +35,11 @@ def guarded(main):
             sys.exit(USER_ERROR_EXIT)
 
     return guarded_main
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):  # noqa: ARG001
+    """A warning as the user reads it: `warning: <message>`, without the source line."""
+    return f"warning: {message}\n"
 
 
 def parse_flags(argv):
