@@ -75,13 +75,14 @@ def default_ptq(config, model, data, run=None):
     """`config` with `ptq="auto"` when it names no PTQ steps and the export is a float model's
     plain int8 conversion with a dataset, whose validation split scores the candidates
     (`auto_ptq`); as it is otherwise (QAT models, SavedModels, and clustered runs, whose
-    shared weight values CLE and AdaRound would split). `ptq="none"` keeps the plain conversion. (`export()` in
-    memory has no such default: its plain int8 is what it was asked.)"""
+    shared weight values CLE and AdaRound would split). `ptq="none"` keeps the plain
+    conversion. (`export()` in memory has no such default: its plain int8 is what it was
+    asked.)"""
     plain_int8 = (config.mode == "int8" and config.quantizer == "converter"
                   and not config.keep_float_layers and config.accuracy_budget_pp is None)
-    keras_float = hasattr(model, "layers") and not compression.is_quantized(model)
-    if config.ptq is not None or not plain_int8 or data is None or not keras_float or (
-            run is not None and _clustered(run)):
+    float_keras = hasattr(model, "layers") and not compression.is_quantized(model)
+    clustered = run is not None and _clustered(run)
+    if config.ptq is not None or not plain_int8 or data is None or not float_keras or clustered:
         return config
     return dataclasses.replace(config, ptq="auto")
 
