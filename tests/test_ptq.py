@@ -186,6 +186,7 @@ def test_ptq_steps_refuse_a_qat_model():
         export(qat, calibration=_images(8, (8, 8, 3)), ptq="cle")
 
 
+@pytest.mark.slow  # an evaluated export with two steps: about 11 s of the fast suite
 def test_export_with_steps_and_per_tensor_weights(trained_run, tmp_path):
     output = tmp_path / "model_int8.tflite"
     contract = export_model(ExportConfig(
