@@ -342,7 +342,8 @@ def export(model, *, options=None, calibration=None, class_names=None, preproces
         converted, ptq_report = _run_ptq_steps(converted, model, options, representative,
                                                step)
         if options.quantizer == "litert":
-            tflite, litert_snr = _litert_convert(converted, options, representative, step)
+            tflite, litert_snr = _litert_convert(converted, options.mode, representative, step,
+                                                 snr=True)
             mode, kept_float, mixed_plan = options.mode, [], None
         else:
             tflite, mode, kept_float, mixed_plan = _convert(converted, options, representative,
@@ -439,12 +440,12 @@ def _run_ptq_steps(converted, model, options, representative, step):
                                        options.adaround_seconds_per_layer)
 
 
-def _litert_convert(converted, options, representative, step):
-    """LiteRT Quantizer's file from the float32 one: (flatbuffer, its per-tensor SNR report)."""
-    with step(f"converting to float32, then {options.mode} by LiteRT Quantizer"
-              f"{step.calibrating}"):
+def _litert_convert(converted, mode, representative, step, snr=False):
+    """LiteRT Quantizer's file from the float32 one; with `snr`, (flatbuffer, its per-tensor
+    SNR report)."""
+    with step(f"converting to float32, then {mode} by LiteRT Quantizer{step.calibrating}"):
         float_tflite = _converter.convert_model(converted, "float32")
-        return litert_quantizer.quantize(float_tflite, options.mode, representative, snr=True)
+        return litert_quantizer.quantize(float_tflite, mode, representative, snr=snr)
 
 
 def _convert(converted, options, representative, validation, step):
@@ -500,9 +501,7 @@ def _auto_ptq(converted, model, options, representative, validation, scores, ste
 
     def convert(steps, seconds_left):
         if steps == auto_ptq.LITERT:
-            with step(f"converting to int8 by LiteRT Quantizer{step.calibrating}"):
-                tflite = litert_quantizer.quantize(_converter.convert_model(converted, "float32"),
-                                                   "int8", representative)
+            tflite = _litert_convert(converted, "int8", representative, step)
             final = _final_form(tflite, "int8", scores, options)[0]
             return tflite, None, auto_ptq.predicted_classes(final, images)
         per_layer = max(1.0, seconds_left / max(kernels, 1))
