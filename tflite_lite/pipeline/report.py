@@ -7,7 +7,7 @@ import gzip
 import os
 
 from tflite_lite import _io, _progress
-from tflite_lite.report import format_table
+from tflite_lite.report import _save_png, format_table
 from tflite_lite.benchmark.results import FILE as BENCHMARK_FILE
 from tflite_lite.benchmark.results import load_results, single_thread_rows
 from tflite_lite.contract import Contract
@@ -204,10 +204,7 @@ def _plot_training_curves(plt, run_dir, training, histories):
 
 
 def _save(figure, path):
-    figure.tight_layout()
-    with _io.atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, dpi=110)
-    return os.path.basename(path)
+    return os.path.basename(_save_png(figure, path))
 
 
 def _summary(training, artifacts):
