@@ -13,6 +13,7 @@ from tflite_lite.architectures.mobilenet_v1 import MobileNetV1
 from tflite_lite.architectures.mobilenet_v2 import MobileNetV2
 from tflite_lite.architectures.mobilenet_v3 import MobileNetV3
 from tflite_lite.architectures.profiling import format_profile, profile
+from tflite_lite.architectures.searchable import SearchableNet
 from tflite_lite.architectures.shufflenet_v1 import ShuffleNetV1
 from tflite_lite.architectures.shufflenet_v2 import ShuffleNetV2
 from tflite_lite.architectures.squeezenet import SqueezeNet
@@ -24,6 +25,7 @@ __all__ = [
     "MobileNetV1",
     "MobileNetV2",
     "MobileNetV3",
+    "SearchableNet",
     "ShuffleNetV1",
     "ShuffleNetV2",
     "SqueezeNet",

@@ -31,6 +31,8 @@ class TrainConfig(Config):
 
     Attributes:
       model: registered model name. Defaults to "mobilenet_v2_035".
+      architecture: the `searchable_ir` model's stages (a dict, `architectures.searchable`; a
+        search candidate's). Defaults to None (that model's default architecture).
       dataset: dataset name for `load_dataset`. Defaults to "fashion_mnist".
       output_dir: folder for the run's files. Defaults to "runs/train".
       input_size: square input side in pixels, at least 28. Defaults to 32.
@@ -102,6 +104,7 @@ class TrainConfig(Config):
     _kind = "training"
 
     model: str = "mobilenet_v2_035"
+    architecture: dict = None
     dataset: str = "fashion_mnist"
     output_dir: str = "runs/train"
     input_size: int = 32
@@ -163,6 +166,8 @@ class TrainConfig(Config):
                       or _io.saved_keras_model_name(self.init_from))
         if self.small_input is None:
             self.small_input = source.config.get("small_input")
+        if self.architecture is None:
+            self.architecture = source.config.get("architecture")
         return source
 
     def validate(self):
@@ -189,6 +194,7 @@ class TrainConfig(Config):
             raise UserError(unknown_model_message(self.model))
         self.input_mean_std()
         self._validate_numbers(MIN_INPUT_SIZE)
+        self._validate_architecture()
         self._validate_choices()
         self._validate_compression()
 
@@ -277,6 +283,17 @@ class TrainConfig(Config):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"{key} must be a positive integer, got {value!r}")
+
+    def _validate_architecture(self):
+        if self.architecture is None:
+            return
+        from tflite_lite.architectures import get_model_config, list_models  # noqa: PLC0415
+        from tflite_lite.architectures.searchable import check_architecture  # noqa: PLC0415
+        if self.model not in list_models() or get_model_config(
+                self.model).family != "searchable":
+            raise UserError(f"architecture applies to the searchable family (searchable_ir), "
+                            f"not {self.model}")
+        self.architecture = check_architecture(self.architecture)
 
     def _validate_choices(self):
         if self.channels not in (None, 1, 3):

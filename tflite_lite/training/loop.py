@@ -340,7 +340,8 @@ def _build_models(run, data):
     """Builds or loads the model, restructures and wraps it for compression, and compiles
     what `fit()` will run."""
     config = run.config
-    builder_kwargs = {key: getattr(config, key) for key in ("dropout", "small_input")
+    builder_kwargs = {key: getattr(config, key) for key in ("dropout", "small_input",
+                                                           "architecture")
                       if getattr(config, key) is not None}
     steps_per_epoch = math.ceil(data.num_examples["train"] / config.batch_size)
     with run.strategy.scope():
