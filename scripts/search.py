@@ -47,10 +47,17 @@ def main(argv):
           f"test accuracy {final['tflite_accuracy']}; proxy rank correlation "
           f"{record['proxy_rank_correlation']}; plot {record['plot']}; run {record['run_dir']}")
     if "baseline" in record:
-        base = record["baseline"]["final_int8"]
-        print(f"baseline: {record['baseline']['candidate']}; int8 test accuracy "
-              f"{base['tflite_accuracy']}; the winner's gain "
+        baseline = record["baseline"]
+        print(f"baseline: {baseline['candidate']}; int8 test accuracy "
+              f"{baseline['final_int8']['tflite_accuracy']}; the winner's gain "
               f"{record['gain_over_baseline_pp']:+.2f} pp")
+        seeds = record["seed_gain_over_baseline_pp"]
+        chosen = record["candidates"][winner["candidate"]]
+        print(f"over {seeds['seeds']} seed(s), float test accuracy: winner "
+              f"{chosen['full_test_mean']:.4f} ± {chosen['full_test_std']:.4f}, baseline "
+              f"{baseline['full_test_mean']:.4f} ± {baseline['full_test_std']:.4f}; gain "
+              f"{seeds['gain']:+.2f} pp against the two standard deviations' sum "
+              f"{seeds['std_sum']:.2f} pp")
 
 
 def run():

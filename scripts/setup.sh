@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything tflite_lite needs, idempotently: Debian's Fashion-MNIST package (when
 # apt-get is available and we are root), then ./.venv with the package, its pinned
-# dependencies, the test and docs tools, JAX (Keras 3's other backend) and (on Linux x86_64)
-# TensorFlow Lite Micro. Set PYTHON to
+# dependencies, the test and docs tools, JAX (Keras 3's other backend), Ray Tune (a search's
+# trials) and (on Linux x86_64) TensorFlow Lite Micro. Set PYTHON to
 # choose the interpreter (3.10-3.12).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -28,6 +28,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "setup: installing tflite_lite and its dependencies into .venv" \
     "(TensorFlow among them: about 1 GB, a few minutes on a first run)" >&2
   # pip's own lines (and its download bars on a terminal) show the progress.
-  .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev,docs,micro,jax,quantizer]"
+  .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev,docs,micro,jax,quantizer,ray]"
   echo "$wanted" > "$stamp"
 fi

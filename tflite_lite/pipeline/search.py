@@ -38,18 +38,21 @@ from tflite_lite.pipeline.search_config import (BUDGET_KEYS, SearchConfig,  # no
                                                 family, parse_budget)
 
 STATE_FILE = "search.json"
+SEARCHABLE_FAMILY = "searchable"
 SEARCH_COLUMNS = (("candidate", "candidate", "s"), ("params", "params", ",d"),
                   ("macs", "MACs", ",d"), ("flash_bytes", "flash B", ",d"),
                   ("arena_bytes", "arena B", ",d"), ("latency_ms", "ms", ".2f"),
                   ("fits", "fits", "s"), ("proxy_accuracy", "proxy acc", ".4f"),
-                  ("full_accuracy", "full acc", ".4f"))
+                  ("full_accuracy", "full acc", ".4f"),
+                  ("full_test_mean", "test mean", ".4f"), ("full_test_std", "± std", ".4f"))
 
 
 
 
 def candidates(config):
     """(id, model, input size, channel fraction) of every candidate, in search order."""
-    names = [n for n in list_models() if not config.families or family(n) in config.families]
+    names = [n for n in list_models() if family(n) in config.families
+             or not config.families and family(n) != SEARCHABLE_FAMILY]
     return [(f"{name}@{size}px/c{round(fraction * 100):02d}", name, size, fraction)
             for name in names for size in config.input_sizes
             for fraction in config.channel_fractions]
@@ -59,9 +62,11 @@ def _pruning(fraction):
     return {"criterion": "l1", "fraction": fraction} if fraction else None
 
 
-def _built(name, size, fraction, channels, num_classes):
+def _built(name, size, fraction, channels, num_classes, architecture=None):
     from tflite_lite.compression import ChannelPruningConfig, prune_channels  # noqa: PLC0415
-    model = create_model(name, input_shape=(size, size, channels), num_classes=num_classes)
+    extra = {"architecture": architecture} if architecture else {}
+    model = create_model(name, input_shape=(size, size, channels), num_classes=num_classes,
+                         **extra)
     if fraction:
         model = prune_channels(model, ChannelPruningConfig(**_pruning(fraction)))
     return deploy_form(model, None if fraction else name)
@@ -75,10 +80,10 @@ def _over(costs, budget):
 
 
 def measure_costs(name, size, fraction, budget, channels=1, num_classes=10,
-                  latency_target="micro"):
+                  latency_target="micro", architecture=None):
     """The exact costs of one candidate, stopping at the first that breaks the budget."""
     from tflite_lite.convert import export  # noqa: PLC0415
-    model = _built(name, size, fraction, channels, num_classes)
+    model = _built(name, size, fraction, channels, num_classes, architecture)
     counts = profile(model)
     costs = {"params": int(counts["params"]), "macs": int(counts["macs"])}
     bound = {"flash_bytes": costs["params"]}  # int8 weights: at least a byte each
@@ -136,8 +141,9 @@ class _State(dict):
         _io.write_json(self.path, dict(self))
 
 
-def _proxy_settings(recipe, name, size, fraction, config, folder):
+def _proxy_settings(recipe, name, size, fraction, config, folder, architecture=None):
     settings = dict(recipe.dataset_settings, model=name, input_size=size,
+                    architecture=architecture,
                     epochs=config.proxy_epochs, max_train_examples=config.proxy_examples,
                     learning_rate=recipe.student.get("learning_rate", 2e-3),
                     warmup_epochs=0, channel_pruning=_pruning(fraction), output_dir=folder,
@@ -146,11 +152,14 @@ def _proxy_settings(recipe, name, size, fraction, config, folder):
     return settings
 
 
-def _candidate_recipe(recipe, name, size, fraction, suffix):
+def _candidate_recipe(recipe, name, size, fraction, suffix, architecture=None):
     """`recipe` with the candidate as its student and the micro export; the winner's keeps the
     recipe's name (it is the recipe's model), the others' get `suffix`."""
     student = dict(recipe.student, model=name)
     student.pop("channel_pruning", None)
+    student.pop("architecture", None)
+    if architecture:
+        student["architecture"] = architecture
     if fraction:
         student["channel_pruning"] = _pruning(fraction)
     modes = list(dict.fromkeys(list(recipe.export["modes"]) + ["int8"]))
@@ -163,7 +172,8 @@ def _candidate_recipe(recipe, name, size, fraction, suffix):
 def hand_baseline(budget, sizes, channels, num_classes, latency_target, log=print):
     """(id, model, size, fraction, costs) of the hand-chosen baseline: the registered model with
     the fewest parameters; its input size, then its width, scaled down until it fits."""
-    smallest = min(list_models(), key=lambda name: profile(create_model(
+    registered = [n for n in list_models() if family(n) != SEARCHABLE_FAMILY]
+    smallest = min(registered, key=lambda name: profile(create_model(
         name, input_shape=(max(sizes),) * 2 + (channels,), num_classes=num_classes))["params"])
     steps = [(size, 0.0) for size in range(max(sizes), MIN_INPUT_SIZE - 1, -4)]
     steps += [(MIN_INPUT_SIZE if steps[-1][0] == MIN_INPUT_SIZE else steps[-1][0],
@@ -256,6 +266,9 @@ def run_search(config, run_dir=None, log=print):
     from tflite_lite.pipeline import load_recipe  # noqa: PLC0415
 
     config.validate()
+    if config.address:
+        from tflite_lite.pipeline.trials import check_address  # noqa: PLC0415
+        check_address(config.address)
     budget = parse_budget(config.budget)
     recipe = load_recipe(config.recipe, config.preset)
     run_dir = run_dir or os.path.join("runs", f"search_{recipe.name}")
@@ -264,13 +277,20 @@ def run_search(config, run_dir=None, log=print):
         1 if recipe.dataset.get("nothing_fraction") else 0)
     os.makedirs(run_dir, exist_ok=True)
     state = _State(run_dir, config)
-    survivors = _measure_candidates(state, config, budget, channels, num_classes, log)
-    ranked = _train_proxies(state, survivors, recipe, config, run_dir, log)
-    contenders = _train_contenders(state, ranked[:1 + config.full_train_top], recipe, run_dir,
-                                   log)
+    if config.space:
+        from tflite_lite.pipeline.evolve import run_evolution  # noqa: PLC0415
+        ranked = run_evolution(state, config, recipe, budget, channels, num_classes, run_dir,
+                               log)
+    else:
+        survivors = _measure_candidates(state, config, budget, channels, num_classes, log)
+        ranked = _train_proxies(state, survivors, recipe, config, run_dir, log)
+    contenders = ranked[:1 + config.full_train_top]
+    if config.baseline:
+        _choose_baseline(state, config, budget, channels, num_classes, log)
+    _train_full(state, contenders, recipe, config, run_dir, log)
     _release_winner(state, contenders, recipe, budget, run_dir, log)
     if config.baseline:
-        _train_baseline(state, recipe, budget, config, channels, num_classes, run_dir, log)
+        _train_baseline(state, recipe, budget, run_dir, log)
     full = [state["candidates"][c] for c in ranked if "full_accuracy" in state["candidates"][c]]
     state["proxy_rank_correlation"] = _spearman([e["proxy_accuracy"] for e in full],
                                                 [e["full_accuracy"] for e in full])
@@ -317,23 +337,73 @@ def _train_proxies(state, survivors, recipe, config, run_dir, log):
     return sorted(survivors, key=lambda c: -state["candidates"][c]["proxy_accuracy"])
 
 
-def _train_contenders(state, contenders, recipe, run_dir, log):
-    """Stage 3: the proxy's best few trained fully as the recipe's student."""
+def _full_training(settings):
+    """One full training (a trial): its validation and test accuracy."""
     from tflite_lite.training import TrainConfig, train  # noqa: PLC0415
+    record = train(TrainConfig(**settings))
+    return {"validation": record.best_val_accuracy, "test": record.test_accuracy,
+            "seconds": record.train_seconds}
 
-    for rank, cid in enumerate(contenders, 1):
-        entry = state["candidates"][cid]
-        if entry.get("full_accuracy") is None:
-            entry["full_run"] = os.path.join("full", _folder_name(cid), "student")
-            run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
-                                    entry["channel_fraction"], "final")
-            settings = dict(run.dataset_settings, **run.student, verbose=2,
-                            output_dir=os.path.join(run_dir, entry["full_run"]))
-            entry["full_accuracy"] = train(TrainConfig(**settings)).best_val_accuracy
-            state.save()
-        log(f"search: full training [{rank}/{len(contenders)}] {cid}: validation accuracy "
-            f"{entry['full_accuracy']:.4f}")
-    return contenders
+
+def _seed_folder(name, seed):
+    parts = ["full", _folder_name(name)] + ([f"seed{seed}"] if seed else []) + ["student"]
+    return os.path.join(*parts)
+
+
+def _train_full(state, contenders, recipe, config, run_dir, log):
+    """Stage 3: the proxy's best few, and the baseline, trained fully as the recipe's student
+    with `config.seeds` seeds each (as trials); each gets its mean and spread."""
+    entries = [state["candidates"][cid] for cid in contenders]
+    names = list(contenders)
+    if "baseline" in state:
+        entries.append(state["baseline"])
+        names.append("baseline_" + state["baseline"]["candidate"])
+    jobs = []
+    for name, entry in zip(names, entries):
+        entry["full_run"] = _seed_folder(name, 0)
+        runs = entry.setdefault("seed_runs", {})
+        for seed in range(config.seeds):
+            if str(seed) not in runs:
+                run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
+                                        entry["channel_fraction"], "final",
+                                        entry.get("architecture"))
+                settings = dict(run.dataset_settings, **run.student, verbose=2,
+                                seed=run.student.get("seed", 0) + seed,
+                                output_dir=os.path.abspath(os.path.join(
+                                    run_dir, _seed_folder(name, seed))))
+                jobs.append((name, entry, seed, settings))
+
+    failures = []
+
+    def on_result(index, result):
+        name, entry, seed, _ = jobs[index]
+        if "error" in result:
+            failures.append(f"full training of {name} (seed {seed}) failed: {result['error']}")
+            return
+        entry["seed_runs"][str(seed)] = result
+        state.save()
+        log(f"search: full training {name} seed {seed}: validation {result['validation']:.4f}, "
+            f"test {result['test']:.4f}")
+
+    from tflite_lite.pipeline.trials import open_trials  # noqa: PLC0415
+    with open_trials(config.workers if jobs else 1, config.address,
+                     os.path.join(run_dir, "tune")) as trials:
+        trials.run(_full_training, [(job[3],) for job in jobs], on_result, name="full")
+    if failures:
+        raise UserError(failures[0] + " (rerun the search to resume)")
+    for entry in entries:
+        _summarize_seeds(entry)
+    state.save()
+
+
+def _summarize_seeds(entry):
+    """full_accuracy (the validation mean, which chooses the winner), and the test mean and
+    standard deviation over seeds."""
+    runs = list(entry["seed_runs"].values())
+    validation, test = ([run[key] for run in runs] for key in ("validation", "test"))
+    entry.update(full_accuracy=float(np.mean(validation)), full_test_mean=float(np.mean(test)),
+                 full_test_std=float(np.std(test, ddof=1)) if len(test) > 1 else 0.0,
+                 seeds=len(runs))
 
 
 def _release_winner(state, contenders, recipe, budget, run_dir, log):
@@ -346,7 +416,7 @@ def _release_winner(state, contenders, recipe, budget, run_dir, log):
     if "winner" in state:
         return
     run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
-                            entry["channel_fraction"], "final")
+                            entry["channel_fraction"], "final", entry.get("architecture"))
     _adopt_student(run_dir, entry, "final")
     record = run_pipeline(run, os.path.join(run_dir, "final"), log)
     entry["pipeline"] = os.path.join("final", "pipeline.json")
@@ -355,25 +425,45 @@ def _release_winner(state, contenders, recipe, budget, run_dir, log):
     state.save()
 
 
-def _train_baseline(state, recipe, budget, config, channels, num_classes, run_dir, log):
-    """The hand-chosen baseline through the winner's recipe, and the winner's gain over it."""
-    from tflite_lite.pipeline import run_pipeline  # noqa: PLC0415
-    if "baseline" not in state:
+def _choose_baseline(state, config, budget, channels, num_classes, log):
+    """The hand-scaled baseline, kept in the state."""
+    if "baseline" in state:
+        return
+    if config.space:
+        from tflite_lite.pipeline.evolve import space_baseline  # noqa: PLC0415
+        from tflite_lite.pipeline.search_space import (SEARCHABLE_MODEL,  # noqa: PLC0415
+                                                       load_space)
+        cid, candidate, costs = space_baseline(load_space(config.space), budget, channels,
+                                               num_classes, config.latency_target, log)
+        state["baseline"] = dict(candidate=cid, model=SEARCHABLE_MODEL, **candidate, **costs)
+    else:
         cid, name, size, fraction, costs = hand_baseline(
             budget, config.input_sizes, channels, num_classes, config.latency_target, log)
         state["baseline"] = dict(candidate=cid, model=name, input_size=size,
                                  channel_fraction=fraction, **costs)
-        state.save()
+    state.save()
+
+
+def _train_baseline(state, recipe, budget, run_dir, log):
+    """The hand-chosen baseline through the winner's recipe (its seed-0 training adopted),
+    and the winner's gain over it: int8 (one seed) and float test mean over the seeds."""
+    from tflite_lite.pipeline import run_pipeline  # noqa: PLC0415
     baseline = state["baseline"]
     if "final_int8" not in baseline:
         run = _candidate_recipe(recipe, baseline["model"], baseline["input_size"],
-                                baseline["channel_fraction"], "baseline")
-        _adopt_student(run_dir, state["candidates"].get(baseline["candidate"], {}), "baseline")
+                                baseline["channel_fraction"], "baseline",
+                                baseline.get("architecture"))
+        _adopt_student(run_dir, baseline, "baseline")
         record = run_pipeline(run, os.path.join(run_dir, "baseline"), log)
         baseline["final_int8"] = _final_int8(record, run_dir, budget, "baseline")
         state.save()
     winner, base = state["winner"]["final_int8"], baseline["final_int8"]
     state["gain_over_baseline_pp"] = 100 * (winner["tflite_accuracy"] - base["tflite_accuracy"])
+    chosen = state["candidates"][state["winner"]["candidate"]]
+    state["seed_gain_over_baseline_pp"] = dict(
+        seeds=chosen["seeds"],
+        gain=100 * (chosen["full_test_mean"] - baseline["full_test_mean"]),
+        std_sum=100 * (chosen["full_test_std"] + baseline["full_test_std"]))
 
 
 def _folder_name(cid):

@@ -59,6 +59,21 @@ class SearchConfig(Config):
         model with the fewest parameters, its input size, then its width (a uniform channel
         fraction, in steps of 0.05) scaled down until it fits. Defaults to True.
       preset: the recipe's preset. Defaults to None.
+      space: a search-space JSON file (`pipeline.search_space`): stage 2 is then an
+        evolutionary search over its per-stage choices (the searchable family) instead of the
+        registered families. Defaults to None.
+      trials: candidates the evolutionary search proposes (each: exact costs, then a proxy
+        training if it fits). Defaults to 24.
+      population: the evolution's first generation and the scored candidates it keeps.
+        Defaults to 8.
+      children: candidates per later generation. Defaults to 4.
+      search_seed: the evolution's random seed. Defaults to 0.
+      seeds: full trainings (seeds 0, 1, ...) of each contender and of the baseline's student;
+        the winner has the best validation mean. Defaults to 1.
+      workers: trials at a time; above 1 (or with `address`) they run on Ray Tune, one CPU
+        each. Defaults to 1 (in this process).
+      address: a running Ray cluster's head, host:port, to run the trials on. Defaults to
+        None (a local Ray when workers > 1).
     """
 
     _kind = "search"
@@ -74,6 +89,14 @@ class SearchConfig(Config):
     full_train_top: int = 0
     baseline: bool = True
     preset: str = None
+    space: str = None
+    trials: int = 24
+    population: int = 8
+    children: int = 4
+    search_seed: int = 0
+    seeds: int = 1
+    workers: int = 1
+    address: str = None
 
     def validate(self):
         if not isinstance(self.recipe, str) or not self.recipe:
@@ -106,6 +129,21 @@ class SearchConfig(Config):
                 raise UserError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
         if not isinstance(self.full_train_top, int) or self.full_train_top < 0:
             raise UserError(f"full_train_top must be >= 0, got {self.full_train_top!r}")
+        self._validate_evolution()
+
+    def _validate_evolution(self):
+        minimum = {"trials": 1, "population": 2, "children": 1, "search_seed": 0, "seeds": 1,
+                   "workers": 1}
+        for key, smallest in minimum.items():
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+                raise UserError(f"{key} must be an integer >= {smallest}, got {value!r}")
+        if self.space is not None:
+            from tflite_lite.pipeline.search_space import load_space  # noqa: PLC0415
+            load_space(self.space)
+        if self.address is not None and (not isinstance(self.address, str)
+                                         or not self.address.strip()):
+            raise UserError(f"address must be a Ray head's host:port, got {self.address!r}")
 
 
 def family(name):

@@ -229,16 +229,20 @@ class Evolution:
             return 0
         return 1 + (count - self.population) // self.children
 
-    def propose(self, history):
+    def propose(self, history, accept=None):
         """The next generation's candidates, given every earlier proposal in order as
-        (candidate, fitness or None); [] when the space has no new candidate left."""
+        (candidate, fitness or None); [] when the space has no new candidate left.
+
+        `accept(candidate)` (e.g. "fits the budget") filters proposals as they are made: one
+        it refuses is never proposed again and does not count. It must depend on the
+        candidate only, so that the same history gives the same proposals."""
         generation = self.generation_of(len(history))
         rng = random.Random(f"{self.seed}/{generation}")
         seen = {candidate_id(c) for c, _ in history}
         wanted = self.population if generation == 0 else self.children
         scored = [(c, f) for c, f in history if f is not None][-self.population:]
         proposals = []
-        for _ in range(wanted * 50):
+        for _ in range(wanted * 200):
             if len(proposals) == wanted:
                 break
             if generation == 0 or not scored:
@@ -248,5 +252,6 @@ class Evolution:
                 candidate = mutate(max(picks, key=lambda pick: pick[1])[0], self.space, rng)
             if candidate_id(candidate) not in seen:
                 seen.add(candidate_id(candidate))
-                proposals.append(candidate)
+                if accept is None or accept(candidate):
+                    proposals.append(candidate)
         return proposals

@@ -1,8 +1,7 @@
-"""Where a search's trials run: in this process, or as Ray tasks on a local or joined cluster.
+"""Where a search's trials run: in this process, or as a Ray Tune experiment on a local or joined cluster.
 
-    with open_trials(workers=2, address=None) as trials:      # a local Ray on 2 workers
-        for index, result in trials.run(evaluate, items):       # in completion order
-            ...
+    with open_trials(workers=2, address=None, storage=run_dir) as trials:  # a local Ray
+        trials.run(evaluate, items, on_result)   # on_result(index, result) as each ends
 
 A trial that raises does not stop the others: its result is `{"error": "<one line>"}`.
 `address` joins a running cluster (`ray start --head` on one machine, `ray start
@@ -11,6 +10,7 @@ A trial that raises does not stop the others: its result is `{"error": "<one lin
 """
 
 import contextlib
+import json
 import os
 import socket
 import traceback
@@ -47,54 +47,63 @@ class InProcess:
 
     workers = 1
 
-    def run(self, function, items):
+    def run(self, function, items, on_result, name="trials"):
+        """Calls `on_result(index, result)` as each `function(*item)` ends."""
+        del name
         for index, item in enumerate(items):
-            try:
-                yield index, function(*item)
-            except UserError as error:
-                yield index, {"error": str(error)}
-            except Exception as error:  # noqa: BLE001  (a failed trial does not stop a search)
-                traceback.print_exc()
-                yield index, {"error": _one_line(error)}
+            on_result(index, guarded(function, item))
 
 
-class RayTrials:
-    """Trials as Ray tasks, one CPU each, at most `workers` at a time."""
+class TuneTrials:
+    """Trials as a Ray Tune experiment, one CPU each, at most `workers` at a time; Tune
+    keeps its own record in `<storage>/<name>`."""
 
-    def __init__(self, ray, workers):
-        self.ray, self.workers = ray, workers
+    def __init__(self, tune, workers, storage):
+        self.tune, self.workers, self.storage = tune, workers, storage
 
-    def run(self, function, items):
-        remote = self.ray.remote(num_cpus=1, max_retries=0)(_guarded)
-        queue, running = list(enumerate(items)), {}
-        while queue or running:
-            while queue and len(running) < self.workers:
-                index, item = queue.pop(0)
-                running[remote.remote(function, item)] = index
-            done, _ = self.ray.wait(list(running), num_returns=1)
-            for reference in done:
-                index = running.pop(reference)
-                try:
-                    result = self.ray.get(reference)
-                except Exception as error:  # noqa: BLE001  (a worker lost: the trial failed)
-                    result = {"error": _one_line(error)}
-                yield index, result
+    def run(self, function, items, on_result, name="trials"):
+        """Calls `on_result(index, result)` in this process as each trial ends."""
+        tune, items = self.tune, list(items)
+        if not items:
+            return
+
+        def trainable(config):
+            return {"result_json": json.dumps(guarded(function, items[config["index"]]))}
+
+        class Reporter(tune.Callback):
+            def on_trial_complete(self, iteration, trials, trial, **info):
+                result = json.loads((trial.last_result or {}).get("result_json", "null"))
+                on_result(trial.config["index"], result or {"error": "no result"})
+
+            def on_trial_error(self, iteration, trials, trial, **info):
+                on_result(trial.config["index"], {"error": "the trial's worker failed (see "
+                                                  f"{trial.error_file})"})
+
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": 1}),
+            param_space={"index": tune.grid_search(list(range(len(items))))},
+            tune_config=tune.TuneConfig(max_concurrent_trials=self.workers),
+            run_config=tune.RunConfig(storage_path=self.storage, name=name, verbose=0,
+                                      callbacks=[Reporter()],
+                                      failure_config=tune.FailureConfig(max_failures=0)))
+        tuner.fit()
 
 
-def _guarded(function, item):
-    """A trial's body on a worker: its error as a result, not a lost task."""
+def guarded(function, item):
+    """`function(*item)`, or its error as a result: a failed trial does not stop a search."""
     try:
         return function(*item)
     except UserError as error:
         return {"error": str(error)}
     except Exception as error:  # noqa: BLE001
+        traceback.print_exc()
         return {"error": _one_line(error)}
 
 
 @contextlib.contextmanager
-def open_trials(workers=1, address=None):
-    """In-process trials for one worker and no address; Ray otherwise (a local cluster of
-    `workers` CPUs, or the one at `address`), shut down on exit.
+def open_trials(workers=1, address=None, storage=None):
+    """In-process trials for one worker and no address; Ray Tune otherwise (a local cluster of
+    `workers` CPUs, or the one at `address`; Tune's records in `storage`), shut down on exit.
 
     Raises:
       UserError: Ray is not installed (the extra named), or nothing answers at `address`.
@@ -106,16 +115,20 @@ def open_trials(workers=1, address=None):
         return
     try:
         import ray  # noqa: PLC0415
+        from ray import tune  # noqa: PLC0415
     except ImportError:
         raise UserError("trials on Ray need the ray extra: pip install -e \".[ray]\"") from None
     if address:
         address = check_address(address)
     else:  # a cluster of this process's own, on this machine
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # verbose=0 then prints nothing
     ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
              log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}})
+             runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3",  # one CPU per trial
+                                       "TF_NUM_INTRAOP_THREADS": "1",
+                                       "TF_NUM_INTEROP_THREADS": "1"}})
     try:
-        yield RayTrials(ray, workers)
+        yield TuneTrials(tune, workers, os.path.abspath(storage or "runs/tune"))
     finally:
         ray.shutdown()
