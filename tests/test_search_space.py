@@ -4,6 +4,8 @@ a tiny search on a local Ray with two workers against the same search in one pro
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 
 import pytest
@@ -175,19 +177,26 @@ def test_tiny_search_on_ray_with_two_workers_finds_the_one_process_winner(tmp_pa
     assert winner["seeds"] == 2 and set(winner["seed_runs"]) == {"0", "1"}
     assert "± std" in result.stdout
 
-    from tflite_lite.pipeline import load_recipe
-    from tflite_lite.pipeline.evolve import run_evolution
-    from tflite_lite.pipeline.search import SearchConfig, _State, parse_budget
-    config = SearchConfig(recipe=RECIPE, preset="short", budget="arena_kb=16,flash_kb=64",
-                          space=space, trials=4, population=2, children=2, proxy_examples=300)
-    one = _State(str(tmp_path / "one"), config)
-    os.makedirs(tmp_path / "one")
-    ranked = run_evolution(one, config, load_recipe(RECIPE, "short"),
-                           parse_budget(config.budget), 1, 10, str(tmp_path / "one"))
-    assert one["trials"] == record["trials"]
-    assert ({c: one["candidates"][c]["proxy_accuracy"] for c in one["trials"]}
+    # The same evolution in one process, TensorFlow on one thread as each Ray trial runs.
+    one = tmp_path / "one"
+    code = ("import sys; from tflite_lite.pipeline import load_recipe; "
+            "from tflite_lite.pipeline.evolve import run_evolution; "
+            "from tflite_lite.pipeline.search import SearchConfig, _State, parse_budget; "
+            "import os; os.makedirs(sys.argv[2]); "
+            "config = SearchConfig(recipe=sys.argv[1], preset='short', "
+            "budget='arena_kb=16,flash_kb=64', space=sys.argv[3], trials=4, population=2, "
+            "children=2, proxy_examples=300); state = _State(sys.argv[2], config); "
+            "print(run_evolution(state, config, load_recipe(sys.argv[1], 'short'), "
+            "parse_budget(config.budget), 1, 10, sys.argv[2], log=lambda line: None)[0])")
+    env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+    alone = subprocess.run([sys.executable, "-c", code, RECIPE, str(one), space], env=env,
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert alone.returncode == 0, alone.stderr
+    state = json.loads((one / "search.json").read_text())
+    assert state["trials"] == record["trials"]
+    assert ({c: state["candidates"][c]["proxy_accuracy"] for c in state["trials"]}
             == {c: record["candidates"][c]["proxy_accuracy"] for c in record["trials"]})
-    assert ranked[0] == record["winner"]["contenders"][0]
+    assert alone.stdout.split()[-1] == record["winner"]["contenders"][0]
 
     again = run_main("search", *args)
     assert again.returncode == 0 and "search: trial" not in again.stdout
