@@ -1,10 +1,14 @@
-"""Searches model family, width, input size and channel pruning for a device budget, then trains
-the best through the recipe's pipeline (QAT, int8, the TensorFlow Lite Micro export).
+"""Searches model family, width, input size and channel pruning for a device budget (or, with
+--space, each stage's width, depth, kernel and expansion), then trains the best through the
+recipe's pipeline (QAT, int8, the TensorFlow Lite Micro export).
 
 Usage:
   python scripts/search.py --recipe models/micro_fashion/recipe.json \
       --budget arena_kb=64,flash_kb=256 [--families mobilenet_v1,squeezenet] \
       [--input_sizes 32,28] [--channel_fractions 0,0.25,0.5] [--output_dir runs/search]
+  python scripts/search.py --recipe models/micro_fashion/recipe.json \
+      --budget arena_kb=32,flash_kb=128 --space models/micro_fashion/search_space.json \
+      [--trials 24] [--seeds 3] [--workers 2] [--address HEAD:6379]
 
 Budget keys: arena_kb and flash_kb (the TFLM export), latency_ms (per inference on
 --latency_target: micro = TFLM on this host, host = LiteRT on one thread), macs, params. Every
@@ -15,9 +19,15 @@ wins and goes on through the recipe's stages in RUN/final (`scripts/pipeline.py 
 material); the proxy's rank correlation with full training is reported. The hand-chosen
 baseline (the registered model with the fewest parameters, its input size and then its width
 scaled down until it fits) trains through the same recipe (--nobaseline: not).
+With --space, regularized evolution proposes --trials candidates of the searchable family
+(each one's exact costs first: only those that fit train as proxies), --seeds seeds train each
+contender and the hand-scaled baseline (MobileNet V2's recipe in the same stages), and
+--workers/--address run the trials on Ray Tune (docs/micro.md).
 Writes RUN/search.json (every candidate, resumable: rerun the same command after a kill) and
 RUN/search.png (accuracy against cost, budget, Pareto front), and prints the table.
 """
+
+import sys
 
 from absl import flags
 
@@ -27,6 +37,9 @@ from tflite_lite.pipeline.search_config import LATENCY_TARGETS, SearchConfig
 # Every flag but this one comes from SearchConfig: its name, type, default and help.
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Run folder (default runs/search_<recipe "
                                   "name>).")
+_RELEASE = flags.DEFINE_string("release", None, "Zoo folder (models/NAME) to release the winner "
+                                "into: its recipe.json, int8 model, contract, C source pair and "
+                                "card.")
 _SEARCH = cli.ConfigFlags(SearchConfig, choices={"latency_target": LATENCY_TARGETS},
                           item_types={"input_sizes": int, "channel_fractions": float})
 
@@ -58,6 +71,13 @@ def main(argv):
               f"{baseline['full_test_mean']:.4f} ± {baseline['full_test_std']:.4f}; gain "
               f"{seeds['gain']:+.2f} pp against the two standard deviations' sum "
               f"{seeds['std_sum']:.2f} pp")
+
+
+    if _RELEASE.value:
+        from tflite_lite.pipeline.search import release_search  # noqa: PLC0415
+        release_search(record, _RELEASE.value,
+                       " ".join(["python scripts/search.py", *sys.argv[1:]]))
+        print(f"released → {_RELEASE.value}")
 
 
 def run():

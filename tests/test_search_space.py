@@ -167,7 +167,7 @@ def test_tiny_search_on_ray_with_two_workers_finds_the_one_process_winner(tmp_pa
               "--space", space, "--trials", "4", "--population", "2", "--children", "2",
               "--proxy_examples", "300"]
     args = common + ["--seeds", "2", "--workers", "2", "--nobaseline",
-                     "--output_dir", str(tmp_path / "ray")]
+                     "--output_dir", str(tmp_path / "ray"), "--release", str(tmp_path / "zoo")]
     result = run_main("search", *args)
     assert result.returncode == 0, result.stderr
     record = json.loads((tmp_path / "ray" / "search.json").read_text())
@@ -176,6 +176,12 @@ def test_tiny_search_on_ray_with_two_workers_finds_the_one_process_winner(tmp_pa
     winner = record["candidates"][record["winner"]["candidate"]]
     assert winner["seeds"] == 2 and set(winner["seed_runs"]) == {"0", "1"}
     assert "± std" in result.stdout
+    # The winner released as a zoo entry: its recipe rebuilds it, its card and C pair beside.
+    from tflite_lite.pipeline import load_recipe
+    released = load_recipe(str(tmp_path / "zoo" / "recipe.json"))
+    assert released.name == "zoo" and released.student["architecture"] == winner["architecture"]
+    assert "stages (width/depth/kernel/expansion)" in (tmp_path / "zoo" / "README.md").read_text()
+    assert (tmp_path / "zoo" / "model_int8_model_data.cc").is_file()
 
     # The same evolution in one process, TensorFlow on one thread as each Ray trial runs.
     one = tmp_path / "one"
@@ -202,3 +208,9 @@ def test_tiny_search_on_ray_with_two_workers_finds_the_one_process_winner(tmp_pa
     assert again.returncode == 0 and "search: trial" not in again.stdout
     assert json.loads((tmp_path / "ray" / "search.json").read_text())["winner"] == (
         record["winner"])
+
+
+def test_the_family_search_leaves_the_searchable_family_to_space_files():
+    from tflite_lite.pipeline.search import SearchConfig, candidates
+    names = {name for _, name, _, _ in candidates(SearchConfig(recipe=RECIPE, budget="macs=1"))}
+    assert "searchable_ir" not in names and "mobilenet_v1_025" in names

@@ -27,7 +27,7 @@ def final_int8(record):
     raise UserError(f"run {record['run_dir']} has no int8 export of its final model ({final})")
 
 
-def release_run(run_dir, zoo_dir, command=None):
+def release_run(run_dir, zoo_dir, command=None, recipe=None):
     """Copies the run's final int8 model, contract and labels into `zoo_dir` (and, for the micro
     target, writes its C source pair there) and writes its `README.md` model card.
 
@@ -35,11 +35,15 @@ def release_run(run_dir, zoo_dir, command=None):
       run_dir: a finished pipeline run folder (with `pipeline.json`).
       zoo_dir: the zoo folder, e.g. `models/<name>`.
       command: the command that produced the run, for the card. Defaults to None.
+      recipe: recipe sections that replace the run's in the card (a search's winner released
+        under its own name and description). Defaults to None.
 
     Returns:
       The model card text.
     """
     record = load_pipeline_record(run_dir)
+    if recipe:
+        record = dict(record, recipe=dict(record["recipe"], **recipe))
     artifact = final_int8(record)
     export_dir = os.path.join(run_dir, "export")
     source = os.path.join(export_dir, artifact["file"])
@@ -87,6 +91,12 @@ def model_card(record, artifact, contract, command=None):
     pruning = (recipe.get("student") or {}).get("channel_pruning")
     thinned = (f", {pruning['fraction']:.0%} of its free channels pruned before training"
                if pruning else "")
+    architecture = (recipe.get("student") or {}).get("architecture")
+    if architecture:  # the searchable family: each stage as width/depth/kernel/expansion
+        thinned += (f", stem {architecture['stem_width']} (stride "
+                    f"{architecture['stem_stride']}), stages (width/depth/kernel/expansion) "
+                    + ", ".join(f"{s['width']}/{s['depth']}/{s['kernel']}/{s['expansion']}"
+                                for s in architecture["stages"]))
     rows = [
         ("architecture", f"`{float_row['model']}`{thinned}, {'x'.join(map(str, shape))} input, "
                          f"{contract['num_classes']} classes"),

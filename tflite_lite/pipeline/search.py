@@ -212,9 +212,10 @@ def _smallest_cost(rows, budget):
     return "; ".join(parts)
 
 
-def plot_search(rows, budget, path):
+def plot_search(rows, budget, path, baseline=None):
     """Accuracy (proxy, and full where trained) against the first budget's cost for every
-    candidate measured, the budget as a line, the survivors' Pareto front."""
+    candidate measured, the budget as a line, the survivors' Pareto front; the contenders'
+    and the baseline's test mean ± std where several seeds trained them."""
     import matplotlib  # noqa: PLC0415
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
@@ -236,6 +237,15 @@ def plot_search(rows, budget, path):
     front = pareto_front([(r[field] / unit, r["proxy_accuracy"]) for r in trained])
     if front:
         axes.step(*zip(*front), where="post", color="C3", label="Pareto front (proxy)")
+    seeded = [r for r in full if (r.get("seeds") or 0) > 1]
+    if seeded:
+        axes.errorbar([r[field] / unit for r in seeded], [r["full_test_mean"] for r in seeded],
+                      yerr=[r["full_test_std"] for r in seeded], fmt="D", color="C2", capsize=3,
+                      label="test mean ± std over seeds")
+    if baseline and baseline.get("full_test_mean") is not None:
+        axes.errorbar([baseline[field] / unit], [baseline["full_test_mean"]],
+                      yerr=[baseline["full_test_std"]], fmt="s", color="k", capsize=3,
+                      label=f"baseline {baseline['candidate']}")
     axes.axvline(budget[key], color="k", linestyle="--", label=f"budget {key}={budget[key]:g}")
     axes.set_xlabel(key.replace("_", " "))
     axes.set_ylabel("validation accuracy")
@@ -294,7 +304,8 @@ def run_search(config, run_dir=None, log=print):
     full = [state["candidates"][c] for c in ranked if "full_accuracy" in state["candidates"][c]]
     state["proxy_rank_correlation"] = _spearman([e["proxy_accuracy"] for e in full],
                                                 [e["full_accuracy"] for e in full])
-    state["plot"] = plot_search(rows_of(state), budget, os.path.join(run_dir, "search.png"))
+    state["plot"] = plot_search(rows_of(state), budget, os.path.join(run_dir, "search.png"),
+                                state.get("baseline"))
     state.save()
     return dict(state, run_dir=run_dir)
 
@@ -493,3 +504,53 @@ def _final_int8(record, run_dir, budget, folder="final"):
     summary = {key: final.get(key) for key in ("file", "size_bytes", "tflite_accuracy",
                                                "keras_accuracy", "agreement")}
     return dict(summary, **costs, over=_over(costs, budget))
+
+
+def release_search(record, zoo_dir, command=None):
+    """Releases a finished search's winner into the zoo folder `zoo_dir`: its `recipe.json`
+    (the search's recipe with the winner as its student, named after the folder, the search's
+    outcome as its description), and the final run's int8 model, contract, C source pair and
+    card (`release.release_run`). Returns the card."""
+    from tflite_lite.pipeline import load_recipe  # noqa: PLC0415
+    from tflite_lite.pipeline.recipe import SECTIONS  # noqa: PLC0415
+    from tflite_lite.pipeline.release import release_run  # noqa: PLC0415
+
+    config = record["config"]
+    recipe = load_recipe(config["recipe"], config.get("preset"))
+    winner = record["candidates"][record["winner"]["candidate"]]
+    run = _candidate_recipe(recipe, winner["model"], winner["input_size"],
+                            winner["channel_fraction"], "final", winner.get("architecture"))
+    sections = {key: value for key, value in run.get_config().items()
+                if key in SECTIONS and value not in (None, {}, [])}
+    sections.update(name=os.path.basename(os.path.normpath(zoo_dir)),
+                    description=search_summary(record))
+    sections = {key: sections[key] for key in SECTIONS if key in sections and key != "presets"}
+    with _io.atomic_path(os.path.join(zoo_dir, "recipe.json"), suffix=".json") as temporary:
+        with open(temporary, "w") as f:
+            json.dump(sections, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+    return release_run(os.path.join(record["run_dir"], "final"), zoo_dir, command,
+                       recipe={k: sections[k] for k in ("name", "description", "student")})
+
+
+def search_summary(record):
+    """One paragraph: the budget, the winner, the baseline and the gain, as measured."""
+    config, winner = record["config"], record["winner"]
+    final = winner["final_int8"]
+    text = (f"The budget search's winner for {config['budget']} "
+            f"(`scripts/search.py`{' --space ' + config['space'] if config.get('space') else ''}"
+            f", {len(record.get('trials') or record['candidates'])} candidates trained as "
+            f"proxies): `{winner['candidate']}`, int8 test accuracy {final['tflite_accuracy']} "
+            f"on TFLM's costs arena {final.get('arena_bytes', 0):,} B, flash "
+            f"{final.get('flash_bytes', 0):,} B.")
+    if "baseline" in record and "seed_gain_over_baseline_pp" in record:
+        baseline, gain = record["baseline"], record["seed_gain_over_baseline_pp"]
+        chosen = record["candidates"][winner["candidate"]]
+        text += (f" Hand-scaled baseline `{baseline['candidate']}`: int8 test accuracy "
+                 f"{baseline['final_int8']['tflite_accuracy']} (gain "
+                 f"{record['gain_over_baseline_pp']:+.2f} pp); over {gain['seeds']} seeds the "
+                 f"float test accuracy is {chosen['full_test_mean']:.4f} ± "
+                 f"{chosen['full_test_std']:.4f} against {baseline['full_test_mean']:.4f} ± "
+                 f"{baseline['full_test_std']:.4f} (gain {gain['gain']:+.2f} pp, the two "
+                 f"standard deviations add to {gain['std_sum']:.2f} pp).")
+    return text
