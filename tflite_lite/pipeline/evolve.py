@@ -12,8 +12,8 @@ with the trials it had not finished, and proposes the same next generations
 import os
 
 from tflite_lite.errors import UserError
-from tflite_lite.pipeline.search_space import (SEARCHABLE_MODEL, Evolution, candidate_id,
-                                               load_space)
+from tflite_lite.pipeline.search_space import (SEARCHABLE_MODEL, Evolution,
+                                               activation_bytes_bound, candidate_id, load_space)
 from tflite_lite.pipeline.trials import open_trials
 
 
@@ -138,6 +138,9 @@ def run_evolution(state, config, recipe, budget, channels, num_classes, run_dir,
     def fits(candidate):
         """Stage 1: the exact costs (cached), within the budget or not."""
         cid = candidate_id(candidate)
+        bound = activation_bytes_bound(candidate, channels)
+        if cid not in rejected and "arena_kb" in budget and bound > budget["arena_kb"] * 1024:
+            rejected[cid] = {"arena_bytes_bound": bound, "over": ["arena_kb"]}
         if cid not in rejected and cid not in entries:
             costs = measure_costs(SEARCHABLE_MODEL, candidate["input_size"],
                                   candidate["channel_fraction"], budget, channels, num_classes,
@@ -146,6 +149,11 @@ def run_evolution(state, config, recipe, budget, channels, num_classes, run_dir,
                 rejected[cid] = costs
             else:
                 entries[cid] = dict(_entry(candidate, None), **costs)
+            measured = len(rejected) + len(entries)
+            if measured % 20 == 0:
+                state.save()
+                log(f"search: exact costs of {measured} proposals, {len(rejected)} over the "
+                    "budget")
         return cid not in rejected
 
     with open_trials(config.workers, config.address, os.path.join(run_dir, "tune")) as trials:

@@ -538,10 +538,10 @@ def search_summary(record):
     config, winner = record["config"], record["winner"]
     final = winner["final_int8"]
     text = (f"The budget search's winner for {config['budget']} "
-            f"(`scripts/search.py`{' --space ' + config['space'] if config.get('space') else ''}"
+            f"(`scripts/search.py{' --space ' + config['space'] if config.get('space') else ''}`"
             f", {len(record.get('trials') or record['candidates'])} candidates trained as "
             f"proxies): `{winner['candidate']}`, int8 test accuracy {final['tflite_accuracy']} "
-            f"on TFLM's costs arena {final.get('arena_bytes', 0):,} B, flash "
+            f"on LiteRT; TFLM arena {final.get('arena_bytes', 0):,} B, flash "
             f"{final.get('flash_bytes', 0):,} B.")
     if "baseline" in record and "seed_gain_over_baseline_pp" in record:
         baseline, gain = record["baseline"], record["seed_gain_over_baseline_pp"]

@@ -199,6 +199,36 @@ def mutate(candidate, space, rng):
     return child
 
 
+def activation_bytes_bound(candidate, channels=1):
+    """A lower bound of the candidate's int8 TFLM arena in bytes, from its shapes alone: the
+    largest input plus output of any one layer (TFLM holds both while the layer runs). It
+    rejects most of a tight budget's proposals without building them."""
+    size, arch = candidate["input_size"], candidate["architecture"]
+    keep = 1 - candidate["channel_fraction"]
+
+    def thinned(width):
+        return max(1, int(width * keep))
+
+    side = -(-size // arch["stem_stride"])
+    width = thinned(arch["stem_width"])
+    largest = size * size * channels + side * side * width
+    for stage in arch["stages"]:
+        for block in range(stage["depth"]):
+            stride = stage["stride"] if block == 0 else 1
+            hidden = width * stage["expansion"] if stage["expansion"] != 1 else width
+            out_side = -(-side // stride)
+            pairs = [(side * side * hidden, out_side ** 2 * hidden),  # depthwise
+                     (out_side ** 2 * hidden, out_side ** 2 * thinned(stage["width"]))]
+            if stage["expansion"] != 1:
+                pairs.append((side * side * width, side * side * hidden))
+            # a residual block's input stays in the arena until its add
+            shortcut = side * side * width if stride == 1 and width == thinned(
+                stage["width"]) else 0
+            largest = max(largest, *(a + b + shortcut for a, b in pairs))
+            side, width = out_side, thinned(stage["width"])
+    return largest
+
+
 def candidate_id(candidate):
     """A short name that says the whole candidate, e.g.
     `ir32c00-s8x2-8d1k3e3_16d2k5e4-h0`."""
