@@ -39,36 +39,47 @@ def smallest_candidate(space):
 
 
 def hand_scaled(space, multiplier, size):
-    """MobileNet V2's recipe in the space's stages, scaled by hand: kernel 3, expansion 6 (or
-    the space's nearest), each stage's largest depth, its largest width (and the stem's) times
-    `multiplier`, the stem's largest stride, no pruning."""
+    """MobileNet V2's recipe in the space's stages, scaled by hand: kernel 3; expansion 1 in
+    the first stage and 6 after it (or the space's nearest), as its Table 2; each stage's
+    largest depth, its largest width (and the stem's) times `multiplier`; the stem's largest
+    stride; no pruning."""
     def scaled(widths):
         return max(1, round(max(widths) * multiplier))
+
+    def expansion(index, choices):
+        return min(choices, key=lambda e: abs(e - (1 if index == 0 else 6)))
     return {"input_size": size, "channel_fraction": 0.0, "architecture": {
         "stem_width": scaled(space.stem_widths), "stem_stride": max(space.stem_strides),
         "head_width": 0,
         "stages": [{"width": scaled(s.widths), "depth": max(s.depths),
                     "kernel": 3 if 3 in s.kernels else min(s.kernels),
-                    "expansion": min(s.expansions, key=lambda e: abs(e - 6)),
-                    "stride": s.stride} for s in space.stages]}}
+                    "expansion": expansion(i, s.expansions), "stride": s.stride}
+                   for i, s in enumerate(space.stages)]}}
 
 
 def space_baseline(space, budget, channels, num_classes, latency_target, log=print):
-    """(id, candidate, costs) of the hand-scaled baseline: `hand_scaled` at the largest input
-    size, its width multiplier lowered in steps of 0.05, then its input size, until it fits
-    (MCUNet's baseline: MobileNet V2 scaled down in width and resolution)."""
+    """(id, candidate, costs) of the hand-scaled baseline (MCUNet's: MobileNet V2 scaled down
+    in width and resolution): at each input size the widest `hand_scaled` that fits (width
+    multiplier lowered in steps of 0.05), and of those the one with the most MACs."""
     from tflite_lite.pipeline.search import measure_costs  # noqa: PLC0415
 
+    fitting = []
     for size in sorted(set(space.input_sizes), reverse=True):
         for step in range(20, 0, -1):
             candidate = hand_scaled(space, step / 20, size)
             costs = measure_costs(SEARCHABLE_MODEL, size, 0.0, budget, channels, num_classes,
                                   latency_target, candidate["architecture"])
             if not costs["over"]:
-                log(f"search: baseline {candidate_id(candidate)} (width x{step / 20:.2f}) fits")
-                return candidate_id(candidate), candidate, costs
-    raise UserError("no baseline: MobileNet V2's recipe in this space does not fit the budget "
-                    "even at width x0.05 and the smallest input size")
+                log(f"search: baseline at {size} px: width x{step / 20:.2f} fits, "
+                    f"{costs['macs']:,} MACs")
+                fitting.append((costs["macs"], -len(fitting), candidate, costs))
+                break
+    if not fitting:
+        raise UserError("no baseline: MobileNet V2's recipe in this space does not fit the "
+                        "budget even at width x0.05 and the smallest input size")
+    _, _, candidate, costs = max(fitting, key=lambda found: found[:2])
+    log(f"search: baseline {candidate_id(candidate)}")
+    return candidate_id(candidate), candidate, costs
 
 
 def _entry(candidate, trial):
