@@ -56,7 +56,7 @@ INPUT_SCALING_KEYS = ("input_range", "input_mean", "input_std")
 # TrainConfig fields a training section may set.
 TRAIN_KEYS = ("model", "epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",
               "weight_decay", "dropout", "small_input", "weights", "freeze_epochs",
-              "finetune_learning_rate", "channel_pruning")
+              "finetune_learning_rate", "channel_pruning", "architecture")
 # TrainConfig fields a fine-tuning section (pruning, qat) may set; and "distill", which keeps
 # the teacher while fine-tuning.
 FINETUNE_KEYS = ("epochs", "learning_rate", "lr_schedule", "optimizer", "warmup_epochs",

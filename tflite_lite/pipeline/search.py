@@ -248,7 +248,7 @@ def plot_search(rows, budget, path, baseline=None):
                       label=f"baseline {baseline['candidate']}")
     axes.axvline(budget[key], color="k", linestyle="--", label=f"budget {key}={budget[key]:g}")
     axes.set_xlabel(key.replace("_", " "))
-    axes.set_ylabel("validation accuracy")
+    axes.set_ylabel("accuracy (validation; test for the seeds' means)")
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     with _io.atomic_path(path, suffix=".png") as temporary:
@@ -520,7 +520,10 @@ def release_search(record, zoo_dir, command=None):
     winner = record["candidates"][record["winner"]["candidate"]]
     run = _candidate_recipe(recipe, winner["model"], winner["input_size"],
                             winner["channel_fraction"], "final", winner.get("architecture"))
-    sections = {key: value for key, value in run.get_config().items()
+    # None in a recipe removes a key (a preset's way to unset one): leave them out
+    sections = {key: ({k: v for k, v in value.items() if v is not None}
+                      if isinstance(value, dict) else value)
+                for key, value in run.get_config().items()
                 if key in SECTIONS and value not in (None, {}, [])}
     sections.update(name=os.path.basename(os.path.normpath(zoo_dir)),
                     description=search_summary(record))
