@@ -71,8 +71,6 @@ def main(argv):
               f"{baseline['full_test_mean']:.4f} ± {baseline['full_test_std']:.4f}; gain "
               f"{seeds['gain']:+.2f} pp against the two standard deviations' sum "
               f"{seeds['std_sum']:.2f} pp")
-
-
     if _RELEASE.value:
         from tflite_lite.pipeline.search import release_search  # noqa: PLC0415
         release_search(record, _RELEASE.value,

@@ -27,14 +27,12 @@ def proxy_training(settings):
 
 def smallest_candidate(space):
     """The space's cheapest candidate: every choice at its smallest, the most pruning."""
-    def low(choices):
-        return min(choices)
-    return {"input_size": low(space.input_sizes), "channel_fraction": max(space.channel_fractions),
+    return {"input_size": min(space.input_sizes), "channel_fraction": max(space.channel_fractions),
             "architecture": {
-                "stem_width": low(space.stem_widths), "stem_stride": max(space.stem_strides),
-                "head_width": low(space.head_widths),
-                "stages": [{"width": low(s.widths), "depth": low(s.depths),
-                            "kernel": low(s.kernels), "expansion": low(s.expansions),
+                "stem_width": min(space.stem_widths), "stem_stride": max(space.stem_strides),
+                "head_width": min(space.head_widths),
+                "stages": [{"width": min(s.widths), "depth": min(s.depths),
+                            "kernel": min(s.kernels), "expansion": min(s.expansions),
                             "stride": s.stride} for s in space.stages]}}
 
 
@@ -102,18 +100,16 @@ def _fitness(entry):
 
 def _check_smallest(space, config, budget, channels, num_classes):
     """`UserError` naming the smallest candidate's costs when even it breaks the budget."""
-    from tflite_lite.pipeline.search import BUDGET_KEYS, measure_costs  # noqa: PLC0415
+    from tflite_lite.pipeline.search import _smallest_cost, measure_costs  # noqa: PLC0415
 
     candidate = smallest_candidate(space)
     costs = measure_costs(SEARCHABLE_MODEL, candidate["input_size"],
                           candidate["channel_fraction"], budget, channels, num_classes,
                           config.latency_target, candidate["architecture"])
     if costs["over"]:
-        shown = ", ".join(
-            f"{key} {costs[BUDGET_KEYS[key][0]] / BUDGET_KEYS[key][1]:,.1f}" for key in budget
-            if costs.get(BUDGET_KEYS[key][0]) is not None)
+        found = _smallest_cost([dict(costs, candidate=candidate_id(candidate))], budget)
         raise UserError(f"the budget {config.budget} is below the smallest candidate of "
-                        f"{config.space} ({candidate_id(candidate)}: {shown or costs})")
+                        f"{config.space}: {found or f'{candidate_id(candidate)}: {costs}'}")
 
 
 def run_evolution(state, config, recipe, budget, channels, num_classes, run_dir, log=print):
@@ -149,10 +145,12 @@ def run_evolution(state, config, recipe, budget, channels, num_classes, run_dir,
     def fits(candidate):
         """Stage 1: the exact costs (cached), within the budget or not."""
         cid = candidate_id(candidate)
+        if cid in rejected or cid in entries:
+            return cid not in rejected
         bound = activation_bytes_bound(candidate, channels)
-        if cid not in rejected and "arena_kb" in budget and bound > budget["arena_kb"] * 1024:
+        if "arena_kb" in budget and bound > budget["arena_kb"] * 1024:
             rejected[cid] = {"arena_bytes_bound": bound, "over": ["arena_kb"]}
-        if cid not in rejected and cid not in entries:
+        else:
             costs = measure_costs(SEARCHABLE_MODEL, candidate["input_size"],
                                   candidate["channel_fraction"], budget, channels, num_classes,
                                   config.latency_target, candidate["architecture"])
@@ -197,20 +195,18 @@ def run_evolution(state, config, recipe, budget, channels, num_classes, run_dir,
 
 def _run(trials, pending, item, state, config, log):
     """Runs the `pending` trials, saving each result as it comes."""
-    entries, done = state["candidates"], [len([c for c in state["trials"]
-                                               if _finished(state["candidates"][c])])]
+    entries = state["candidates"]
 
     def on_result(index, result):
         cid = pending[index]
         entries[cid].update(result)
         state.save()
-        done[0] += 1
-        left = config.trials - done[0]
+        done = sum(_finished(entries[c]) for c in state["trials"])
         running = min(trials.workers, len(pending) - sum(_finished(entries[c]) for c in pending))
         outcome = (f"failed: {result['error']}" if "error" in result
                    else f"proxy accuracy {result['proxy_accuracy']:.4f}")
         log(f"search: trial {entries[cid]['trial'] + 1} {cid}: {outcome} "
-            f"(done {done[0]}, running {running}, left {left - running})")
+            f"(done {done}, running {running}, left {config.trials - done - running})")
 
     trials.run(proxy_training, [item(cid) for cid in pending], on_result,
                name=f"trials_{len(state['trials'])}")

@@ -397,9 +397,10 @@ def _train_full(state, contenders, recipe, config, run_dir, log):
             f"test {result['test']:.4f}")
 
     from tflite_lite.pipeline.trials import open_trials  # noqa: PLC0415
-    with open_trials(config.workers if jobs else 1, config.address,
-                     os.path.join(run_dir, "tune")) as trials:
-        trials.run(_full_training, [(job[3],) for job in jobs], on_result, name="full")
+    if jobs:
+        with open_trials(config.workers, config.address,
+                         os.path.join(run_dir, "tune")) as trials:
+            trials.run(_full_training, [(job[3],) for job in jobs], on_result, name="full")
     if failures:
         raise UserError(failures[0] + " (rerun the search to resume)")
     for entry in entries:
@@ -520,14 +521,12 @@ def release_search(record, zoo_dir, command=None):
     winner = record["candidates"][record["winner"]["candidate"]]
     run = _candidate_recipe(recipe, winner["model"], winner["input_size"],
                             winner["channel_fraction"], "final", winner.get("architecture"))
+    found = dict(run.get_config(), name=os.path.basename(os.path.normpath(zoo_dir)),
+                 description=search_summary(record), presets=None)
     # None in a recipe removes a key (a preset's way to unset one): leave them out
-    sections = {key: ({k: v for k, v in value.items() if v is not None}
-                      if isinstance(value, dict) else value)
-                for key, value in run.get_config().items()
-                if key in SECTIONS and value not in (None, {}, [])}
-    sections.update(name=os.path.basename(os.path.normpath(zoo_dir)),
-                    description=search_summary(record))
-    sections = {key: sections[key] for key in SECTIONS if key in sections and key != "presets"}
+    sections = {key: ({k: v for k, v in found[key].items() if v is not None}
+                      if isinstance(found[key], dict) else found[key])
+                for key in SECTIONS if found.get(key) not in (None, {}, [])}
     with _io.atomic_path(os.path.join(zoo_dir, "recipe.json"), suffix=".json") as temporary:
         with open(temporary, "w") as f:
             json.dump(sections, f, indent=2, ensure_ascii=False)
