@@ -71,6 +71,12 @@ def main(argv):
               f"{baseline['full_test_mean']:.4f} ± {baseline['full_test_std']:.4f}; gain "
               f"{seeds['gain']:+.2f} pp against the two standard deviations' sum "
               f"{seeds['std_sum']:.2f} pp")
+        int8 = record["int8_gain_over_baseline_pp"]
+        print(f"over {int8['seeds']} seed(s), int8 TFLM test accuracy: winner "
+              f"{chosen['int8_tflm_mean']:.4f} ± {chosen['int8_tflm_std']:.4f}, baseline "
+              f"{baseline['int8_tflm_mean']:.4f} ± {baseline['int8_tflm_std']:.4f}; gain "
+              f"{int8['gain']:+.2f} pp against the two standard deviations' sum "
+              f"{int8['std_sum']:.2f} pp")
     if _RELEASE.value:
         from tflite_lite.pipeline.search import release_search  # noqa: PLC0415
         release_search(record, _RELEASE.value,

@@ -1,6 +1,7 @@
 """The per-stage search: the searchable family, its space file, evolution, Ray trials, and (slow)
 a tiny search on a local Ray with two workers against the same search in one process."""
 
+import filecmp
 import json
 import os
 import random
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from conftest import REPO, assert_one_line_error, run_main
@@ -166,7 +168,7 @@ def test_tiny_search_on_ray_with_two_workers_finds_the_one_process_winner(tmp_pa
     common = ["--recipe", RECIPE, "--preset", "short", "--budget", "arena_kb=16,flash_kb=64",
               "--space", space, "--trials", "4", "--population", "2", "--children", "2",
               "--proxy_examples", "300"]
-    args = common + ["--seeds", "2", "--workers", "2", "--nobaseline",
+    args = common + ["--seeds", "2", "--workers", "2",
                      "--output_dir", str(tmp_path / "ray"), "--release", str(tmp_path / "zoo")]
     result = run_main("search", *args)
     assert result.returncode == 0, result.stderr
@@ -176,6 +178,23 @@ def test_tiny_search_on_ray_with_two_workers_finds_the_one_process_winner(tmp_pa
     winner = record["candidates"][record["winner"]["candidate"]]
     assert winner["seeds"] == 2 and set(winner["seed_runs"]) == {"0", "1"}
     assert "± std" in result.stdout
+    # Each seed of the winner and of the baseline through QAT and int8, scored on TFLM: seed 0
+    # is the released run, seed 1 adopted its own full training.
+    baseline = record["baseline"]
+    for which, entry in (("winner", winner), ("baseline", baseline)):
+        runs = entry["int8_seed_runs"]
+        assert set(runs) == {"0", "1"} and all(run["examples"] == 500 for run in runs.values())
+        assert entry["int8_tflm_mean"] == pytest.approx(np.mean([r["tflm"] for r in runs.values()]))
+        assert runs["1"]["file"].startswith(os.path.join("int8", which, "seed1", "export"))
+        assert filecmp.cmp(tmp_path / "ray" / "int8" / which / "seed1" / "student" / "model.keras",
+                           tmp_path / "ray" / os.path.dirname(entry["full_run"]) / "seed1" /
+                           "student" / "model.keras", shallow=False)
+    assert winner["int8_seed_runs"]["0"]["file"].startswith("final")
+    assert winner["int8_seed_runs"]["0"]["litert"] == pytest.approx(
+        record["winner"]["final_int8"]["tflite_accuracy"], abs=1e-4)
+    assert record["int8_gain_over_baseline_pp"]["gain"] == pytest.approx(
+        100 * (winner["int8_tflm_mean"] - baseline["int8_tflm_mean"]))
+    assert "int8 TFLM test accuracy" in result.stdout
     # The winner released as a zoo entry: its recipe rebuilds it, its card and C pair beside.
     from tflite_lite.pipeline import load_recipe
     released = load_recipe(str(tmp_path / "zoo" / "recipe.json"))
@@ -206,6 +225,7 @@ def test_tiny_search_on_ray_with_two_workers_finds_the_one_process_winner(tmp_pa
 
     again = run_main("search", *args)
     assert again.returncode == 0 and "search: trial" not in again.stdout
+    assert "search: int8" not in again.stdout and "search: full training" not in again.stdout
     assert json.loads((tmp_path / "ray" / "search.json").read_text())["winner"] == (
         record["winner"])
 

@@ -44,7 +44,8 @@ SEARCH_COLUMNS = (("candidate", "candidate", "s"), ("params", "params", ",d"),
                   ("arena_bytes", "arena B", ",d"), ("latency_ms", "ms", ".2f"),
                   ("fits", "fits", "s"), ("proxy_accuracy", "proxy acc", ".4f"),
                   ("full_accuracy", "full acc", ".4f"),
-                  ("full_test_mean", "test mean", ".4f"), ("full_test_std", "± std", ".4f"))
+                  ("full_test_mean", "test mean", ".4f"), ("full_test_std", "± std", ".4f"),
+                  ("int8_tflm_mean", "int8 TFLM mean", ".4f"), ("int8_tflm_std", "± std", ".4f"))
 
 
 
@@ -301,6 +302,7 @@ def run_search(config, run_dir=None, log=print):
     _release_winner(state, contenders, recipe, budget, run_dir, log)
     if config.baseline:
         _train_baseline(state, recipe, budget, run_dir, log)
+        _int8_over_seeds(state, recipe, config, run_dir, log)
     full = [state["candidates"][c] for c in ranked if "full_accuracy" in state["candidates"][c]]
     state["proxy_rank_correlation"] = _spearman([e["proxy_accuracy"] for e in full],
                                                 [e["full_accuracy"] for e in full])
@@ -478,6 +480,77 @@ def _train_baseline(state, recipe, budget, run_dir, log):
         std_sum=100 * (chosen["full_test_std"] + baseline["full_test_std"]))
 
 
+def _int8_over_seeds(state, recipe, config, run_dir, log):
+    """Every seed's float winner and baseline through the recipe's QAT and int8 export (seed
+    0's are the `final` and `baseline` runs; the others run in `int8/<which>/seed<k>`, adopting
+    that seed's full training), each int8 file scored on TFLM on the test split (as trials);
+    their means and spreads, and the winner's gain over the baseline on TFLM."""
+    entries = {"winner": state["candidates"][state["winner"]["candidate"]],
+               "baseline": state["baseline"]}
+    names = {"winner": state["winner"]["candidate"],
+             "baseline": "baseline_" + state["baseline"]["candidate"]}
+    jobs = []
+    for which, entry in entries.items():
+        runs = entry.setdefault("int8_seed_runs", {})
+        for seed in (s for s in range(config.seeds) if str(s) not in runs):
+            run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
+                                    entry["channel_fraction"],
+                                    "final" if which == "winner" else "baseline",
+                                    entry.get("architecture"))
+            run = dataclasses.replace(run, student=dict(
+                run.student, seed=run.student.get("seed", 0) + seed))
+            folder = (("final" if which == "winner" else "baseline") if seed == 0
+                      else os.path.join("int8", which, f"seed{seed}"))
+            jobs.append((which, seed, (run, os.path.abspath(run_dir), folder,
+                                       _seed_folder(names[which], seed),
+                                       run.dataset_settings.get("max_eval_examples"))))
+    failures = []
+
+    def on_result(index, result):
+        which, seed, _ = jobs[index]
+        if "error" in result:
+            failures.append(f"int8 export of the {which} (seed {seed}) failed: "
+                            f"{result['error']}")
+            return
+        entries[which]["int8_seed_runs"][str(seed)] = result
+        state.save()
+        log(f"search: int8 {which} seed {seed}: TFLM test accuracy {result['tflm']:.4f} "
+            f"(LiteRT {result['litert']:.4f}, argmax agreement {result['agreement']:.4f})")
+
+    from tflite_lite.pipeline.trials import open_trials  # noqa: PLC0415
+    if jobs:
+        with open_trials(config.workers, config.address,
+                         os.path.join(run_dir, "tune")) as trials:
+            trials.run(_int8_trial, [job[2] for job in jobs], on_result, name="int8")
+    if failures:
+        raise UserError(failures[0] + " (rerun the search to resume)")
+    for entry in entries.values():
+        tflm = [run["tflm"] for run in entry["int8_seed_runs"].values()]
+        entry.update(int8_tflm_mean=float(np.mean(tflm)),
+                     int8_tflm_std=float(np.std(tflm, ddof=1)) if len(tflm) > 1 else 0.0)
+    winner, baseline = entries["winner"], entries["baseline"]
+    state["int8_gain_over_baseline_pp"] = dict(
+        seeds=config.seeds,
+        gain=100 * (winner["int8_tflm_mean"] - baseline["int8_tflm_mean"]),
+        std_sum=100 * (winner["int8_tflm_std"] + baseline["int8_tflm_std"]))
+    state.save()
+
+
+def _int8_trial(run, run_dir, folder, student_run, max_examples):
+    """One seed's pipeline (its full training adopted) and its int8 file on TFLM."""
+    from tflite_lite.benchmark.micro import benchmark_micro_model  # noqa: PLC0415
+    from tflite_lite.pipeline import run_pipeline  # noqa: PLC0415
+    from tflite_lite.pipeline.release import final_int8  # noqa: PLC0415
+    _adopt(os.path.join(run_dir, student_run), os.path.join(run_dir, folder, "student"))
+    record = run_pipeline(run, os.path.join(run_dir, folder))
+    path = os.path.join(run_dir, folder, "export", final_int8(record)["file"])
+    row = benchmark_micro_model(path, max_examples=max_examples, num_runs=10)
+    return {"tflm": row["accuracy"], "litert": row["litert_accuracy"],
+            "agreement": row["argmax_agreement"], "arena_bytes": row["arena_bytes"],
+            "flash_bytes": row["flash_bytes"], "examples": row["num_examples"],
+            "file": os.path.relpath(path, run_dir)}
+
+
 def _folder_name(cid):
     return cid.replace("/", "_").replace("@", "_")
 
@@ -486,12 +559,18 @@ def _adopt_student(run_dir, entry, pipeline):
     """Copies a candidate's finished full training into `<run_dir>/<pipeline>/student`, where
     the pipeline adopts it instead of training it again (same settings; a recipe whose student
     distills is retrained, its teacher being part of its settings)."""
-    target = os.path.join(run_dir, pipeline, "student")
-    if not entry.get("full_run") or os.path.exists(target):
+    if entry.get("full_run"):
+        _adopt(os.path.join(run_dir, entry["full_run"]),
+               os.path.join(run_dir, pipeline, "student"))
+
+
+def _adopt(source, target):
+    """Copies the training folder `source` to `target` unless it is there already."""
+    if os.path.exists(target):
         return
     temporary = target + ".partial"
     shutil.rmtree(temporary, ignore_errors=True)
-    shutil.copytree(os.path.join(run_dir, entry["full_run"]), temporary)
+    shutil.copytree(source, temporary)
     os.replace(temporary, target)
 
 
@@ -555,4 +634,13 @@ def search_summary(record):
                  f"{chosen['full_test_std']:.4f} against {baseline['full_test_mean']:.4f} ± "
                  f"{baseline['full_test_std']:.4f} (gain {gain['gain']:+.2f} pp, the two "
                  f"standard deviations add to {gain['std_sum']:.2f} pp).")
+    if "int8_gain_over_baseline_pp" in record:
+        int8 = record["int8_gain_over_baseline_pp"]
+        chosen = record["candidates"][winner["candidate"]]
+        baseline = record["baseline"]
+        text += (f" The int8 files on TFLM, over {int8['seeds']} seeds (each seed's QAT and "
+                 f"export): {chosen['int8_tflm_mean']:.4f} ± {chosen['int8_tflm_std']:.4f} "
+                 f"against {baseline['int8_tflm_mean']:.4f} ± {baseline['int8_tflm_std']:.4f} "
+                 f"(gain {int8['gain']:+.2f} pp, standard deviations adding to "
+                 f"{int8['std_sum']:.2f} pp).")
     return text
