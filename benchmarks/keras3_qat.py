@@ -12,11 +12,17 @@ evaluated on the test images. A registered model's float weights also go to its 
 which fine-tunes the same epoch with tfmot. One row per model: float, Keras 3 QAT and tfmot
 QAT int8 accuracy, agreement of each int8 file with its own Keras model, float ops, and the
 QAT training step's time over the float step's (both Keras 3, batch 128, same process).
+With `KERAS_BACKEND=jax` the models train and fine-tune on JAX, and each QAT model goes the
+user's way: saved as `.keras`, exported by `scripts/export.py` on TensorFlow, its int8 file
+scored against the model as JAX computes it (no tfmot rows there).
 `--prune_model NAME` also trains NAME dense and pruned to 75% for the same epochs and compares
 their int8 files (accuracy, zeros in the pruned kernels); `--models=` runs only that.
 """
 
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -44,6 +50,7 @@ PRUNE_COLUMNS = (
     ("pruned_int8_accuracy", "75% pruned int8 acc", ".4f"), ("delta_pp", "Δpp", "+.2f"),
     ("keras_zeros", "Keras zeros", ".3f"), ("int8_zeros", "int8 zeros", ".3f"),
 )
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APPLICATIONS = ("keras_mobilenet_v2_035", "keras_mobilenet_v3_small_075")
 INPUT_SHAPE = (32, 32, 1)
 
@@ -101,9 +108,36 @@ def _ms_per_step(model, images, labels, steps=10):
 
 
 def _int8(model, data):
+    if keras3().backend.backend() != "tensorflow":
+        return _int8_through_tensorflow(model, data)
     result = export(model, mode="int8", calibration=data, evaluate_on=data,
                     max_eval_examples=_TEST.value, allow_float_ops=True)
     return result.evaluation, len(result.float_ops)
+
+
+def _int8_through_tensorflow(model, data):
+    """On another backend (JAX), a user's path: the model saved as `.keras`, exported by
+    `scripts/export.py` on TensorFlow; the int8 file then scored here against the model as
+    this backend computes it."""
+    from tflite_lite.contract import Contract  # noqa: PLC0415
+    from tflite_lite.convert.evaluate import TFLiteClassifier, evaluate_agreement  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as folder:
+        path, output = os.path.join(folder, "qat.keras"), os.path.join(folder, "int8.tflite")
+        model.save(path)
+        done = subprocess.run(
+            [sys.executable, os.path.join(REPO, "scripts", "export.py"), "--model", path,
+             "--mode", "int8", "--dataset", "fashion_mnist", "--input_range=-1,1",
+             "--allow_float_ops", "--noevaluate", "--output", output],
+            env=dict(os.environ, KERAS_BACKEND="tensorflow"), capture_output=True, text=True,
+            check=False)
+        if done.returncode:
+            raise RuntimeError(f"export on TensorFlow failed: {done.stderr.strip()[-500:]}")
+        with open(output, "rb") as f:
+            classifier = TFLiteClassifier(f.read())
+        float_ops = len(Contract.beside(output).get("float_ops") or [])
+    test = data.test.unbatch().take(_TEST.value).batch(128)
+    return evaluate_agreement(model, classifier, test), float_ops
 
 
 def benchmark_model(name, data):
@@ -124,8 +158,8 @@ def benchmark_model(name, data):
            "qat_int8_accuracy": evaluation["tflite_accuracy"],
            "qat_delta_pp": 100 * (evaluation["tflite_accuracy"] - float_accuracy),
            "qat_agreement": evaluation["agreement"], "qat_float_ops": float_ops,
-           "step_ratio": step_ratio}
-    if _TFMOT.value and name not in APPLICATIONS:
+           "step_ratio": step_ratio, "backend": keras.backend.backend()}
+    if _TFMOT.value and name not in APPLICATIONS and keras.backend.backend() == "tensorflow":
         twin = create_model(name, input_shape=INPUT_SHAPE, num_classes=10)
         twin.set_weights(model.get_weights())
         tfmot_qat = _compile(quantize_model(twin), 1e-4, tf_keras)
