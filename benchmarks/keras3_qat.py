@@ -250,12 +250,18 @@ def _save(rows, measured):
         return
     settings = (f"{_TRAIN.value:,} Fashion-MNIST training images, {_EPOCHS.value} float "
                 f"epochs, {_TEST.value:,} test images")
+    backend = keras3().backend.backend()
     if rows or not measured:
         results_file.save(_JSON.value, {
-            "title": "Keras 3 QAT", "rows": rows, **measured, "about": (
+            "title": "Keras 3 QAT" + ("" if backend == "tensorflow" else f" on {backend}"),
+            "rows": rows, **measured, "about": (
                 f"Keras 3 models at 32x32x1, {settings}, then one QAT epoch; int8 files with "
-                "the default float head. tfmot: the same float weights in the tf_keras twin, "
-                "one tfmot QAT epoch.")}, columns=COLUMNS)
+                "the default float head. " + (
+                    "tfmot: the same float weights in the tf_keras twin, one tfmot QAT epoch."
+                    if backend == "tensorflow" else
+                    f"Trained on {backend}; each QAT model saved as .keras, exported by "
+                    "scripts/export.py on TensorFlow, its int8 file's agreement measured "
+                    f"against the model as {backend} computes it."))}, columns=COLUMNS)
     else:
         results_file.save(_JSON.value, {
             "title": "Keras 3 pruning", "rows": measured["pruning"], "about": (
