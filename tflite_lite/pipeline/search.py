@@ -15,6 +15,9 @@
    accuracy wins (the proxy only shortlists) and goes on through the recipe's pipeline (its
    student adopted, then QAT, int8 for the micro target) in `<run_dir>/final`. The proxy's rank
    correlation with full training is measured on the shortlist.
+4. **Baseline.** The hand-chosen baseline trains with the same seeds and goes through the same
+   pipeline; every seed of the winner and of the baseline is taken to int8 and scored on TFLM,
+   which gives the winner's gain over the baseline as mean and spread over the seeds.
 
 Channel pruning here thins the freshly built model (`TrainConfig.channel_pruning` without
 `init_from`): a narrower architecture trained from scratch. The whole search is kept in
