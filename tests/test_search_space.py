@@ -159,6 +159,16 @@ def _half(value):
     return {"half": 2 / value}
 
 
+def test_a_failed_full_training_is_named_after_the_others_are_kept(tmp_path):
+    from tflite_lite.pipeline.search import SearchConfig, _run_trials
+    config, kept = SearchConfig(recipe=RECIPE, budget="macs=1"), []
+    jobs = [(f"full training of {value}", (value,), kept.append) for value in (2, 0, 4)]
+    with pytest.raises(UserError, match=r"^full training of 0 failed: ZeroDivisionError: "
+                       r"division by zero \(rerun the search to resume\)$"):
+        _run_trials(config, str(tmp_path), "full", _half, jobs)
+    assert kept == [{"half": 1.0}, {"half": 0.5}]
+
+
 @pytest.mark.slow
 def test_tiny_search_on_ray_with_two_workers_finds_the_one_process_winner(tmp_path):
     """The whole search on a local Ray (two workers: trials and seeds in parallel) and the

@@ -26,6 +26,7 @@ Channel pruning here thins the freshly built model (`TrainConfig.channel_pruning
 """
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -387,30 +388,44 @@ def _train_full(state, contenders, recipe, config, run_dir, log):
                                 seed=run.student.get("seed", 0) + seed,
                                 output_dir=os.path.abspath(os.path.join(
                                     run_dir, _seed_folder(name, seed))))
-                jobs.append((name, entry, seed, settings))
-
-    failures = []
-
-    def on_result(index, result):
-        name, entry, seed, _ = jobs[index]
-        if "error" in result:
-            failures.append(f"full training of {name} (seed {seed}) failed: {result['error']}")
-            return
-        entry["seed_runs"][str(seed)] = result
-        state.save()
-        log(f"search: full training {name} seed {seed}: validation {result['validation']:.4f}, "
-            f"test {result['test']:.4f}")
-
-    from tflite_lite.pipeline.trials import open_trials  # noqa: PLC0415
-    if jobs:
-        with open_trials(config.workers, config.address,
-                         os.path.join(run_dir, "tune")) as trials:
-            trials.run(_full_training, [(job[3],) for job in jobs], on_result, name="full")
-    if failures:
-        raise UserError(failures[0] + " (rerun the search to resume)")
+                jobs.append((f"full training of {name} (seed {seed})", (settings,),
+                             functools.partial(_keep_full, state, name, entry, seed, log)))
+    _run_trials(config, run_dir, "full", _full_training, jobs)
     for entry in entries:
         _summarize_seeds(entry)
     state.save()
+
+
+def _keep_full(state, name, entry, seed, log, result):
+    entry["seed_runs"][str(seed)] = result
+    state.save()
+    log(f"search: full training {name} seed {seed}: validation {result['validation']:.4f}, "
+        f"test {result['test']:.4f}")
+
+
+def _run_trials(config, run_dir, name, function, jobs):
+    """`function(*args)` for each `(what, args, keep)` of `jobs` as trials (Tune's record in
+    `run_dir/tune/<name>`); `keep(result)` runs here as each ends.
+
+    Raises:
+      UserError: the first failed trial named, once all have ended (a rerun resumes).
+    """
+    from tflite_lite.pipeline.trials import open_trials  # noqa: PLC0415
+    failures = []
+
+    def on_result(index, result):
+        what, _, keep = jobs[index]
+        if "error" in result:
+            failures.append(f"{what} failed: {result['error']}")
+        else:
+            keep(result)
+
+    if jobs:
+        with open_trials(config.workers, config.address,
+                         os.path.join(run_dir, "tune")) as trials:
+            trials.run(function, [args for _, args, _ in jobs], on_result, name=name)
+    if failures:
+        raise UserError(failures[0] + " (rerun the search to resume)")
 
 
 def _summarize_seeds(entry):
@@ -418,9 +433,14 @@ def _summarize_seeds(entry):
     standard deviation over seeds."""
     runs = list(entry["seed_runs"].values())
     validation, test = ([run[key] for run in runs] for key in ("validation", "test"))
-    entry.update(full_accuracy=float(np.mean(validation)), full_test_mean=float(np.mean(test)),
-                 full_test_std=float(np.std(test, ddof=1)) if len(test) > 1 else 0.0,
-                 seeds=len(runs))
+    mean, std = _mean_std(test)
+    entry.update(full_accuracy=float(np.mean(validation)), full_test_mean=mean,
+                 full_test_std=std, seeds=len(runs))
+
+
+def _mean_std(values):
+    """The mean and the sample standard deviation (0 for one value)."""
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def _release_winner(state, contenders, recipe, budget, run_dir, log):
@@ -495,48 +515,36 @@ def _int8_over_seeds(state, recipe, config, run_dir, log):
     jobs = []
     for which, entry in entries.items():
         runs = entry.setdefault("int8_seed_runs", {})
+        pipeline = "final" if which == "winner" else "baseline"
         for seed in (s for s in range(config.seeds) if str(s) not in runs):
             run = _candidate_recipe(recipe, entry["model"], entry["input_size"],
-                                    entry["channel_fraction"],
-                                    "final" if which == "winner" else "baseline",
+                                    entry["channel_fraction"], pipeline,
                                     entry.get("architecture"))
             run = dataclasses.replace(run, student=dict(
                 run.student, seed=run.student.get("seed", 0) + seed))
-            folder = (("final" if which == "winner" else "baseline") if seed == 0
-                      else os.path.join("int8", which, f"seed{seed}"))
-            jobs.append((which, seed, (run, os.path.abspath(run_dir), folder,
-                                       _seed_folder(names[which], seed),
-                                       run.dataset_settings.get("max_eval_examples"))))
-    failures = []
-
-    def on_result(index, result):
-        which, seed, _ = jobs[index]
-        if "error" in result:
-            failures.append(f"int8 export of the {which} (seed {seed}) failed: "
-                            f"{result['error']}")
-            return
-        entries[which]["int8_seed_runs"][str(seed)] = result
-        state.save()
-        log(f"search: int8 {which} seed {seed}: TFLM test accuracy {result['tflm']:.4f} "
-            f"(LiteRT {result['litert']:.4f}, argmax agreement {result['agreement']:.4f})")
-
-    from tflite_lite.pipeline.trials import open_trials  # noqa: PLC0415
-    if jobs:
-        with open_trials(config.workers, config.address,
-                         os.path.join(run_dir, "tune")) as trials:
-            trials.run(_int8_trial, [job[2] for job in jobs], on_result, name="int8")
-    if failures:
-        raise UserError(failures[0] + " (rerun the search to resume)")
+            folder = pipeline if seed == 0 else os.path.join("int8", which, f"seed{seed}")
+            jobs.append((f"int8 export of the {which} (seed {seed})",
+                         (run, os.path.abspath(run_dir), folder,
+                          _seed_folder(names[which], seed),
+                          run.dataset_settings.get("max_eval_examples")),
+                         functools.partial(_keep_int8, state, which, entry, seed, log)))
+    _run_trials(config, run_dir, "int8", _int8_trial, jobs)
     for entry in entries.values():
-        tflm = [run["tflm"] for run in entry["int8_seed_runs"].values()]
-        entry.update(int8_tflm_mean=float(np.mean(tflm)),
-                     int8_tflm_std=float(np.std(tflm, ddof=1)) if len(tflm) > 1 else 0.0)
+        mean, std = _mean_std([run["tflm"] for run in entry["int8_seed_runs"].values()])
+        entry.update(int8_tflm_mean=mean, int8_tflm_std=std)
     winner, baseline = entries["winner"], entries["baseline"]
     state["int8_gain_over_baseline_pp"] = dict(
         seeds=config.seeds,
         gain=100 * (winner["int8_tflm_mean"] - baseline["int8_tflm_mean"]),
         std_sum=100 * (winner["int8_tflm_std"] + baseline["int8_tflm_std"]))
     state.save()
+
+
+def _keep_int8(state, which, entry, seed, log, result):
+    entry["int8_seed_runs"][str(seed)] = result
+    state.save()
+    log(f"search: int8 {which} seed {seed}: TFLM test accuracy {result['tflm']:.4f} "
+        f"(LiteRT {result['litert']:.4f}, argmax agreement {result['agreement']:.4f})")
 
 
 def _int8_trial(run, run_dir, folder, student_run, max_examples):
