@@ -38,7 +38,9 @@ def _command():
     program = sys.argv[0]
     if program.endswith(".py") and os.path.basename(os.path.dirname(program)) == "benchmarks":
         program = "python -m benchmarks." + os.path.basename(program)[:-3]
-    return " ".join([program, *map(shlex.quote, sys.argv[1:])])
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # Keras 3 on another backend
+    prefix = [] if backend == "tensorflow" else [f"KERAS_BACKEND={shlex.quote(backend)}"]
+    return " ".join([*prefix, program, *map(shlex.quote, sys.argv[1:])])
 
 
 _COMMIT_AT_START = _commit()
