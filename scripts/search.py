@@ -80,8 +80,18 @@ def main(argv):
     if _RELEASE.value:
         from tflite_lite.pipeline.search import release_search  # noqa: PLC0415
         release_search(record, _RELEASE.value,
-                       " ".join(["python scripts/search.py", *sys.argv[1:]]))
+                       " ".join(["python scripts/search.py", *_without_output_dir(sys.argv[1:])]))
         print(f"released → {_RELEASE.value}")
+
+
+def _without_output_dir(args):
+    """The command line for the card: where this run's folder went is not part of the model."""
+    kept, skip = [], False
+    for arg in args:
+        if not skip and not arg.startswith("--output_dir"):
+            kept.append(arg)
+        skip = arg == "--output_dir"
+    return kept
 
 
 def run():
