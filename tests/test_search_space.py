@@ -209,7 +209,9 @@ def test_tiny_search_on_ray_with_two_workers_finds_the_one_process_winner(tmp_pa
     from tflite_lite.pipeline import load_recipe
     released = load_recipe(str(tmp_path / "zoo" / "recipe.json"))
     assert released.name == "zoo" and released.student["architecture"] == winner["architecture"]
-    assert "stages (width/depth/kernel/expansion)" in (tmp_path / "zoo" / "README.md").read_text()
+    card = (tmp_path / "zoo" / "README.md").read_text()
+    assert "stages (width/depth/kernel/expansion)" in card and "--output_dir" not in card
+    assert "The int8 files on TFLM, over 2 seeds" in card
     assert (tmp_path / "zoo" / "model_int8_model_data.cc").is_file()
 
     # The same evolution in one process, TensorFlow on one thread as each Ray trial runs.
