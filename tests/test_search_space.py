@@ -227,7 +227,7 @@ def test_tiny_search_on_ray_with_two_workers_finds_the_one_process_winner(tmp_pa
             "parse_budget(config.budget), 1, 10, sys.argv[2], log=lambda line: None)[0])")
     env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
     alone = subprocess.run([sys.executable, "-c", code, RECIPE, str(one), space], env=env,
-                           capture_output=True, text=True, timeout=600, check=False)
+                           capture_output=True, text=True, timeout=1200, check=False)
     assert alone.returncode == 0, alone.stderr
     state = json.loads((one / "search.json").read_text())
     assert state["trials"] == record["trials"]
