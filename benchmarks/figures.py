@@ -27,7 +27,8 @@ README = os.path.join(REPO, "README.md")
 PAGE_RECORDS = ("main_job", "suite", "zoo", "training", "builders_224", "quantization",
                 "low_bit", "ptq", "ptq_mobilenet_v2_100", "scores", "compression",
                 "channel_pruning", "distillation", "micro_zoo", "keras3_qat", "keras3_pruning",
-                "keras3_qat_full", "xnnpack", "ptq_engines")
+                "keras3_qat_full", "keras3_jax", "keras3_qat_small", "xnnpack",
+                "ptq_engines")
 _BLOCK = re.compile(r"(<!-- figures:(\w+) -->\n)(.*?)(<!-- /figures -->)", re.DOTALL)
 
 
