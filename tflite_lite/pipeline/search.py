@@ -389,18 +389,22 @@ def _train_full(state, contenders, recipe, config, run_dir, log):
                                 output_dir=os.path.abspath(os.path.join(
                                     run_dir, _seed_folder(name, seed))))
                 jobs.append((f"full training of {name} (seed {seed})", (settings,),
-                             functools.partial(_keep_full, state, name, entry, seed, log)))
+                             functools.partial(
+                                 _keep_seed, state, runs, seed, log,
+                                 f"search: full training {name} seed {seed}: validation "
+                                 "{validation:.4f}, test {test:.4f}")))
     _run_trials(config, run_dir, "full", _full_training, jobs)
     for entry in entries:
         _summarize_seeds(entry)
     state.save()
 
 
-def _keep_full(state, name, entry, seed, log, result):
-    entry["seed_runs"][str(seed)] = result
+def _keep_seed(state, runs, seed, log, message, result):
+    """Keeps one seed's trial result in `runs`, saves the state, logs `message` filled in
+    from the result."""
+    runs[str(seed)] = result
     state.save()
-    log(f"search: full training {name} seed {seed}: validation {result['validation']:.4f}, "
-        f"test {result['test']:.4f}")
+    log(message.format(**result))
 
 
 def _run_trials(config, run_dir, name, function, jobs):
@@ -497,10 +501,8 @@ def _train_baseline(state, recipe, budget, run_dir, log):
     winner, base = state["winner"]["final_int8"], baseline["final_int8"]
     state["gain_over_baseline_pp"] = 100 * (winner["tflite_accuracy"] - base["tflite_accuracy"])
     chosen = state["candidates"][state["winner"]["candidate"]]
-    state["seed_gain_over_baseline_pp"] = dict(
-        seeds=chosen["seeds"],
-        gain=100 * (chosen["full_test_mean"] - baseline["full_test_mean"]),
-        std_sum=100 * (chosen["full_test_std"] + baseline["full_test_std"]))
+    state["seed_gain_over_baseline_pp"] = _seed_gain(chosen, baseline, "full_test",
+                                                     chosen["seeds"])
 
 
 def _int8_over_seeds(state, recipe, config, run_dir, log):
@@ -527,24 +529,26 @@ def _int8_over_seeds(state, recipe, config, run_dir, log):
                          (run, os.path.abspath(run_dir), folder,
                           _seed_folder(names[which], seed),
                           run.dataset_settings.get("max_eval_examples")),
-                         functools.partial(_keep_int8, state, which, entry, seed, log)))
+                         functools.partial(
+                             _keep_seed, state, runs, seed, log,
+                             f"search: int8 {which} seed {seed}: TFLM test accuracy "
+                             "{tflm:.4f} (LiteRT {litert:.4f}, argmax agreement "
+                             "{agreement:.4f})")))
     _run_trials(config, run_dir, "int8", _int8_trial, jobs)
     for entry in entries.values():
         mean, std = _mean_std([run["tflm"] for run in entry["int8_seed_runs"].values()])
         entry.update(int8_tflm_mean=mean, int8_tflm_std=std)
-    winner, baseline = entries["winner"], entries["baseline"]
-    state["int8_gain_over_baseline_pp"] = dict(
-        seeds=config.seeds,
-        gain=100 * (winner["int8_tflm_mean"] - baseline["int8_tflm_mean"]),
-        std_sum=100 * (winner["int8_tflm_std"] + baseline["int8_tflm_std"]))
+    state["int8_gain_over_baseline_pp"] = _seed_gain(entries["winner"], entries["baseline"],
+                                                     "int8_tflm", config.seeds)
     state.save()
 
 
-def _keep_int8(state, which, entry, seed, log, result):
-    entry["int8_seed_runs"][str(seed)] = result
-    state.save()
-    log(f"search: int8 {which} seed {seed}: TFLM test accuracy {result['tflm']:.4f} "
-        f"(LiteRT {result['litert']:.4f}, argmax agreement {result['agreement']:.4f})")
+def _seed_gain(winner, baseline, figure, seeds):
+    """The winner's gain over the baseline in points on `<figure>_mean`, beside the sum of
+    their `<figure>_std`."""
+    return dict(seeds=seeds,
+                gain=100 * (winner[f"{figure}_mean"] - baseline[f"{figure}_mean"]),
+                std_sum=100 * (winner[f"{figure}_std"] + baseline[f"{figure}_std"]))
 
 
 def _int8_trial(run, run_dir, folder, student_run, max_examples):
