@@ -38,6 +38,7 @@ from tflite_lite.training import finetune_config, train
 VARIANTS = (("plain", "", False, "int8"), ("cle", "cle", False, "int8"),
             ("bias_correction", "bias_correction", False, "int8"),
             ("adaround", "adaround", False, "int8"),
+            ("adaround+bias_correction", "adaround,bias_correction", False, "int8"),
             ("cle+bias_correction", "cle,bias_correction", False, "int8"),
             ("all", "cle,adaround,bias_correction", False, "int8"),
             ("per_tensor", "", True, "int8"), ("per_tensor+cle", "cle", True, "int8"),
@@ -69,7 +70,8 @@ def _export_qat(run_dir, folder, epochs, learning_rate, representative_examples,
 
 
 def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
-                  representative_examples=256, qat_epochs=1, qat_learning_rate=2e-4):
+                  representative_examples=256, qat_epochs=1, qat_learning_rate=2e-4,
+                  adaround_seconds_per_layer=10.0):
     """One row per run and variant (see `COLUMNS`): int8 accuracy, the gap to the float
     model, top-1 agreement with it, and the export's wall time (steps, calibration,
     conversion; evaluation excluded; for "qat" the fine-tuning included). Writes each run's
@@ -92,9 +94,10 @@ def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
                 quantizer, _, mode = mode.rpartition(":")
                 output = os.path.join(folder, label, f"model_{mode}.tflite")
                 contract = export_model(ExportConfig(
-                    model_path=model_path, output=output, mode=mode, ptq=steps or None,
+                    model_path=model_path, output=output, mode=mode, ptq=steps or "none",
                     per_tensor=per_tensor, representative_examples=representative_examples,
-                    quantizer=quantizer or "converter"))
+                    quantizer=quantizer or "converter",
+                    adaround_seconds_per_layer=adaround_seconds_per_layer))
             seconds = time.perf_counter() - started
             evaluation = evaluate(output, test, keras_model)
             rows.append({
@@ -108,7 +111,9 @@ def benchmark_ptq(runs, output_dir, variants=VARIANTS, max_eval_examples=None,
                 "test_images": evaluation["num_examples"], "seconds": seconds,
                 "ptq_seconds": sum((contract["ptq"] or {}).get("seconds", {}).values()),
                 "float_agreement": (contract["ptq"] or {}).get("float_top1_agreement"),
-                "ptq": contract["ptq"], "file": output, "size_bytes": os.path.getsize(output),
+                "ptq": contract["ptq"], "auto_plan": contract.get("ptq_auto"),
+                "litert_snr": contract.get("litert_snr"), "file": output,
+                "size_bytes": os.path.getsize(output),
             })
         _add_latency([row for row in rows if row["model"] == record.model])
         plotted = next((row for row in reversed(rows) if row["model"] == record.model
@@ -140,6 +145,9 @@ _QAT_EPOCHS = flags.DEFINE_integer("qat_epochs", 1, "QAT fine-tuning epochs of t
                                    lower_bound=1)
 _QAT_LEARNING_RATE = flags.DEFINE_float("qat_learning_rate", 2e-4,
                                         "QAT fine-tuning learning rate.", lower_bound=0)
+_ADAROUND_SECONDS = flags.DEFINE_float(
+    "adaround_seconds_per_layer", 10.0, "AdaRound's time per layer in the variants that name "
+    "it (auto gives it what is left of its own 120 s).", lower_bound=0.1)
 _JSON = flags.DEFINE_string("json", "benchmarks/results/ptq.json",
                             "Write the rows as JSON here.")
 
@@ -156,7 +164,7 @@ def main(argv):
         rows += benchmark_ptq([run_dir], _OUTPUT_DIR.value,
                                     [known[name] for name in _VARIANTS.value], _MAX_EVAL.value,
                                     _REPRESENTATIVE.value, _QAT_EPOCHS.value,
-                                    _QAT_LEARNING_RATE.value)
+                                    _QAT_LEARNING_RATE.value, _ADAROUND_SECONDS.value)
         print(format_table(rows, COLUMNS), flush=True)
         if _JSON.value:
             results_file.save(_JSON.value, {"rows": rows}, COLUMNS)

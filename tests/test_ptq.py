@@ -294,6 +294,7 @@ def test_bench_ptq_prints_its_table_and_writes_json(trained_run, tmp_path):
     rows = json.loads((tmp_path / "ptq.json").read_text())["rows"]
     assert [row["variant"] for row in rows] == ["plain", "per_tensor+cle", "int16x8",
                                                 "litert_w4a8", "qat"]
+    assert rows[0]["ptq"] is None and rows[0]["auto_plan"] is None  # plain: no auto default
     assert rows[2]["file"].endswith("model_int16x8.tflite")
     assert rows[3]["size_bytes"] < rows[0]["size_bytes"]  # int4 convolution weights
     assert all(row["p50_ms"] > 0 for row in rows)
