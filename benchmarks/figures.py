@@ -96,7 +96,87 @@ def _suite_body(record):
             f"of pytest ({record['wall_seconds']:.0f} s in all).")
 
 
-_BODIES = {"main_job": _main_job_body, "suite": _suite_body}
+# ptq="auto"'s candidates under their bench_ptq names (benchmarks/ptq.py VARIANTS).
+AUTO_CANDIDATES = ("plain", "bias_correction", "cle+bias_correction", "litert_int8",
+                   "adaround+bias_correction")
+
+
+def _rows_by_model(rows):
+    models = {}
+    for row in rows:
+        models.setdefault(row["model"], {})[row["variant"]] = row
+    return models
+
+
+def _ptq_agreement_table(models, variants):
+    rows = [{"model": model, "float": next(iter(found.values()))["keras_accuracy"],
+             **{name: f"{row['agreement']:.4f} ({row['gap_pp']:+.2f})"
+                for name, row in found.items()}} for model, found in models.items()]
+    return markdown_table([("model", "model", "s"), ("float", "float acc", ".4f")]
+                          + [(name, name, "s") for name in variants], rows)
+
+
+def auto_rows(models):
+    """Per model: auto's test agreement against the best of its candidates run alone."""
+    rows = []
+    for model, found in models.items():
+        auto = found["auto"]
+        best = max((found[name] for name in AUTO_CANDIDATES if name in found),
+                   key=lambda row: row["agreement"])
+        rows.append({"model": model, "agreement": auto["agreement"], "gap_pp": auto["gap_pp"],
+                     "best": best["variant"], "best_agreement": best["agreement"],
+                     "versus_best_pp": 100 * (auto["agreement"] - best["agreement"]),
+                     "seconds": auto["seconds"], "kept": auto["auto_plan"]["chosen"]})
+    return rows
+
+
+AUTO_COLUMNS = (("model", "model", "s"), ("agreement", "auto agree", ".4f"),
+                ("gap_pp", "auto gap pp", "+.2f"), ("kept", "auto kept", "s"),
+                ("seconds", "auto s", ".0f"), ("best", "best candidate alone", "s"),
+                ("best_agreement", "its agree", ".4f"),
+                ("versus_best_pp", "auto − best pp", "+.2f"))
+
+
+def engine_rows(models):
+    """Per model: LiteRT Quantizer's files beside the converter's (size, latency, accuracy)."""
+    rows = []
+    for model, found in models.items():
+        plain, w4a8 = found["plain"], found["litert_w4a8"]
+        rows.append({"model": model, "int8_bytes": plain["size_bytes"],
+                     "w4a8_ratio": w4a8["size_bytes"] / plain["size_bytes"],
+                     "w4a8_pp": 100 * (w4a8["int8_accuracy"] - plain["int8_accuracy"]),
+                     "int8_p50": plain["p50_ms"], "litert_p50": found["litert_int8"]["p50_ms"],
+                     "w4a8_p50": w4a8["p50_ms"],
+                     "int8_agreement": plain["agreement"],
+                     "litert_agreement": found["litert_int8"]["agreement"],
+                     "int16x8_agreement": found["int16x8"]["agreement"],
+                     "a16w8_agreement": found["litert_a16w8"]["agreement"]})
+    return rows
+
+
+ENGINE_COLUMNS = (("model", "model", "s"), ("int8_bytes", "int8 bytes", ",d"),
+                  ("w4a8_ratio", "w4a8 ÷ int8 size", ".2f"),
+                  ("w4a8_pp", "w4a8 − int8 acc pp", "+.2f"), ("int8_p50", "int8 p50 ms", ".3f"),
+                  ("litert_p50", "LiteRT int8 p50 ms", ".3f"),
+                  ("w4a8_p50", "w4a8 p50 ms", ".3f"), ("int8_agreement", "int8 agree", ".4f"),
+                  ("litert_agreement", "LiteRT int8 agree", ".4f"),
+                  ("int16x8_agreement", "int16x8 agree", ".4f"),
+                  ("a16w8_agreement", "LiteRT a16w8 agree", ".4f"))
+
+
+def _ptq_auto_body(record):
+    models = _rows_by_model(record["rows"])
+    variants = list(dict.fromkeys(row["variant"] for row in record["rows"]))
+    return "\n\n".join([
+        "Agreement with the float model on test (int8 accuracy − float, pp):",
+        _ptq_agreement_table(models, variants),
+        "`auto` against the best of its candidates run alone (agreement on test):",
+        markdown_table(AUTO_COLUMNS, auto_rows(models)),
+        "LiteRT Quantizer beside the converter (p50 at 1 thread, one interleaved run per model):",
+        markdown_table(ENGINE_COLUMNS, engine_rows(models))])
+
+
+_BODIES = {"main_job": _main_job_body, "suite": _suite_body, "ptq_auto": _ptq_auto_body}
 
 
 def zoo_rows():

@@ -256,6 +256,20 @@ def test_figures_are_the_benchmarks_records():
     assert all(f"`{command}`" in page for command in commands)
 
 
+def test_auto_is_compared_with_the_best_of_its_candidates_run_alone():
+    from benchmarks import figures
+
+    def row(variant, agreement):
+        return {"model": "m", "variant": variant, "agreement": agreement, "gap_pp": -0.1,
+                "seconds": 50.0, "auto_plan": {"chosen": "bias_correction"}}
+
+    rows = [row("plain", 0.98), row("bias_correction", 0.985), row("int16x8", 0.999),
+            row("auto", 0.984)]
+    [auto] = figures.auto_rows(figures._rows_by_model(rows))
+    assert auto["best"] == "bias_correction"  # int16x8 is no candidate of auto
+    assert auto["versus_best_pp"] == pytest.approx(-0.1) and auto["kept"] == "bias_correction"
+
+
 @pytest.mark.slow  # 10-20 s
 @pytest.mark.skipif(shutil.which("mkdocs", path=os.path.dirname(sys.executable)) is None,
                     reason="MkDocs is not installed (the docs extra, which scripts/setup.sh adds)")
