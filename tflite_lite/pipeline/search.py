@@ -367,6 +367,11 @@ def _seed_folder(name, seed):
     return os.path.join(*parts)
 
 
+def _baseline_name(state):
+    """The baseline's name in folder names (its seeds' full trainings)."""
+    return "baseline_" + state["baseline"]["candidate"]
+
+
 def _train_full(state, contenders, recipe, config, run_dir, log):
     """Stage 3: the proxy's best few, and the baseline, trained fully as the recipe's student
     with `config.seeds` seeds each (as trials); each gets its mean and spread."""
@@ -374,7 +379,7 @@ def _train_full(state, contenders, recipe, config, run_dir, log):
     names = list(contenders)
     if "baseline" in state:
         entries.append(state["baseline"])
-        names.append("baseline_" + state["baseline"]["candidate"])
+        names.append(_baseline_name(state))
     jobs = []
     for name, entry in zip(names, entries):
         entry["full_run"] = _seed_folder(name, 0)
@@ -513,7 +518,7 @@ def _int8_over_seeds(state, recipe, config, run_dir, log):
     entries = {"winner": state["candidates"][state["winner"]["candidate"]],
                "baseline": state["baseline"]}
     names = {"winner": state["winner"]["candidate"],
-             "baseline": "baseline_" + state["baseline"]["candidate"]}
+             "baseline": _baseline_name(state)}
     jobs = []
     for which, entry in entries.items():
         runs = entry.setdefault("int8_seed_runs", {})
