@@ -28,7 +28,7 @@ PAGE_RECORDS = ("main_job", "suite", "zoo", "training", "builders_224", "quantiz
                 "low_bit", "ptq", "ptq_mobilenet_v2_100", "scores", "compression",
                 "channel_pruning", "distillation", "micro_zoo", "keras3_qat", "keras3_pruning",
                 "keras3_qat_full", "keras3_jax", "keras3_qat_small", "xnnpack",
-                "ptq_engines")
+                "ptq_engines", "ptq_auto")
 _BLOCK = re.compile(r"(<!-- figures:(\w+) -->\n)(.*?)(<!-- /figures -->)", re.DOTALL)
 
 
